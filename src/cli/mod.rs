@@ -1,0 +1,71 @@
+//! The command line: one file per subcommand, each with an `execute` that
+//! returns the process outcome. `main.rs` only parses and dispatches.
+
+pub mod run;
+pub mod validate;
+pub mod list;
+pub mod schema;
+pub mod bench;
+pub mod images;
+pub mod clean;
+pub mod verify;
+pub mod report;
+pub mod compare;
+pub mod history;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Outcome;
+
+/// Failover drills for GPU speech-synthesis stacks.
+#[derive(Debug, Parser)]
+#[command(name = "takeover", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one or more drill scenarios against a fresh stack and write reports.
+    Run(run::Args),
+    /// Check scenario files without running them.
+    Validate(validate::Args),
+    /// List the shipped scenarios with what each checks.
+    List(list::Args),
+    /// Print the JSON Schema of scenario files, for editors.
+    Schema(schema::Args),
+    /// Measure the harness itself: stack up/down, fault delays, probe capacity, calibration.
+    Bench(bench::Args),
+    /// Build (or show) the local images the stack runs.
+    Images(images::Args),
+    /// Remove Docker objects left by runs whose harness is gone.
+    Clean(clean::Args),
+    /// Check a drilled job's audio against a reference, from files.
+    Verify(verify::Args),
+    /// Re-render every report format from a report.json.
+    Report(report::Args),
+    /// Compare two reports and fail on regressions.
+    Compare(compare::Args),
+    /// Show the RTO trend per scenario from reports/history.jsonl.
+    History(history::Args),
+}
+
+/// Runs the parsed command and returns its outcome.
+pub fn execute(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Validate(args) => validate::execute(args),
+        Command::List(args) => list::execute(args),
+        Command::Schema(args) => schema::execute(args),
+        Command::Bench(args) => bench::execute(args),
+        Command::Images(args) => images::execute(args),
+        Command::Clean(args) => clean::execute(args),
+        Command::Verify(args) => verify::execute(args),
+        Command::Report(args) => report::execute(args),
+        Command::Compare(args) => compare::execute(args),
+        Command::History(args) => history::execute(args),
+    }
+}
