@@ -1,1 +1,3 @@
+#![allow(dead_code)]
+mod store;
 fn main() {}
