@@ -1,1 +1,4 @@
-//! (being built)
+//! Reports of a drill: the model every format renders from, and the formats.
+
+pub mod json;
+pub mod model;

@@ -1,1 +1,3 @@
-//! (being built)
+//! Scenario files: the model, the parser with located errors, semantic checks.
+
+pub mod duration;

@@ -1,0 +1,210 @@
+//! Writing and reading `report.json`.
+
+use std::path::{Path, PathBuf};
+
+use super::model::{Report, SCHEMA_VERSION};
+
+/// File name of the JSON report inside a report directory.
+pub const FILE_NAME: &str = "report.json";
+
+/// Why a report could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportJsonError {
+    /// The file could not be written or read.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a report this build understands.
+    #[error("{path} is not a takeover report: {source}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The report was written by a newer layout.
+    #[error("{path} has report layout {found}, newer than this build's {SCHEMA_VERSION}: use a newer takeover")]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+    },
+}
+
+/// Writes `report.json` into `dir` (created if missing), atomically; returns its path.
+pub fn write(report: &Report, dir: &Path) -> Result<PathBuf, ReportJsonError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportJsonError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(FILE_NAME);
+    let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+    let text = serde_json::to_vec_pretty(report).map_err(|source| ReportJsonError::Format {
+        path: path.clone(),
+        source,
+    })?;
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(path)
+}
+
+/// Reads a report from a `report.json` file or from a directory holding one.
+pub fn read(path: &Path) -> Result<Report, ReportJsonError> {
+    let file = if path.is_dir() {
+        path.join(FILE_NAME)
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read(&file).map_err(|source| ReportJsonError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|source| ReportJsonError::Format {
+            path: file.clone(),
+            source,
+        })?;
+    let found = value
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    if found > SCHEMA_VERSION {
+        return Err(ReportJsonError::TooNew { path: file, found });
+    }
+    serde_json::from_value(value).map_err(|source| ReportJsonError::Format { path: file, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::*;
+
+    fn sample() -> Report {
+        let t0: chrono::DateTime<chrono::Utc> = "2026-11-25T23:00:00Z".parse().unwrap();
+        let iteration = Iteration {
+            index: 1,
+            run_id: "tk-20261125-230000-abcd".into(),
+            started_at: t0,
+            duration_ms: 21_500.0,
+            outcome: IterationOutcome::Passed,
+            reasons: vec![],
+            events: vec![
+                Event {
+                    at_ms: 5_000.0,
+                    kind: EventKind::FaultRequested,
+                    detail: "oom-kill primary".into(),
+                },
+                Event {
+                    at_ms: 5_210.5,
+                    kind: EventKind::FaultInEffect,
+                    detail: "oom event, exit 137".into(),
+                },
+            ],
+            figures: Figures {
+                rto_ms: Some(640.0),
+                job_rto_ms: Some(1_800.0),
+                work_lost_frames: Some(8),
+                errors: 3,
+                fault_effect_delay_ms: Some(210.5),
+                detect_ms: Some(300.0),
+                latency: LatencySplit::default(),
+                probes: 1000,
+            },
+            faults: vec![FaultRecord {
+                step: 0,
+                kind: "oom-kill".into(),
+                target: "primary".into(),
+                requested_at_ms: 5_000.0,
+                in_effect_at_ms: Some(5_210.5),
+                witness: Some("OOMKilled=true".into()),
+                evidence: serde_json::json!({"exit_code": 137}),
+                unavailable: None,
+                error: None,
+            }],
+            runbooks: vec![],
+            probes: ProbeSeries {
+                path: "/health".into(),
+                interval_ms: 20.0,
+                scheduled_ms: vec![0.0, 20.0],
+                latency_ms: vec![1.5, 1000.0],
+                status: vec![200, 0],
+                ok: vec![true, false],
+                errors: vec![(1, "timed out".into())],
+            },
+            job: None,
+            frontdoor: vec![],
+            audio: None,
+            phases_ms: [("stack_up".to_string(), 1500.0)].into_iter().collect(),
+        };
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: ToolInfo::current(),
+            run_id: "tk-20261125-230000-abcd".into(),
+            scenario: ScenarioRecord {
+                name: "oom-kill-primary".into(),
+                description: "d".into(),
+                file: "scenarios/oom-kill-primary.yaml".into(),
+                definition: serde_json::json!({"name": "oom-kill-primary"}),
+            },
+            started_at: t0,
+            ended_at: t0 + chrono::Duration::seconds(22),
+            environment: Environment::default(),
+            probe_interval_ms: 20.0,
+            iterations: vec![iteration],
+            summary: Summary::default(),
+            expectations: vec![ExpectationResult {
+                name: "rto.p95".into(),
+                figure: "rto_ms".into(),
+                statistic: "p95".into(),
+                threshold: 1000.0,
+                measured: Some(640.0),
+                unit: "ms".into(),
+                verdict: Verdict::Held,
+                evidence: "p95 640 ms <= 1000 ms".into(),
+            }],
+            outcome: RunOutcome::Passed,
+            exit_code: 0,
+            artifacts: vec![],
+        }
+    }
+
+    #[test]
+    fn a_report_round_trips_through_its_file() {
+        let dir = std::env::temp_dir().join(format!("takeover-json-{}", std::process::id()));
+        let report = sample();
+        let path = write(&report, &dir).unwrap();
+        assert_eq!(path.file_name().unwrap(), FILE_NAME);
+        let back = read(&dir).unwrap();
+        assert_eq!(back, report);
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Field names are the documented interface.
+        for field in [
+            "\"rto_ms\"",
+            "\"job_rto_ms\"",
+            "\"work_lost_frames\"",
+            "\"fault_in_effect\"",
+        ] {
+            assert!(text.contains(field), "{field} missing");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newer_layout_or_a_stranger_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("takeover-json-new-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["schema_version"] = serde_json::json!(SCHEMA_VERSION + 1);
+        std::fs::write(dir.join(FILE_NAME), value.to_string()).unwrap();
+        assert!(matches!(read(&dir), Err(ReportJsonError::TooNew { .. })));
+        std::fs::write(dir.join(FILE_NAME), "{\"hello\": 1}").unwrap();
+        assert!(matches!(read(&dir), Err(ReportJsonError::Format { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
