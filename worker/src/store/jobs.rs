@@ -90,8 +90,6 @@ pub struct JobRecord {
     pub chunk_frames: u64,
     /// Milliseconds since the Unix epoch when it was created.
     pub created_ms: u64,
-    /// Milliseconds since the Unix epoch when it finished, if it has.
-    pub finished_ms: Option<u64>,
 }
 
 /// The Redis side of the store.
@@ -464,7 +462,6 @@ fn parse_record(id: &str, map: &HashMap<String, String>) -> Result<JobRecord, Jo
         status,
         chunk_frames: num("chunk_frames")?,
         created_ms: num("created_ms")?,
-        finished_ms: map.get("finished_ms").and_then(|v| v.parse().ok()),
     })
 }
 

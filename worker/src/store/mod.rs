@@ -6,8 +6,8 @@ pub mod files;
 pub mod jobs;
 mod lua;
 
-pub use checkpoint::{Checkpoint, CheckpointError};
-pub use files::{FileStore, FileStoreError, PAUSE_BEFORE_RENAME_ENV};
-pub use jobs::{now_ms, CommitOutcome, JobRecord, JobStore, JobStoreError, Renewal};
+pub use checkpoint::Checkpoint;
+pub use files::{FileStore, FileStoreError};
+pub use jobs::{now_ms, CommitOutcome, JobRecord, JobStore, Renewal};
 #[cfg(test)]
 pub mod test_redis;
