@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_body_util::BodyExt;
 use contract::{JobRequest, JobStatus, Manifest, SAMPLES_PER_FRAME, SAMPLE_RATE};
 
 use super::error::ApiError;
@@ -20,12 +21,7 @@ use crate::validate::validate;
 /// `POST /v1/jobs`: checks the request, creates the job in Redis owned by this
 /// worker at epoch 1 and starts it. Nothing is written for a bad request.
 pub async fn create(State(svc): State<Arc<Service>>, body: Body) -> Result<Response, ApiError> {
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {} MiB; send a shorter script", MAX_BODY_BYTES >> 20),
-        )
-    })?;
+    let bytes = read_body(body).await?;
     let req: JobRequest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("the body is not a valid job request: {e}")))?;
     validate(&req).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
@@ -53,6 +49,38 @@ pub async fn create(State(svc): State<Arc<Service>>, body: Body) -> Result<Respo
     let status = record.status.clone();
     start_job(&svc, record, 1);
     Ok((StatusCode::CREATED, Json(status)).into_response())
+}
+
+/// Most bytes read (and thrown away) from an oversized body before answering 413,
+/// so the client sees the answer instead of a connection reset.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`].
+async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body ({} bytes or more) is larger than the {} MiB limit; send a shorter script",
+                seen,
+                MAX_BODY_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Job ids are `[A-Za-z0-9_-]{1,64}`; anything else could escape the data directory.
