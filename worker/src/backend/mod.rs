@@ -1,0 +1,68 @@
+//! Compute backends: the denoising network and the vocoder's per-sample stage, on the CPU or on
+//! an NVIDIA GPU through CUDA. Both compute the same math in the same operation order.
+
+pub mod cpu;
+pub mod cuda;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use contract::{FaultReport, FaultRequest};
+
+use crate::engine::vocoder::RenderBatch;
+use crate::engine::{BackendChoice, EngineError, Weights};
+
+/// A device that runs the engine's heavy stages.
+pub trait Backend: Send + Sync {
+    /// `"cpu"` or `"cuda"`.
+    fn name(&self) -> &'static str;
+
+    /// One line about the device.
+    fn describe(&self) -> String;
+
+    /// Denoises `cond.len() / COND_DIM` consecutive frames starting at global frame
+    /// `first_frame`; returns their latents, `LATENT_DIM` per frame.
+    fn denoise(
+        &self,
+        weights: &Arc<Weights>,
+        first_frame: u64,
+        cond: &[f32],
+        watchdog: Duration,
+    ) -> Result<Vec<f32>, EngineError>;
+
+    /// Renders `batch.frames * 3200` samples.
+    fn render(&self, batch: &RenderBatch, watchdog: Duration) -> Result<Vec<i16>, EngineError>;
+
+    /// A tiny real computation on the device, checked against the CPU reference.
+    fn self_test(&self) -> Result<(), EngineError>;
+
+    /// Makes a `gpu-*` fault happen on this device.
+    fn inject(&self, fault: &FaultRequest, watchdog: Duration) -> Result<FaultReport, EngineError>;
+}
+
+/// Opens the backend `choice` asks for. `Auto` tries CUDA and falls back to the CPU when there is
+/// no driver or no GPU (saying so on stderr).
+pub fn open(choice: BackendChoice) -> Result<Box<dyn Backend>, EngineError> {
+    match choice {
+        BackendChoice::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendChoice::Cuda => Ok(Box::new(cuda::CudaBackend::open()?)),
+        BackendChoice::Auto => match cuda::CudaBackend::open() {
+            Ok(b) => Ok(Box::new(b)),
+            Err(e @ EngineError::NoCudaDriver(_)) => {
+                eprintln!("synth-worker: {e}; backend auto falls back to cpu");
+                Ok(Box::new(cpu::CpuBackend::new()))
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The report for a fault that produced `err`.
+pub fn fault_report(fault: &FaultRequest, err: &EngineError, detail: String) -> FaultReport {
+    FaultReport {
+        kind: fault.kind,
+        error_class: err.error_class().to_string(),
+        reaction: err.reaction().to_string(),
+        detail,
+    }
+}
