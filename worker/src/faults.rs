@@ -98,16 +98,21 @@ pub async fn inject(svc: &Arc<Service>, req: FaultRequest) -> Result<FaultReport
             }
         }
         FaultKind::GpuXid if req.xid.is_none() => return Err(FaultError::MissingXid),
-        FaultKind::GpuIllegalAddress | FaultKind::GpuHang | FaultKind::GpuOom | FaultKind::GpuXid => {
-            device_fault(svc, req, &kind_name).await?
-        }
+        FaultKind::GpuIllegalAddress
+        | FaultKind::GpuHang
+        | FaultKind::GpuOom
+        | FaultKind::GpuXid => device_fault(svc, req, &kind_name).await?,
     };
     svc.metrics.count_fault(&kind_name);
     Ok(report)
 }
 
 /// Lets the engine make the fault, checks the device with a self-test, and reacts.
-async fn device_fault(svc: &Arc<Service>, req: FaultRequest, kind_name: &str) -> Result<FaultReport, FaultError> {
+async fn device_fault(
+    svc: &Arc<Service>,
+    req: FaultRequest,
+    kind_name: &str,
+) -> Result<FaultReport, FaultError> {
     let engine = svc.engine.clone();
     let kind = req.kind;
     let injected = tokio::task::spawn_blocking(move || engine.inject(&req))
@@ -117,7 +122,10 @@ async fn device_fault(svc: &Arc<Service>, req: FaultRequest, kind_name: &str) ->
             detail: format!("injection panicked: {e}"),
         })?;
     let mut report = match injected {
-        Err(err) if err.error_class() == "UNSUPPORTED_FAULT" || err.error_class() == "INVALID_REQUEST" => {
+        Err(err)
+            if err.error_class() == "UNSUPPORTED_FAULT"
+                || err.error_class() == "INVALID_REQUEST" =>
+        {
             return Err(FaultError::Engine {
                 kind: kind_name.to_string(),
                 detail: err.to_string(),
@@ -136,7 +144,11 @@ async fn device_fault(svc: &Arc<Service>, req: FaultRequest, kind_name: &str) ->
     };
     // After any device error, a real piece of work decides whether the device is usable.
     let engine = svc.engine.clone();
-    let test = tokio::time::timeout(SELF_TEST_LIMIT, tokio::task::spawn_blocking(move || engine.self_test())).await;
+    let test = tokio::time::timeout(
+        SELF_TEST_LIMIT,
+        tokio::task::spawn_blocking(move || engine.self_test()),
+    )
+    .await;
     match test {
         Ok(Ok(Ok(()))) => {
             let reaction = match report.reaction.as_str() {
@@ -144,7 +156,10 @@ async fn device_fault(svc: &Arc<Service>, req: FaultRequest, kind_name: &str) ->
                 "unhealthy" => Reaction::Unhealthy,
                 _ => Reaction::Continue,
             };
-            svc.apply(reaction, format!("{}: {}", report.error_class, report.detail));
+            svc.apply(
+                reaction,
+                format!("{}: {}", report.error_class, report.detail),
+            );
             report.reaction = reaction.as_str().into();
         }
         Ok(Ok(Err(err))) => {
@@ -157,7 +172,10 @@ async fn device_fault(svc: &Arc<Service>, req: FaultRequest, kind_name: &str) ->
             report.reaction = "exit".into();
         }
         Err(_) => {
-            svc.exit_for(format!("self-test did not finish within {} s after {kind_name}", SELF_TEST_LIMIT.as_secs()));
+            svc.exit_for(format!(
+                "self-test did not finish within {} s after {kind_name}",
+                SELF_TEST_LIMIT.as_secs()
+            ));
             report.reaction = "exit".into();
         }
     }

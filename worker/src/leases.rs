@@ -33,7 +33,11 @@ pub async fn scan_loop(svc: Arc<Service>) {
             if svc.owns(&id) {
                 continue;
             }
-            let epoch = match svc.jobs.claim(&id, &svc.cfg.worker_id, svc.cfg.lease_ttl).await {
+            let epoch = match svc
+                .jobs
+                .claim(&id, &svc.cfg.worker_id, svc.cfg.lease_ttl)
+                .await
+            {
                 Ok(Some(epoch)) => epoch,
                 Ok(None) => continue,
                 Err(e) => {

@@ -24,7 +24,11 @@ use crate::service::{Service, ServiceConfig};
 use crate::store::{FileStore, JobStore};
 
 #[derive(Parser)]
-#[command(name = "synth-worker", version, about = "Reference speech-synthesis worker for takeover drills")]
+#[command(
+    name = "synth-worker",
+    version,
+    about = "Reference speech-synthesis worker for takeover drills"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,7 +115,8 @@ struct BenchArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 250ms or 1s: {e}"))?;
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 250ms or 1s: {e}"))?;
     if d.is_zero() {
         return Err("the duration must be above zero".into());
     }
@@ -159,7 +164,11 @@ fn serve(a: ServeArgs) -> Result<()> {
         lease_ttl: a.lease_ttl,
         watchdog: a.watchdog,
         fencing: a.fencing_on(),
-        fault_token: if a.fault_injection { a.fault_token.clone() } else { None },
+        fault_token: if a.fault_injection {
+            a.fault_token.clone()
+        } else {
+            None
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -200,7 +209,8 @@ fn synth(a: SynthArgs) -> Result<()> {
     let req = offline::load_request(&a.script)?;
     let engine = engine(&a.engine, Duration::from_secs(30))?;
     let (pcm, manifest) = offline::synthesize(&engine, &req)?;
-    contract::write_wav(&a.out, &pcm).with_context(|| format!("cannot write {}", a.out.display()))?;
+    contract::write_wav(&a.out, &pcm)
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
     if let Some(path) = &a.manifest {
         let json = serde_json::to_string_pretty(&manifest).context("manifest to JSON")?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -228,13 +238,37 @@ fn bench(a: BenchArgs) -> Result<()> {
     let figures = offline::bench(&engine, &script, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let f = figures?;
-    println!("backend            {} ({})", engine.backend_name(), engine.device_description());
-    println!("script             {:.1} min, {} speakers, {} frames", a.minutes, a.speakers, f.frames);
+    println!(
+        "backend            {} ({})",
+        engine.backend_name(),
+        engine.device_description()
+    );
+    println!(
+        "script             {:.1} min, {} speakers, {} frames",
+        a.minutes, a.speakers, f.frames
+    );
     println!("synthesis          {:.3} s", f.synth_seconds);
-    println!("frames per second  {:.1}", f.frames as f64 / f.synth_seconds);
-    println!("real-time factor   {:.5} (wall s per audio s; {:.0}x faster than real time)", f.synth_seconds / f.audio_seconds, f.audio_seconds / f.synth_seconds);
-    println!("chunk synthesis    {:.3} ms per {}-frame chunk", f.synth_seconds_per_chunk * 1e3, contract::DEFAULT_CHUNK_FRAMES);
-    println!("chunk commit       {:.3} ms per chunk (PCM + checkpoint, fsync, rename, dir fsync)", f.commit_seconds_per_chunk * 1e3);
-    println!("commit share       {:.1}% of the chunk's synthesis time", 100.0 * f.commit_seconds_per_chunk / f.synth_seconds_per_chunk);
+    println!(
+        "frames per second  {:.1}",
+        f.frames as f64 / f.synth_seconds
+    );
+    println!(
+        "real-time factor   {:.5} (wall s per audio s; {:.0}x faster than real time)",
+        f.synth_seconds / f.audio_seconds,
+        f.audio_seconds / f.synth_seconds
+    );
+    println!(
+        "chunk synthesis    {:.3} ms per {}-frame chunk",
+        f.synth_seconds_per_chunk * 1e3,
+        contract::DEFAULT_CHUNK_FRAMES
+    );
+    println!(
+        "chunk commit       {:.3} ms per chunk (PCM + checkpoint, fsync, rename, dir fsync)",
+        f.commit_seconds_per_chunk * 1e3
+    );
+    println!(
+        "commit share       {:.1}% of the chunk's synthesis time",
+        100.0 * f.commit_seconds_per_chunk / f.synth_seconds_per_chunk
+    );
     Ok(())
 }

@@ -60,7 +60,12 @@ impl Metrics {
 
     /// Counts an injected fault.
     pub fn count_fault(&self, kind: &str) {
-        *self.faults.lock().expect("metrics lock").entry(kind.to_string()).or_default() += 1;
+        *self
+            .faults
+            .lock()
+            .expect("metrics lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
     }
 
     /// Counts an engine error by class.
@@ -74,43 +79,145 @@ impl Metrics {
     }
 
     /// Renders every metric as Prometheus text.
-    pub fn render(&self, worker: &str, backend: &str, healthy: bool, jobs_running: usize) -> String {
+    pub fn render(
+        &self,
+        worker: &str,
+        backend: &str,
+        healthy: bool,
+        jobs_running: usize,
+    ) -> String {
         let mut out = String::new();
         let l = format!("worker=\"{}\"", escape(worker));
         let mut line = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{l}}} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{l}}} {value}"
+            );
         };
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
-        line("synth_frames_synthesized_total", "counter", "Frames synthesized, committed or not.", get(&self.frames_synthesized));
-        line("synth_chunks_committed_total", "counter", "Chunks committed in Redis.", get(&self.chunks_committed));
-        line("synth_commits_fenced_total", "counter", "Commits refused because this worker's lease epoch was stale.", get(&self.commits_fenced));
-        line("synth_jobs_created_total", "counter", "Jobs created through POST /v1/jobs on this worker.", get(&self.jobs_created));
-        line("synth_jobs_claimed_total", "counter", "Jobs taken over after another worker's lease expired.", get(&self.jobs_claimed));
-        line("synth_jobs_done_total", "counter", "Jobs this worker completed.", get(&self.jobs_done));
-        line("synth_jobs_failed_total", "counter", "Jobs this worker marked failed.", get(&self.jobs_failed));
-        line("synth_leases_released_total", "counter", "Leases given up early so another worker can take the job.", get(&self.leases_released));
-        line("synth_chunk_synth_seconds_total", "counter", "Seconds spent synthesizing chunks.", secs(&self.synth_micros));
-        line("synth_chunk_commit_seconds_total", "counter", "Seconds spent writing and committing chunks.", secs(&self.commit_micros));
-        line("synth_chunks_timed_total", "counter", "Chunks counted in the two timing counters.", get(&self.chunks_timed));
-        line("synth_jobs_running", "gauge", "Jobs this worker holds the lease of.", jobs_running.to_string());
-        line("synth_healthy", "gauge", "1 when /health answers 200.", u8::from(healthy).to_string());
+        line(
+            "synth_frames_synthesized_total",
+            "counter",
+            "Frames synthesized, committed or not.",
+            get(&self.frames_synthesized),
+        );
+        line(
+            "synth_chunks_committed_total",
+            "counter",
+            "Chunks committed in Redis.",
+            get(&self.chunks_committed),
+        );
+        line(
+            "synth_commits_fenced_total",
+            "counter",
+            "Commits refused because this worker's lease epoch was stale.",
+            get(&self.commits_fenced),
+        );
+        line(
+            "synth_jobs_created_total",
+            "counter",
+            "Jobs created through POST /v1/jobs on this worker.",
+            get(&self.jobs_created),
+        );
+        line(
+            "synth_jobs_claimed_total",
+            "counter",
+            "Jobs taken over after another worker's lease expired.",
+            get(&self.jobs_claimed),
+        );
+        line(
+            "synth_jobs_done_total",
+            "counter",
+            "Jobs this worker completed.",
+            get(&self.jobs_done),
+        );
+        line(
+            "synth_jobs_failed_total",
+            "counter",
+            "Jobs this worker marked failed.",
+            get(&self.jobs_failed),
+        );
+        line(
+            "synth_leases_released_total",
+            "counter",
+            "Leases given up early so another worker can take the job.",
+            get(&self.leases_released),
+        );
+        line(
+            "synth_chunk_synth_seconds_total",
+            "counter",
+            "Seconds spent synthesizing chunks.",
+            secs(&self.synth_micros),
+        );
+        line(
+            "synth_chunk_commit_seconds_total",
+            "counter",
+            "Seconds spent writing and committing chunks.",
+            secs(&self.commit_micros),
+        );
+        line(
+            "synth_chunks_timed_total",
+            "counter",
+            "Chunks counted in the two timing counters.",
+            get(&self.chunks_timed),
+        );
+        line(
+            "synth_jobs_running",
+            "gauge",
+            "Jobs this worker holds the lease of.",
+            jobs_running.to_string(),
+        );
+        line(
+            "synth_healthy",
+            "gauge",
+            "1 when /health answers 200.",
+            u8::from(healthy).to_string(),
+        );
         let _ = writeln!(out, "# HELP synth_backend_info Backend in use.\n# TYPE synth_backend_info gauge\nsynth_backend_info{{{l},backend=\"{}\"}} 1", escape(backend));
         let h = self.histogram.lock().expect("metrics lock");
         let _ = writeln!(out, "# HELP synth_job_duration_seconds Wall time of jobs this worker finished, from creation to the last commit.\n# TYPE synth_job_duration_seconds histogram");
         for (bound, n) in JOB_SECONDS_BUCKETS.iter().zip(h.buckets.iter()) {
-            let _ = writeln!(out, "synth_job_duration_seconds_bucket{{{l},le=\"{bound}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "synth_job_duration_seconds_bucket{{{l},le=\"{bound}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "synth_job_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(
+            out,
+            "synth_job_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+            h.count
+        );
         let _ = writeln!(out, "synth_job_duration_seconds_sum{{{l}}} {}", h.sum);
         let _ = writeln!(out, "synth_job_duration_seconds_count{{{l}}} {}", h.count);
         drop(h);
-        labelled(&mut out, &l, "synth_faults_injected_total", "Faults injected through POST /v1/faults, by kind.", "kind", &self.faults);
-        labelled(&mut out, &l, "synth_engine_errors_total", "Engine errors seen, by class.", "class", &self.engine_errors);
+        labelled(
+            &mut out,
+            &l,
+            "synth_faults_injected_total",
+            "Faults injected through POST /v1/faults, by kind.",
+            "kind",
+            &self.faults,
+        );
+        labelled(
+            &mut out,
+            &l,
+            "synth_engine_errors_total",
+            "Engine errors seen, by class.",
+            "class",
+            &self.engine_errors,
+        );
         out
     }
 }
 
-fn labelled(out: &mut String, l: &str, name: &str, help: &str, key: &str, map: &Mutex<BTreeMap<String, u64>>) {
+fn labelled(
+    out: &mut String,
+    l: &str,
+    name: &str,
+    help: &str,
+    key: &str,
+    map: &Mutex<BTreeMap<String, u64>>,
+) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
     for (k, v) in map.lock().expect("metrics lock").iter() {
         let _ = writeln!(out, "{name}{{{l},{key}=\"{}\"}} {v}", escape(k));
@@ -122,7 +229,9 @@ fn secs(c: &AtomicU64) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -137,10 +246,15 @@ mod tests {
         m.count_fault("stall");
         m.count_engine_error("XID_79");
         let text = m.render("prim\"ary", "cpu", true, 1);
-        assert!(text.contains("synth_frames_synthesized_total{worker=\"prim\\\"ary\"} 16"), "{text}");
+        assert!(
+            text.contains("synth_frames_synthesized_total{worker=\"prim\\\"ary\"} 16"),
+            "{text}"
+        );
         assert!(text.contains("le=\"5\"} 0"));
         assert!(text.contains("le=\"10\"} 1"));
-        assert!(text.contains("synth_faults_injected_total{worker=\"prim\\\"ary\",kind=\"stall\"} 1"));
+        assert!(
+            text.contains("synth_faults_injected_total{worker=\"prim\\\"ary\",kind=\"stall\"} 1")
+        );
         assert!(text.contains("class=\"XID_79\"} 1"));
         assert!(text.contains("backend=\"cpu\"} 1"));
         assert!(text.contains("synth_healthy{worker=\"prim\\\"ary\"} 1"));

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use contract::{ChunkRecord, JobOptions, JobRequest, Manifest, Script, Turn, FRAME_RATE_HZ, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use contract::{
+    ChunkRecord, JobOptions, JobRequest, Manifest, Script, Turn, FRAME_RATE_HZ, SAMPLES_PER_FRAME,
+    SAMPLE_RATE,
+};
 use synth_worker::engine::{Engine, SynthState};
 
 use crate::store::{Checkpoint, FileStore};
@@ -13,12 +16,18 @@ use crate::validate::validate;
 /// Reads a script file: a `Script` (`{turns, seed}`) or a whole `JobRequest`
 /// (`{script, options}`), as JSON or YAML (by extension: `.yaml`/`.yml`).
 pub fn load_request(path: &Path) -> Result<JobRequest> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read script {}", path.display()))?;
-    let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read script {}", path.display()))?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
     let value: serde_json::Value = if yaml {
-        serde_saphyr::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?
+        serde_saphyr::from_str(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?
     };
     let req = if value.get("script").is_some() {
         serde_json::from_value::<JobRequest>(value)
@@ -28,7 +37,12 @@ pub fn load_request(path: &Path) -> Result<JobRequest> {
             options: JobOptions::default(),
         })
     }
-    .with_context(|| format!("{} is not a script ({{turns, seed}}) or a job request ({{script, options}})", path.display()))?;
+    .with_context(|| {
+        format!(
+            "{} is not a script ({{turns, seed}}) or a job request ({{script, options}})",
+            path.display()
+        )
+    })?;
     validate(&req).with_context(|| format!("{} cannot be synthesized", path.display()))?;
     Ok(req)
 }
@@ -36,7 +50,9 @@ pub fn load_request(path: &Path) -> Result<JobRequest> {
 /// Synthesizes the whole request in chunks, as a served job would, returning the PCM
 /// and the manifest (writer `offline`, epoch 0).
 pub fn synthesize(engine: &Engine, req: &JobRequest) -> Result<(Vec<i16>, Manifest)> {
-    let plan = engine.plan(&req.script).context("the script cannot be planned")?;
+    let plan = engine
+        .plan(&req.script)
+        .context("the script cannot be planned")?;
     let mut state = engine.initial_state(&plan);
     let total = plan.frames_total();
     let chunk_frames = u64::from(req.options.chunk_frames);
@@ -85,7 +101,9 @@ pub fn bench_script(minutes: f64, speakers: usize) -> Script {
     let mut k = 0usize;
     while said < total_words {
         let n = (12 + (k * 7) % 19).min(total_words - said);
-        let text: Vec<&str> = (0..n).map(|i| WORDS[(k * 5 + i * 3) % WORDS.len()]).collect();
+        let text: Vec<&str> = (0..n)
+            .map(|i| WORDS[(k * 5 + i * 3) % WORDS.len()])
+            .collect();
         turns.push(Turn {
             speaker: format!("speaker{}", k % speakers.max(1)),
             text: text.join(" "),
@@ -113,7 +131,9 @@ pub struct BenchFigures {
 
 /// Times synthesis of `script` and the durable write of each chunk into `dir`.
 pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigures> {
-    let plan = engine.plan(script).context("the bench script cannot be planned")?;
+    let plan = engine
+        .plan(script)
+        .context("the bench script cannot be planned")?;
     let files = FileStore::open(dir).context("cannot open the bench data directory")?;
     let mut state = engine.initial_state(&plan);
     let total = plan.frames_total();
@@ -122,7 +142,9 @@ pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigure
     while state.next_frame < total {
         let frames = chunk_frames.min(total - state.next_frame);
         let t0 = Instant::now();
-        let pcm = engine.synthesize(&plan, &mut state, frames).context("synthesis failed")?;
+        let pcm = engine
+            .synthesize(&plan, &mut state, frames)
+            .context("synthesis failed")?;
         synth += t0.elapsed();
         let t1 = Instant::now();
         let ck: Checkpoint<SynthState> = Checkpoint {
@@ -135,7 +157,9 @@ pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigure
             pcm_blake3: contract::chunk_hash(&pcm),
             state: state.clone(),
         };
-        files.write_chunk(&pcm, &ck).context("writing a bench chunk failed")?;
+        files
+            .write_chunk(&pcm, &ck)
+            .context("writing a bench chunk failed")?;
         commit += t1.elapsed();
         chunks += 1;
     }

@@ -40,7 +40,11 @@ async fn renew_loop(svc: Arc<Service>, job: Arc<OwnedJob>) {
         if job.stopped() {
             break;
         }
-        match svc.jobs.renew(&job.id, &svc.cfg.worker_id, job.epoch, ttl).await {
+        match svc
+            .jobs
+            .renew(&job.id, &svc.cfg.worker_id, job.epoch, ttl)
+            .await
+        {
             Ok(Renewal::Renewed) => warned = false,
             Ok(Renewal::Stale) if !svc.cfg.fencing => {
                 if !warned {
@@ -67,14 +71,26 @@ async fn fail(svc: &Service, job: &OwnedJob, message: &str) {
     eprintln!("synth-worker: job {} failed: {message}", job.id);
     match svc
         .jobs
-        .fail(&job.id, &svc.cfg.worker_id, job.epoch, message, svc.cfg.fencing)
+        .fail(
+            &job.id,
+            &svc.cfg.worker_id,
+            job.epoch,
+            message,
+            svc.cfg.fencing,
+        )
         .await
     {
         Ok(true) => {
             svc.metrics.jobs_failed.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(false) => eprintln!("synth-worker: job {}: not marked failed (no longer ours)", job.id),
-        Err(e) => eprintln!("synth-worker: job {}: could not record the failure: {e}", job.id),
+        Ok(false) => eprintln!(
+            "synth-worker: job {}: not marked failed (no longer ours)",
+            job.id
+        ),
+        Err(e) => eprintln!(
+            "synth-worker: job {}: could not record the failure: {e}",
+            job.id
+        ),
     }
 }
 
@@ -104,12 +120,36 @@ async fn resume_state(
             .map_err(|e| format!("cannot resume from chunk {index}: {e}; refusing to resume from a checkpoint that cannot be trusted"))?;
     let end = last.first_frame + last.frames;
     let problems = [
-        (ck.job_id != record.id, format!("it names job {}", ck.job_id)),
-        (ck.chunk_index != last.index, format!("it is for chunk {}", ck.chunk_index)),
-        (ck.epoch != last.epoch, format!("it was written at epoch {}, the commit says {}", ck.epoch, last.epoch)),
-        (ck.pcm_blake3 != last.blake3, "its PCM hash differs from the committed one".to_string()),
-        (ck.next_frame != end || ck.state.next_frame != end, format!("it resumes at frame {}, the commits end at {end}", ck.state.next_frame)),
-        (ck.state.plan_id != plan.id, "it belongs to another script, seed or step count".to_string()),
+        (
+            ck.job_id != record.id,
+            format!("it names job {}", ck.job_id),
+        ),
+        (
+            ck.chunk_index != last.index,
+            format!("it is for chunk {}", ck.chunk_index),
+        ),
+        (
+            ck.epoch != last.epoch,
+            format!(
+                "it was written at epoch {}, the commit says {}",
+                ck.epoch, last.epoch
+            ),
+        ),
+        (
+            ck.pcm_blake3 != last.blake3,
+            "its PCM hash differs from the committed one".to_string(),
+        ),
+        (
+            ck.next_frame != end || ck.state.next_frame != end,
+            format!(
+                "it resumes at frame {}, the commits end at {end}",
+                ck.state.next_frame
+            ),
+        ),
+        (
+            ck.state.plan_id != plan.id,
+            "it belongs to another script, seed or step count".to_string(),
+        ),
     ];
     if let Some((_, why)) = problems.iter().find(|(bad, _)| *bad) {
         return Err(format!(
@@ -119,7 +159,11 @@ async fn resume_state(
     Ok(ck.state)
 }
 
-async fn run_chunks(svc: &Arc<Service>, job: &Arc<OwnedJob>, record: &JobRecord) -> Result<(), String> {
+async fn run_chunks(
+    svc: &Arc<Service>,
+    job: &Arc<OwnedJob>,
+    record: &JobRecord,
+) -> Result<(), String> {
     let engine = svc.engine.clone();
     let script = record.request.script.clone();
     let plan = tokio::task::spawn_blocking(move || engine.plan(&script))
@@ -157,18 +201,28 @@ async fn run_chunks(svc: &Arc<Service>, job: &Arc<OwnedJob>, record: &JobRecord)
             Err(Some(message)) => return Err(message),
         };
         let synth_time = t0.elapsed();
-        svc.metrics.frames_synthesized.fetch_add(frames, Ordering::Relaxed);
+        svc.metrics
+            .frames_synthesized
+            .fetch_add(frames, Ordering::Relaxed);
         match svc.jobs.mark(&job.id, job.epoch, state.next_frame).await {
             Ok(false) if svc.cfg.fencing => {
-                eprintln!("synth-worker: job {}: epoch {} is stale; stopping", job.id, job.epoch);
+                eprintln!(
+                    "synth-worker: job {}: epoch {} is stale; stopping",
+                    job.id, job.epoch
+                );
                 svc.metrics.commits_fenced.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             Ok(_) => {}
-            Err(e) => eprintln!("synth-worker: job {}: could not publish progress: {e}", job.id),
+            Err(e) => eprintln!(
+                "synth-worker: job {}: could not publish progress: {e}",
+                job.id
+            ),
         }
         let paced = resumed_at
-            + Duration::from_secs_f64((state.next_frame - resumed_frame) as f64 / FRAME_RATE_HZ * pace);
+            + Duration::from_secs_f64(
+                (state.next_frame - resumed_frame) as f64 / FRAME_RATE_HZ * pace,
+            );
         tokio::time::sleep_until(paced.into()).await;
         if job.stopped() {
             return Ok(());
@@ -201,8 +255,12 @@ async fn run_chunks(svc: &Arc<Service>, job: &Arc<OwnedJob>, record: &JobRecord)
         let Some(committed) = commit(svc, job, &chunk).await? else {
             return Ok(());
         };
-        svc.metrics.synth_micros.fetch_add(synth_time.as_micros() as u64, Ordering::Relaxed);
-        svc.metrics.commit_micros.fetch_add(t1.elapsed().as_micros() as u64, Ordering::Relaxed);
+        svc.metrics
+            .synth_micros
+            .fetch_add(synth_time.as_micros() as u64, Ordering::Relaxed);
+        svc.metrics
+            .commit_micros
+            .fetch_add(t1.elapsed().as_micros() as u64, Ordering::Relaxed);
         svc.metrics.chunks_timed.fetch_add(1, Ordering::Relaxed);
         job.progressed();
         index += 1;
@@ -242,7 +300,10 @@ async fn synthesize(
             }
             (Err(err), _) => match svc.on_engine_error(&err) {
                 Reaction::Continue if attempt < SYNTH_ATTEMPTS => {
-                    eprintln!("synth-worker: chunk at frame {} hit {err}; retrying", state.next_frame);
+                    eprintln!(
+                        "synth-worker: chunk at frame {} hit {err}; retrying",
+                        state.next_frame
+                    );
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
                 }
                 Reaction::Continue => {
@@ -274,21 +335,28 @@ async fn write_chunk(
         match r {
             Ok(()) => return Ok(()),
             Err(e) if attempt < WRITE_ATTEMPTS => {
-                eprintln!("synth-worker: writing chunk {} failed ({e}); retrying", checkpoint.chunk_index);
+                eprintln!(
+                    "synth-worker: writing chunk {} failed ({e}); retrying",
+                    checkpoint.chunk_index
+                );
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             Err(e) => {
                 return Err(format!(
-                    "chunk {} could not be written to the data directory after {attempt} attempts: {e}",
-                    checkpoint.chunk_index
-                ))
+                "chunk {} could not be written to the data directory after {attempt} attempts: {e}",
+                checkpoint.chunk_index
+            ))
             }
         }
     }
 }
 
 /// Commits with the lease epoch. `Ok(None)`: fenced off or no longer ours, stop quietly.
-async fn commit(svc: &Arc<Service>, job: &OwnedJob, chunk: &ChunkRecord) -> Result<Option<u64>, String> {
+async fn commit(
+    svc: &Arc<Service>,
+    job: &OwnedJob,
+    chunk: &ChunkRecord,
+) -> Result<Option<u64>, String> {
     loop {
         match svc.jobs.commit(&job.id, chunk, svc.cfg.fencing).await {
             Ok(CommitOutcome::Committed(n)) => {
@@ -305,7 +373,10 @@ async fn commit(svc: &Arc<Service>, job: &OwnedJob, chunk: &ChunkRecord) -> Resu
                 return Ok(None);
             }
             Ok(other) => {
-                eprintln!("synth-worker: job {}: commit of chunk {} refused: {other:?}; stopping", job.id, chunk.index);
+                eprintln!(
+                    "synth-worker: job {}: commit of chunk {} refused: {other:?}; stopping",
+                    job.id, chunk.index
+                );
                 job.stop.store(true, Ordering::SeqCst);
                 return Ok(None);
             }
@@ -313,7 +384,10 @@ async fn commit(svc: &Arc<Service>, job: &OwnedJob, chunk: &ChunkRecord) -> Resu
                 if job.stopped() {
                     return Ok(None);
                 }
-                eprintln!("synth-worker: job {}: commit of chunk {} failed ({e}); retrying", job.id, chunk.index);
+                eprintln!(
+                    "synth-worker: job {}: commit of chunk {} failed ({e}); retrying",
+                    job.id, chunk.index
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

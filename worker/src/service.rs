@@ -172,7 +172,12 @@ impl Service {
 
     /// Jobs currently held.
     pub fn owned_jobs(&self) -> Vec<Arc<OwnedJob>> {
-        self.owned.lock().expect("owned lock").values().cloned().collect()
+        self.owned
+            .lock()
+            .expect("owned lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Whether this worker holds `id`.
@@ -291,10 +296,17 @@ impl Service {
     /// Stops one held job and deletes its lease.
     pub async fn release(&self, job: &OwnedJob, why: &str) {
         job.stop.store(true, Ordering::SeqCst);
-        match self.jobs.release(&job.id, &self.cfg.worker_id, job.epoch).await {
+        match self
+            .jobs
+            .release(&job.id, &self.cfg.worker_id, job.epoch)
+            .await
+        {
             Ok(true) => {
                 self.metrics.leases_released.fetch_add(1, Ordering::Relaxed);
-                eprintln!("synth-worker: released job {} (epoch {}): {why}", job.id, job.epoch);
+                eprintln!(
+                    "synth-worker: released job {} (epoch {}): {why}",
+                    job.id, job.epoch
+                );
             }
             Ok(false) => {}
             Err(e) => eprintln!(

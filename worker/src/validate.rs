@@ -113,10 +113,16 @@ mod tests {
     #[test]
     fn rejects_each_broken_limit() {
         assert_eq!(validate(&req(&[])), Err(InvalidRequest::NoTurns));
-        assert_eq!(validate(&req(&[(" ", "x")])), Err(InvalidRequest::EmptySpeaker(0)));
+        assert_eq!(
+            validate(&req(&[(" ", "x")])),
+            Err(InvalidRequest::EmptySpeaker(0))
+        );
         let five = req(&[("a", "x"), ("b", "x"), ("c", "x"), ("d", "x"), ("e", "x")]);
         let err = validate(&five).unwrap_err();
-        assert!(err.to_string().contains("5 speakers (a, b, c, d, e)"), "{err}");
+        assert!(
+            err.to_string().contains("5 speakers (a, b, c, d, e)"),
+            "{err}"
+        );
         let long = "w ".repeat(MAX_TURN_BYTES);
         assert!(matches!(
             validate(&req(&[("a", &long)])),

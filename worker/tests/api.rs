@@ -43,16 +43,32 @@ async fn bad_requests_get_a_4xx_that_says_why_and_write_nothing() {
         let got = r.status().as_u16();
         let text = r.text().await.unwrap();
         assert_eq!(got, code, "{what}: {text}");
-        let msg = serde_json::from_str::<serde_json::Value>(&text).unwrap()["error"].as_str().unwrap().to_string();
-        assert!(msg.contains(needle), "{what}: message {msg:?} lacks {needle:?}");
+        let msg = serde_json::from_str::<serde_json::Value>(&text).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains(needle),
+            "{what}: message {msg:?} lacks {needle:?}"
+        );
     }
-    assert!(redis.keys("synth:*").await.is_empty(), "a bad request left Redis keys");
+    assert!(
+        redis.keys("synth:*").await.is_empty(),
+        "a bad request left Redis keys"
+    );
     let jobs: Vec<_> = std::fs::read_dir(data.0.join("jobs")).unwrap().collect();
-    assert!(jobs.is_empty(), "a bad request left files in the data directory");
+    assert!(
+        jobs.is_empty(),
+        "a bad request left files in the data directory"
+    );
     // Unknown job and a job id that tries to leave the data directory.
-    let r = reqwest::get(format!("{}/v1/jobs/job-0000000000000000", w.url)).await.unwrap();
+    let r = reqwest::get(format!("{}/v1/jobs/job-0000000000000000", w.url))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    let r = reqwest::get(format!("{}/v1/jobs/..%2F..%2Fetc/audio", w.url)).await.unwrap();
+    let r = reqwest::get(format!("{}/v1/jobs/..%2F..%2Fetc/audio", w.url))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 }
 
@@ -61,10 +77,20 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
     let redis = Redis::start();
     let data = TempDir::new("faultauth");
     let off = Worker::start("off", &redis, &data.0, TTL, WorkerOpts::default()).await;
-    let on = Worker::start("on", &redis, &data.0, TTL, WorkerOpts {
-        args: vec!["--fault-injection".into(), "--fault-token".into(), "s3cret".into()],
-        ..Default::default()
-    })
+    let on = Worker::start(
+        "on",
+        &redis,
+        &data.0,
+        TTL,
+        WorkerOpts {
+            args: vec![
+                "--fault-injection".into(),
+                "--fault-token".into(),
+                "s3cret".into(),
+            ],
+            ..Default::default()
+        },
+    )
     .await;
     let client = reqwest::Client::new();
     let body = json!({"kind": "crash"});
@@ -75,9 +101,23 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
         }
         r.send()
     };
-    assert_eq!(post(&off.url, Some("s3cret")).await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        post(&off.url, Some("s3cret"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
     assert_eq!(post(&on.url, None).await.unwrap().status().as_u16(), 401);
-    assert_eq!(post(&on.url, Some("wrong")).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        post(&on.url, Some("wrong"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     let bad = client
         .post(format!("{}/v1/faults", on.url))
         .header(contract::FAULT_TOKEN_HEADER, "s3cret")
@@ -88,7 +128,14 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
     assert_eq!(bad.status().as_u16(), 400);
     // Neither worker crashed.
     for w in [&off, &on] {
-        assert_eq!(reqwest::get(format!("{}/health", w.url)).await.unwrap().status().as_u16(), 200);
+        assert_eq!(
+            reqwest::get(format!("{}/health", w.url))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            200
+        );
     }
     // The flags are checked at start-up: a token without the switch is refused.
     let out = std::process::Command::new(BIN)
@@ -105,14 +152,33 @@ async fn health_fails_when_redis_goes_away_and_metrics_count_work() {
     let w = Worker::start("w", &redis, &data.0, TTL, WorkerOpts::default()).await;
     let req = json!({"script": script(3, 1), "options": {"chunk_frames": 4}});
     let job = submit(&w.url, &req).await;
-    wait_for(&w.url, &job.id, Duration::from_secs(60), "the job", |s| s.state == contract::JobState::Done).await;
-    let text = reqwest::get(format!("{}/metrics", w.url)).await.unwrap().text().await.unwrap();
-    let frames = format!("synth_frames_synthesized_total{{worker=\"w\"}} {}", job.frames_total);
+    wait_for(&w.url, &job.id, Duration::from_secs(60), "the job", |s| {
+        s.state == contract::JobState::Done
+    })
+    .await;
+    let text = reqwest::get(format!("{}/metrics", w.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames = format!(
+        "synth_frames_synthesized_total{{worker=\"w\"}} {}",
+        job.frames_total
+    );
     assert!(text.contains(&frames), "{text}");
-    assert!(text.contains(&format!("synth_chunks_committed_total{{worker=\"w\"}} {}", job.chunks_total)));
+    assert!(text.contains(&format!(
+        "synth_chunks_committed_total{{worker=\"w\"}} {}",
+        job.chunks_total
+    )));
     assert!(text.contains("synth_job_duration_seconds_count{worker=\"w\"} 1"));
     assert!(text.contains("synth_backend_info{worker=\"w\",backend=\"cpu\"} 1"));
-    let h: contract::HealthReport = reqwest::get(format!("{}/health", w.url)).await.unwrap().json().await.unwrap();
+    let h: contract::HealthReport = reqwest::get(format!("{}/health", w.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(h.ok && h.backend == "cpu" && h.worker == "w", "{h:?}");
     drop(redis);
     let r = reqwest::get(format!("{}/health", w.url)).await.unwrap();
@@ -120,5 +186,12 @@ async fn health_fails_when_redis_goes_away_and_metrics_count_work() {
     let h: contract::HealthReport = r.json().await.unwrap();
     let check = h.checks.iter().find(|c| c.name == "redis").unwrap();
     assert!(!check.ok && check.detail.contains("redis at"), "{check:?}");
-    assert_eq!(reqwest::get(format!("{}/ready", w.url)).await.unwrap().status().as_u16(), 503);
+    assert_eq!(
+        reqwest::get(format!("{}/ready", w.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        503
+    );
 }

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_body_util::BodyExt;
 use contract::{JobRequest, JobStatus, Manifest, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use http_body_util::BodyExt;
 
 use super::error::ApiError;
 use super::MAX_BODY_BYTES;
@@ -26,7 +26,9 @@ pub async fn create(State(svc): State<Arc<Service>>, body: Body) -> Result<Respo
         .map_err(|e| ApiError::bad_request(format!("the body is not a valid job request: {e}")))?;
     validate(&req).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     if let Some(why) = svc.unfit_reason() {
-        return Err(ApiError::unavailable(format!("this worker takes no jobs now: {why}")));
+        return Err(ApiError::unavailable(format!(
+            "this worker takes no jobs now: {why}"
+        )));
     }
     let engine = svc.engine.clone();
     let script = req.script.clone();
@@ -38,11 +40,19 @@ pub async fn create(State(svc): State<Arc<Service>>, body: Body) -> Result<Respo
     let id = svc.new_job_id();
     let created = svc
         .jobs
-        .create(&id, &req, frames_total, &svc.cfg.worker_id, svc.cfg.lease_ttl)
+        .create(
+            &id,
+            &req,
+            frames_total,
+            &svc.cfg.worker_id,
+            svc.cfg.lease_ttl,
+        )
         .await
         .map_err(|e| ApiError::unavailable(format!("cannot record the job: {e}")))?;
     if !created {
-        return Err(ApiError::internal(format!("job id {id} already exists; retry")));
+        return Err(ApiError::internal(format!(
+            "job id {id} already exists; retry"
+        )));
     }
     svc.metrics.jobs_created.fetch_add(1, Ordering::Relaxed);
     let record = load(&svc, &id).await?;
@@ -60,7 +70,9 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("the request body could not be read: {e}")))?;
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        })?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen <= MAX_BODY_BYTES {
@@ -87,7 +99,9 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
 fn check_id(id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -107,7 +121,10 @@ async fn load(svc: &Service, id: &str) -> Result<JobRecord, ApiError> {
 }
 
 /// `GET /v1/jobs/{id}`.
-pub async fn status(State(svc): State<Arc<Service>>, Path(id): Path<String>) -> Result<Json<JobStatus>, ApiError> {
+pub async fn status(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
     Ok(Json(load(&svc, &id).await?.status))
 }
 
@@ -129,21 +146,33 @@ async fn manifest_of(svc: &Service, record: &JobRecord) -> Result<Manifest, ApiE
 }
 
 /// `GET /v1/jobs/{id}/manifest`: the committed chunks.
-pub async fn manifest(State(svc): State<Arc<Service>>, Path(id): Path<String>) -> Result<Json<Manifest>, ApiError> {
+pub async fn manifest(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<Json<Manifest>, ApiError> {
     let record = load(&svc, &id).await?;
     Ok(Json(manifest_of(&svc, &record).await?))
 }
 
 /// `GET /v1/jobs/{id}/audio`: a WAV of the committed chunks, each checked against
 /// its committed hash (a damaged chunk is an error, never served).
-pub async fn audio(State(svc): State<Arc<Service>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn audio(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let record = load(&svc, &id).await?;
     let manifest = manifest_of(&svc, &record).await?;
     let files = svc.files.clone();
     let samples = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for c in &manifest.chunks {
-            out.extend(files.read_chunk(&manifest.job_id, c.index, c.epoch, c.sample_count, &c.blake3)?);
+            out.extend(files.read_chunk(
+                &manifest.job_id,
+                c.index,
+                c.epoch,
+                c.sample_count,
+                &c.blake3,
+            )?);
         }
         Ok::<_, crate::store::FileStoreError>(out)
     })

@@ -51,7 +51,9 @@ pub enum CheckpointError {
     #[error("not a checkpoint file (bad magic bytes)")]
     BadMagic,
     /// A layout version this worker does not read.
-    #[error("checkpoint format version {0} is not supported (this worker reads {CHECKPOINT_VERSION})")]
+    #[error(
+        "checkpoint format version {0} is not supported (this worker reads {CHECKPOINT_VERSION})"
+    )]
     Version(u32),
     /// Bytes after the checksum.
     #[error("checkpoint has {0} unexpected trailing bytes")]
@@ -171,7 +173,10 @@ mod tests {
         let bytes = sample().encode();
         for len in [0, 3, 10, 16, bytes.len() / 2, bytes.len() - 1] {
             let err = Checkpoint::<Vec<u32>>::decode(&bytes[..len]).unwrap_err();
-            assert!(matches!(err, CheckpointError::Truncated { .. }), "{len}: {err}");
+            assert!(
+                matches!(err, CheckpointError::Truncated { .. }),
+                "{len}: {err}"
+            );
         }
         let mut long = bytes.clone();
         long.push(0);

@@ -52,7 +52,10 @@ pub enum FileStoreError {
     },
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileStoreError + 'a {
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> FileStoreError + 'a {
     move |source| FileStoreError::Io {
         action,
         path: path.to_path_buf(),
@@ -94,12 +97,14 @@ impl FileStore {
 
     /// Path of a chunk's PCM file written at `epoch`.
     pub fn pcm_path(&self, job_id: &str, index: u64, epoch: u64) -> PathBuf {
-        self.job_dir(job_id).join(format!("{index:08}.e{epoch}.pcm"))
+        self.job_dir(job_id)
+            .join(format!("{index:08}.e{epoch}.pcm"))
     }
 
     /// Path of a chunk's checkpoint written at `epoch`.
     pub fn checkpoint_path(&self, job_id: &str, index: u64, epoch: u64) -> PathBuf {
-        self.job_dir(job_id).join(format!("{index:08}.e{epoch}.ckpt"))
+        self.job_dir(job_id)
+            .join(format!("{index:08}.e{epoch}.ckpt"))
     }
 
     /// Writes a chunk's PCM and checkpoint durably: each to a temp file, fsync,
@@ -264,7 +269,9 @@ mod tests {
         let mut bytes = fs::read(&pcm_path).unwrap();
         bytes[100] ^= 1;
         fs::write(&pcm_path, &bytes).unwrap();
-        let err = store.read_chunk("job", 0, 1, 3200, &ck.pcm_blake3).unwrap_err();
+        let err = store
+            .read_chunk("job", 0, 1, 3200, &ck.pcm_blake3)
+            .unwrap_err();
         assert!(matches!(err, FileStoreError::CorruptChunk { .. }), "{err}");
         let ck_path = store.checkpoint_path("job", 0, 1);
         let bytes = fs::read(&ck_path).unwrap();

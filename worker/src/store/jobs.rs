@@ -361,7 +361,10 @@ impl JobStore {
     /// Deletes `worker`'s lease at `epoch` so another worker may claim at once.
     pub async fn release(&self, id: &str, worker: &str, epoch: u64) -> Result<bool, JobStoreError> {
         let mut inv = self.release.prepare_invoke();
-        inv.key(job_key(id)).key(lease_key(id)).arg(worker).arg(epoch);
+        inv.key(job_key(id))
+            .key(lease_key(id))
+            .arg(worker)
+            .arg(epoch);
         let r: i64 = self
             .run(|mut c| async move { inv.invoke_async(&mut c).await })
             .await?;
@@ -392,7 +395,11 @@ impl JobStore {
     }
 
     /// Committed chunk records of a job, in index order, `0..chunks_committed`.
-    pub async fn chunks(&self, id: &str, committed: u64) -> Result<Vec<ChunkRecord>, JobStoreError> {
+    pub async fn chunks(
+        &self,
+        id: &str,
+        committed: u64,
+    ) -> Result<Vec<ChunkRecord>, JobStoreError> {
         let key = chunks_key(id);
         let map: HashMap<u64, String> = self
             .run(|mut c| async move { redis::cmd("HGETALL").arg(key).query_async(&mut c).await })
@@ -513,7 +520,11 @@ mod tests {
         );
         // "a" synthesized up to frame 8 but dies before committing chunk 1.
         assert!(store.mark("j", 1, 8).await.unwrap());
-        assert_eq!(store.claim("j", "b", ttl).await.unwrap(), None, "lease still live");
+        assert_eq!(
+            store.claim("j", "b", ttl).await.unwrap(),
+            None,
+            "lease still live"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(store.claim("j", "b", ttl).await.unwrap(), Some(2));
         assert_eq!(store.claim("j", "c", ttl).await.unwrap(), None);
@@ -529,7 +540,10 @@ mod tests {
         );
         assert!(!store.release("j", "a", 1).await.unwrap());
         assert!(!store.fail("j", "a", 1, "zombie", true).await.unwrap());
-        assert_eq!(store.renew("j", "b", 2, ttl).await.unwrap(), Renewal::Renewed);
+        assert_eq!(
+            store.renew("j", "b", 2, ttl).await.unwrap(),
+            Renewal::Renewed
+        );
         assert_eq!(
             store.commit("j", &record(2, 2, "b"), true).await.unwrap(),
             CommitOutcome::OutOfOrder
@@ -544,7 +558,10 @@ mod tests {
         assert_eq!(chunks[0].writer, "a");
         assert!(chunks[1..].iter().all(|c| c.writer == "b" && c.epoch == 2));
         assert!(store.active_jobs().await.unwrap().is_empty());
-        assert_eq!(store.renew("j", "b", 2, ttl).await.unwrap(), Renewal::Finished);
+        assert_eq!(
+            store.renew("j", "b", 2, ttl).await.unwrap(),
+            Renewal::Finished
+        );
     }
 
     #[tokio::test]
@@ -577,7 +594,10 @@ mod tests {
         let store = JobStore::new(&redis.url).unwrap();
         let ttl = Duration::from_secs(5);
         store.create("j", &request(), 12, "a", ttl).await.unwrap();
-        assert!(store.fail("j", "a", 1, "checkpoint corrupted", true).await.unwrap());
+        assert!(store
+            .fail("j", "a", 1, "checkpoint corrupted", true)
+            .await
+            .unwrap());
         let st = store.job("j").await.unwrap().unwrap().status;
         assert_eq!(st.state, JobState::Failed);
         assert_eq!(st.error.as_deref(), Some("checkpoint corrupted"));

@@ -69,7 +69,10 @@ impl Redis {
             });
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Self {
@@ -95,7 +98,11 @@ impl Redis {
     pub async fn keys(&self, pattern: &str) -> Vec<String> {
         let client = redis::Client::open(self.url.as_str()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("KEYS").arg(pattern).query_async(&mut conn).await.unwrap()
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
     }
 }
 
@@ -132,13 +139,19 @@ impl Worker {
         let port = free_port();
         let log = data.join(format!("{id}-{port}.log"));
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--redis", &redis.url])
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--worker-id", id, "--backend", "cpu", "--lease-ttl", ttl])
-            .args(&opts.args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redis",
+            &redis.url,
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--worker-id", id, "--backend", "cpu", "--lease-ttl", ttl])
+        .args(&opts.args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -154,7 +167,11 @@ impl Worker {
             if reqwest::get(format!("{}/health", w.url)).await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "worker {id} did not answer; log:\n{}", w.log());
+            assert!(
+                Instant::now() < deadline,
+                "worker {id} did not answer; log:\n{}",
+                w.log()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         w
@@ -187,7 +204,9 @@ impl Drop for Worker {
 
 /// A short two-speaker script: `turns` turns of about 10 words.
 pub fn script(seed: u64, turns: usize) -> Value {
-    let words = ["one", "small", "step", "for", "the", "standby", "and", "its", "warm", "weights", "again"];
+    let words = [
+        "one", "small", "step", "for", "the", "standby", "and", "its", "warm", "weights", "again",
+    ];
     let turns: Vec<Value> = (0..turns)
         .map(|t| {
             let text: Vec<&str> = (0..10).map(|i| words[(t * 3 + i) % words.len()]).collect();
@@ -215,7 +234,12 @@ pub fn reference(request: &Value, dir: &Path) -> Vec<i16> {
 
 /// POST a job, return its status.
 pub async fn submit(url: &str, request: &Value) -> JobStatus {
-    let r = reqwest::Client::new().post(format!("{url}/v1/jobs")).json(request).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/jobs"))
+        .json(request)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
     r.json().await.unwrap()
 }
@@ -229,25 +253,48 @@ pub async fn status(url: &str, id: &str) -> JobStatus {
 
 /// GET a job's manifest.
 pub async fn manifest(url: &str, id: &str) -> Manifest {
-    reqwest::get(format!("{url}/v1/jobs/{id}/manifest")).await.unwrap().json().await.unwrap()
+    reqwest::get(format!("{url}/v1/jobs/{id}/manifest"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// GET a job's audio.
 pub async fn audio(url: &str, id: &str) -> Vec<i16> {
-    let r = reqwest::get(format!("{url}/v1/jobs/{id}/audio")).await.unwrap();
-    assert_eq!(r.status().as_u16(), 200, "audio: {}", r.text().await.unwrap());
-    contract::read_wav_bytes(&r.bytes().await.unwrap()).unwrap().samples
+    let r = reqwest::get(format!("{url}/v1/jobs/{id}/audio"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "audio: {}",
+        r.text().await.unwrap()
+    );
+    contract::read_wav_bytes(&r.bytes().await.unwrap())
+        .unwrap()
+        .samples
 }
 
 /// Polls the job's status until `pred` holds, or panics after `limit`.
-pub async fn wait_for(url: &str, id: &str, limit: Duration, what: &str, pred: impl Fn(&JobStatus) -> bool) -> JobStatus {
+pub async fn wait_for(
+    url: &str,
+    id: &str,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
     let deadline = Instant::now() + limit;
     loop {
         let s = status(url, id).await;
         if pred(&s) {
             return s;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; last status {s:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last status {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
