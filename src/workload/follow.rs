@@ -8,7 +8,6 @@ use tokio::task::JoinHandle;
 
 use super::client::JobClient;
 use crate::clock::Clock;
-use crate::report::model::JobSample;
 
 /// The latest known state of the followed job.
 #[derive(Debug, Clone, Default)]
@@ -39,17 +38,26 @@ impl Progress {
     }
 }
 
-/// A running follower: read its progress, stop it, collect its samples.
+/// One poll of the job's status: when it answered, and what (`None`: no answer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusPoll {
+    /// When the poll finished, in clock ms.
+    pub at_ms: f64,
+    /// The status, or `None` when the poll failed.
+    pub status: Option<JobStatus>,
+}
+
+/// A running follower: read its progress, stop it, collect its polls.
 pub struct FollowHandle {
     /// The latest progress, updated on every poll.
     pub progress: watch::Receiver<Progress>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<Vec<JobSample>>,
+    task: JoinHandle<Vec<StatusPoll>>,
 }
 
 impl FollowHandle {
-    /// Stops polling and returns every sample taken.
-    pub async fn finish(self) -> Vec<JobSample> {
+    /// Stops polling and returns every poll made.
+    pub async fn finish(self) -> Vec<StatusPoll> {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
     }
@@ -75,28 +83,19 @@ pub fn follow_job(client: JobClient, id: String, interval: Duration, clock: Cloc
             let mut progress = tx.borrow().clone();
             match answer {
                 Ok(status) => {
-                    samples.push(JobSample {
-                        at_ms,
-                        frames_done: status.frames_done,
-                        state: state_name(status.state).to_string(),
-                        owner: status.owner.clone(),
-                        epoch: status.epoch,
-                        frames_lost: status.frames_lost,
-                    });
-                    progress.last = Some(status);
+                    progress.last = Some(status.clone());
                     progress.last_ok_ms = Some(at_ms);
+                    samples.push(StatusPoll {
+                        at_ms,
+                        status: Some(status),
+                    });
                 }
                 Err(_) => {
-                    let prev = samples.last().cloned();
-                    samples.push(JobSample {
-                        at_ms,
-                        frames_done: prev.as_ref().map_or(0, |p| p.frames_done),
-                        state: "unreachable".to_string(),
-                        owner: None,
-                        epoch: prev.as_ref().map_or(0, |p| p.epoch),
-                        frames_lost: prev.as_ref().map_or(0, |p| p.frames_lost),
-                    });
                     progress.failed_polls += 1;
+                    samples.push(StatusPoll {
+                        at_ms,
+                        status: None,
+                    });
                 }
             }
             let finished = progress.finished();

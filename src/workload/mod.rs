@@ -6,5 +6,5 @@ pub mod follow;
 pub mod script;
 
 pub use client::{JobClient, WorkloadError};
-pub use follow::{follow_job, FollowHandle, Progress};
+pub use follow::{follow_job, state_name, FollowHandle, Progress, StatusPoll};
 pub use script::{pace_rtf, read_script, ScriptError};
