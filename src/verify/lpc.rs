@@ -23,20 +23,55 @@ impl Predictor {
     pub fn residual(&self, x: &[f64], range: std::ops::Range<usize>) -> Vec<f64> {
         let p = self.coeffs.len();
         debug_assert!(range.start >= p && range.end <= x.len());
-        range
-            .map(|n| {
-                let past = &x[n - p..n];
-                // past[p-1] is x[n-1], matched with coeffs[0].
-                let predicted: f64 = self
-                    .coeffs
-                    .iter()
-                    .zip(past.iter().rev())
-                    .map(|(a, v)| a * v)
-                    .sum();
-                x[n] - predicted
-            })
-            .collect()
+        // Coefficients oldest lag first, so they line up with x[n-p..n].
+        let reversed: Vec<f64> = self.coeffs.iter().rev().copied().collect();
+        range.map(|n| x[n] - dot(&reversed, &x[n - p..n])).collect()
     }
+}
+
+/// Dot product with four partial sums (lets the compiler keep several
+/// multiply-adds in flight; the order of additions is fixed).
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [0.0f64; 4];
+    let mut a4 = a.chunks_exact(4);
+    let mut b4 = b.chunks_exact(4);
+    for (x, y) in (&mut a4).zip(&mut b4) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+thread_local! {
+    static HANN: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The Hann window of length `n`, computed once per thread and length.
+fn with_hann<R>(n: usize, f: impl FnOnce(&[f64]) -> R) -> R {
+    HANN.with(|cell| {
+        let mut window = cell.borrow_mut();
+        if window.len() != n {
+            let step = if n > 1 {
+                std::f64::consts::TAU / (n - 1) as f64
+            } else {
+                0.0
+            };
+            *window = (0..n)
+                .map(|i| 0.5 - 0.5 * (step * i as f64).cos())
+                .collect();
+        }
+        f(&window)
+    })
 }
 
 /// Autocorrelation at lags `0..=order` of the Hann-windowed segment.
@@ -45,23 +80,14 @@ pub fn autocorrelation(segment: &[f64], order: usize) -> Vec<f64> {
     let windowed: Vec<f64> = if n < 2 {
         segment.to_vec()
     } else {
-        let step = std::f64::consts::TAU / (n - 1) as f64;
-        segment
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * (0.5 - 0.5 * (step * i as f64).cos()))
-            .collect()
+        with_hann(n, |w| segment.iter().zip(w).map(|(v, w)| v * w).collect())
     };
     (0..=order)
         .map(|lag| {
             if lag >= n {
                 return 0.0;
             }
-            windowed[lag..]
-                .iter()
-                .zip(&windowed[..n - lag])
-                .map(|(a, b)| a * b)
-                .sum()
+            dot(&windowed[lag..], &windowed[..n - lag])
         })
         .collect()
 }

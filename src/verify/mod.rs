@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod boundaries;
+pub mod calibration;
 pub mod detector;
 mod exact;
 pub mod hash;

@@ -44,6 +44,7 @@ pub fn verify_structural_with(
         check_coverage(samples.len() as u64, manifest),
         check_hashes(samples, manifest),
         check_epochs(manifest),
+        check_duplicates(samples, manifest),
         seam_check,
     ];
     AudioVerdict::from_checks(Mode::Structural, samples.len() as u64, checks, seams, None)
@@ -316,6 +317,56 @@ fn check_epochs(manifest: &Manifest) -> CheckResult {
         stale_count == 0,
         detail,
         json!({ "epochs": epochs, "stale_count": stale_count, "stale": stale }),
+    )
+}
+
+/// No two chunks hold the same audio: a chunk committed twice shows up here
+/// even when the manifest was renumbered around it. Chunks of digital
+/// silence (all zero) are left out: those may repeat naturally.
+fn check_duplicates(samples: &[i16], manifest: &Manifest) -> CheckResult {
+    let mut seen: std::collections::HashMap<&str, &contract::ChunkRecord> =
+        std::collections::HashMap::new();
+    let mut repeats = Vec::new();
+    let mut repeat_count = 0usize;
+    for chunk in &manifest.chunks {
+        let start = chunk.first_sample as usize;
+        let end = chunk.first_sample.saturating_add(chunk.sample_count) as usize;
+        let silent = samples
+            .get(start..end)
+            .is_some_and(|audio| audio.iter().all(|&s| s == 0));
+        if silent || chunk.sample_count == 0 {
+            continue;
+        }
+        match seen.get(chunk.blake3.as_str()) {
+            Some(first) => {
+                repeat_count += 1;
+                if repeats.len() < MAX_LISTED {
+                    repeats.push(json!({
+                        "index": chunk.index,
+                        "first_sample": chunk.first_sample,
+                        "time_s": seconds_at(chunk.first_sample),
+                        "same_audio_as_index": first.index,
+                        "same_audio_as_sample": first.first_sample,
+                    }));
+                }
+            }
+            None => {
+                seen.insert(chunk.blake3.as_str(), chunk);
+            }
+        }
+    }
+    let detail = match repeats.first() {
+        None => "no chunk repeats another's audio".to_string(),
+        Some(first) => format!(
+            "{repeat_count} chunk(s) repeat earlier audio; first: chunk {} at sample {} is chunk {} again",
+            first["index"], first["first_sample"], first["same_audio_as_index"]
+        ),
+    };
+    CheckResult::new(
+        "no-repeated-audio",
+        repeat_count == 0,
+        detail,
+        json!({ "repeated": repeat_count, "repeats": repeats }),
     )
 }
 

@@ -104,8 +104,9 @@ fn split(
         .collect()
 }
 
-/// The chunk before `position` is committed twice: it plays again where
-/// the chunk at `position` should start.
+/// The chunk before `position` is committed twice: the writer of the chunk
+/// at `position` commits its predecessor again (a resume from a stale
+/// checkpoint), so it plays again where the chunk at `position` should start.
 pub fn repeat_chunk(
     samples: &[i16],
     manifest: &Manifest,
@@ -113,7 +114,10 @@ pub fn repeat_chunk(
 ) -> Result<Tampered, TamperError> {
     check_position(manifest, position)?;
     let mut records = split(samples, manifest)?;
-    let again = records[position - 1].clone();
+    let mut again = records[position - 1].clone();
+    // The writer of the chunk at `position` commits its predecessor again.
+    again.0.writer = records[position].0.writer.clone();
+    again.0.epoch = records[position].0.epoch;
     records.insert(position, again);
     let at_sample = manifest.chunks[position].first_sample;
     let (samples, manifest) = renumber(manifest, records);
