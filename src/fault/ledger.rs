@@ -1,0 +1,36 @@
+//! What faults added to a run, so that `heal` and `heal_all` can revert exactly that.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::stack::Role;
+
+/// The faults in place on a run.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FaultLedger {
+    /// Containers disconnected from the run network.
+    pub disconnected: BTreeSet<Role>,
+    /// Containers paused.
+    pub paused: BTreeSet<Role>,
+    /// iptables chains added, per container.
+    pub chains: BTreeMap<Role, Vec<String>>,
+    /// Containers with a root qdisc added on eth0.
+    pub qdiscs: BTreeSet<Role>,
+    /// Memory limits lowered: the original (memory, memory-swap) in bytes, 0 = unlimited.
+    pub memory: BTreeMap<Role, (i64, i64)>,
+    /// The fill file on the shared volume exists.
+    pub disk_filled: bool,
+    /// Number of chains made so far (for unique chain names).
+    pub chain_counter: u32,
+}
+
+impl FaultLedger {
+    /// Whether nothing is in place.
+    pub fn is_clean(&self) -> bool {
+        self.disconnected.is_empty()
+            && self.paused.is_empty()
+            && self.chains.values().all(Vec::is_empty)
+            && self.qdiscs.is_empty()
+            && self.memory.is_empty()
+            && !self.disk_filled
+    }
+}

@@ -1,0 +1,137 @@
+//! `oom-kill`: a real cgroup OOM. The worker's live memory limit is lowered to
+//! its current use plus some headroom (memory and memory+swap: cgroup v1), then
+//! the worker is told to grow its memory; the kernel's OOM killer ends it.
+//! Witness: the `oom` event, then `die` with exit code 137 and `OOMKilled: true`.
+
+use std::time::Duration;
+
+use bollard::models::ContainerUpdateBody;
+use bollard::query_parameters::{InspectContainerOptions, StatsOptions};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::{gpu, Ctx, FaultEffect, FaultError};
+use crate::stack::{ByteSize, Role};
+
+/// Headroom above current use when the scenario gives none.
+pub const DEFAULT_HEADROOM: ByteSize = ByteSize(64 << 20);
+
+pub(super) async fn inject(
+    ctx: &Ctx<'_>,
+    target: Role,
+    headroom: Option<ByteSize>,
+) -> Result<FaultEffect, FaultError> {
+    let stack = ctx.stack;
+    let docker = stack.docker();
+    let name = stack.container(target).name.clone();
+    let inspect = docker
+        .inspect_container(&name, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| FaultError::docker(format!("inspect {target}"), e))?;
+    let host_config = inspect.host_config.unwrap_or_default();
+    let original = (
+        host_config.memory.unwrap_or(0),
+        host_config.memory_swap.unwrap_or(0),
+    );
+    let usage = memory_usage(ctx, &name).await?;
+    let limit = usage + headroom.unwrap_or(DEFAULT_HEADROOM).0;
+    let from = stack.events().len();
+    let requested = ctx.clock.now_ms();
+    docker
+        .update_container(
+            &name,
+            ContainerUpdateBody {
+                memory: Some(limit as i64),
+                memory_swap: Some(limit as i64),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            FaultError::docker(
+                format!("lower the memory limit of {target} to {}", ByteSize(limit)),
+                e,
+            )
+        })?;
+    stack
+        .faults
+        .lock()
+        .expect("fault ledger poisoned")
+        .memory
+        .entry(target)
+        .or_insert(original);
+    let request = contract::FaultRequest {
+        kind: contract::FaultKind::HostMemoryGrow,
+        xid: None,
+        duration_ms: None,
+    };
+    let report = gpu::post_fault(ctx, target, &request).await?;
+    let events = stack.events();
+    let oom = events
+        .wait_for_action(from, target, "oom", ctx.deadline)
+        .await;
+    let die = events
+        .wait_for_action(
+            from,
+            target,
+            "die",
+            Duration::from_secs(5).min(ctx.deadline),
+        )
+        .await;
+    let status = stack.state(target).await?;
+    let exit_code = die
+        .as_ref()
+        .and_then(|d| d.attr("exitCode"))
+        .map(str::to_string);
+    let evidence = json!({
+        "usage_before_bytes": usage,
+        "limit_bytes": limit,
+        "worker_report": report,
+        "oom_event": oom.is_some(),
+        "die_event": die.is_some(),
+        "exit_code": exit_code,
+        "oom_killed": status.oom_killed,
+        "state": status.to_string(),
+    });
+    match oom {
+        Some(oom) if status.oom_killed && exit_code.as_deref() == Some("137") => Ok(ctx.witnessed(
+            "oom-kill",
+            target,
+            requested,
+            oom.at_ms,
+            format!(
+                "oom event; OOMKilled true, exit code 137 (limit {})",
+                ByteSize(limit)
+            ),
+            evidence,
+        )),
+        _ => Ok(ctx.unwitnessed("oom-kill", target, requested, evidence)),
+    }
+}
+
+async fn memory_usage(ctx: &Ctx<'_>, name: &str) -> Result<u64, FaultError> {
+    let mut stats = Box::pin(ctx.stack.docker().stats(
+        name,
+        Some(StatsOptions {
+            stream: false,
+            one_shot: true,
+        }),
+    ));
+    let sample = stats
+        .next()
+        .await
+        .ok_or_else(|| FaultError::Invalid {
+            kind: "oom-kill".into(),
+            reason: "the engine returned no memory statistics".into(),
+        })?
+        .map_err(|e| FaultError::docker(format!("read the memory use of {name}"), e))?;
+    sample
+        .memory_stats
+        .and_then(|m| m.usage)
+        .ok_or_else(|| FaultError::Invalid {
+            kind: "oom-kill".into(),
+            reason:
+                "the engine reports no memory use for the container (is the memory cgroup enabled?)"
+                    .into(),
+        })
+}

@@ -1,0 +1,174 @@
+//! Measurements of the stack itself, for `takeover bench`: how long a stack
+//! takes to come up and go down, and how long each fault takes from the
+//! request to its witness. Plain figures; printing is the caller's job.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{new_run_id, Stack, StackError, StackSpec};
+use crate::clock::Clock;
+use crate::fault::{self, FaultError, FaultSpec};
+
+/// Summary of a set of durations, in ms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Number of samples.
+    pub n: usize,
+    /// Smallest.
+    pub min_ms: f64,
+    /// Median.
+    pub median_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+impl Summary {
+    /// Summarizes samples; `None` when there are none.
+    pub fn of(samples: &[f64]) -> Option<Summary> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut s = samples.to_vec();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        let median = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        };
+        Some(Summary {
+            n,
+            min_ms: s[0],
+            median_ms: median,
+            max_ms: s[n - 1],
+            mean_ms: s.iter().sum::<f64>() / n as f64,
+        })
+    }
+}
+
+/// Stack start and removal times over repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpDownFigures {
+    /// Each `Stack::up`, ms (images already built: the first call builds them, untimed).
+    pub up_ms: Vec<f64>,
+    /// Each `Stack::down`, ms.
+    pub down_ms: Vec<f64>,
+    /// Summary of `up_ms`.
+    pub up: Option<Summary>,
+    /// Summary of `down_ms`.
+    pub down: Option<Summary>,
+}
+
+/// Request-to-witness delays of one fault over repetitions (a fresh stack each time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultDelayFigures {
+    /// The fault kind.
+    pub kind: String,
+    /// The fault as given.
+    pub fault: FaultSpec,
+    /// Delay from request to effect, per witnessed repetition, ms.
+    pub delays_ms: Vec<f64>,
+    /// Repetitions without a witness within the deadline.
+    pub unwitnessed: usize,
+    /// Why the fault cannot be made here, if so.
+    pub unavailable: Option<String>,
+    /// Summary of `delays_ms`.
+    pub summary: Option<Summary>,
+}
+
+/// Errors of a bench run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The stack failed.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    /// A fault could not be made.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+}
+
+/// Brings a stack up and down `repetitions` times.
+pub async fn stack_up_down(
+    spec: &StackSpec,
+    repetitions: usize,
+) -> Result<UpDownFigures, BenchError> {
+    // Build (or find) the images first, so that the timings are of starting, not building.
+    let docker = super::docker::connect().await?;
+    super::images::ensure_all(&docker, &spec.images).await?;
+    let mut up_ms = Vec::new();
+    let mut down_ms = Vec::new();
+    for _ in 0..repetitions {
+        let clock = Clock::start();
+        let t = Instant::now();
+        let stack = Stack::up(spec, &new_run_id(), &clock).await?;
+        up_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        stack.down().await?;
+        down_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(UpDownFigures {
+        up: Summary::of(&up_ms),
+        down: Summary::of(&down_ms),
+        up_ms,
+        down_ms,
+    })
+}
+
+/// Measures each fault's request-to-effect delay, `repetitions` times on a fresh stack each.
+pub async fn fault_delays(
+    spec: &StackSpec,
+    faults: &[FaultSpec],
+    repetitions: usize,
+    witness_deadline: Duration,
+) -> Result<Vec<FaultDelayFigures>, BenchError> {
+    let mut out = Vec::new();
+    for fault in faults {
+        let mut delays = Vec::new();
+        let mut unwitnessed = 0;
+        let mut unavailable = None;
+        for _ in 0..repetitions {
+            let clock = Clock::start();
+            let stack = Stack::up(spec, &new_run_id(), &clock).await?;
+            let effect = fault::inject(&stack, fault, &clock, witness_deadline).await;
+            stack.down().await?;
+            let effect = effect?;
+            if let Some(reason) = effect.unavailable {
+                unavailable = Some(reason);
+                break;
+            }
+            match effect.in_effect_at_ms {
+                Some(t) => delays.push(t - effect.requested_at_ms),
+                None => unwitnessed += 1,
+            }
+        }
+        out.push(FaultDelayFigures {
+            kind: fault.kind().to_string(),
+            fault: fault.clone(),
+            summary: Summary::of(&delays),
+            delays_ms: delays,
+            unwitnessed,
+            unavailable,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_right_for_odd_and_even_counts() {
+        let s = Summary::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!(
+            (s.min_ms, s.median_ms, s.max_ms, s.mean_ms),
+            (1.0, 2.0, 3.0, 2.0)
+        );
+        let s = Summary::of(&[4.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(s.median_ms, 2.5);
+        assert!(Summary::of(&[]).is_none());
+    }
+}

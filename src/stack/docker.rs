@@ -1,0 +1,154 @@
+//! The Docker connection and small helpers around containers.
+
+use bollard::query_parameters::{InspectContainerOptions, LogsOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::StackError;
+
+/// Connects to the local engine (or `DOCKER_HOST`) and agrees on an API version
+/// both sides speak (the engine here speaks 1.41).
+pub async fn connect() -> Result<Docker, StackError> {
+    let docker = Docker::connect_with_defaults().map_err(|e| StackError::DockerUnreachable {
+        detail: e.to_string(),
+    })?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| StackError::DockerUnreachable {
+            detail: e.to_string(),
+        })?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| StackError::DockerUnreachable {
+            detail: e.to_string(),
+        })?;
+    Ok(docker)
+}
+
+/// Fails with a clear error when the engine has no `nvidia` runtime.
+pub async fn require_nvidia_runtime(docker: &Docker) -> Result<(), StackError> {
+    let info = docker
+        .info()
+        .await
+        .map_err(|e| StackError::docker("read the engine's info", e))?;
+    let runtimes: Vec<String> = info
+        .runtimes
+        .map(|r| r.into_keys().collect())
+        .unwrap_or_default();
+    if runtimes.iter().any(|r| r == "nvidia") {
+        Ok(())
+    } else {
+        Err(StackError::NoNvidiaRuntime {
+            runtimes: if runtimes.is_empty() {
+                "none listed".into()
+            } else {
+                runtimes.join(", ")
+            },
+        })
+    }
+}
+
+/// A container's state, as the faults and readiness checks need it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerStatus {
+    /// `created`, `running`, `paused`, `restarting`, `exited`, `dead`, or `missing`.
+    pub status: String,
+    /// Exit code of the last run (when not running).
+    pub exit_code: Option<i64>,
+    /// Whether the kernel's OOM killer ended it.
+    pub oom_killed: bool,
+    /// When it last finished (RFC 3339, from Docker).
+    pub finished_at: Option<String>,
+    /// The engine's error text, if any.
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for ContainerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.status)?;
+        if self.status == "exited" || self.status == "dead" {
+            if let Some(code) = self.exit_code {
+                write!(f, " (code {code}")?;
+                if self.oom_killed {
+                    f.write_str(", OOMKilled")?;
+                }
+                f.write_str(")")?;
+            }
+        }
+        if let Some(err) = self.error.as_deref().filter(|e| !e.is_empty()) {
+            write!(f, ", error: {err}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a container's state; a container that does not exist is `missing`.
+pub async fn status(docker: &Docker, name: &str) -> Result<ContainerStatus, StackError> {
+    match docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+    {
+        Ok(inspect) => {
+            let state = inspect.state.unwrap_or_default();
+            Ok(ContainerStatus {
+                status: state
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                exit_code: state.exit_code,
+                oom_killed: state.oom_killed.unwrap_or(false),
+                finished_at: state.finished_at,
+                error: state.error,
+            })
+        }
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(ContainerStatus {
+            status: "missing".into(),
+            exit_code: None,
+            oom_killed: false,
+            finished_at: None,
+            error: None,
+        }),
+        Err(e) => Err(StackError::docker(format!("inspect container {name}"), e)),
+    }
+}
+
+/// The last `tail` lines of a container's stdout and stderr, or a note saying why there are none.
+pub async fn tail_logs(docker: &Docker, name: &str, tail: usize) -> String {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: tail.to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => text.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+            Err(e) => {
+                text.push_str(&format!("(could not read the logs of {name}: {e})"));
+                break;
+            }
+        }
+    }
+    if text.trim().is_empty() {
+        "(no output)".to_string()
+    } else {
+        text
+    }
+}
+
+/// Whether an error is Docker's "no such object" answer.
+pub fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

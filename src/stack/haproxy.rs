@@ -1,0 +1,246 @@
+//! The HAProxy front door: its configuration, its stats (which server it
+//! thinks is up) and its runtime API.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Failover, FrontdoorSpec, Role, StackError};
+use crate::clock::Clock;
+
+/// Port of the front door inside its container.
+pub const FRONT_PORT: u16 = 8080;
+/// Port of the stats page inside the container.
+pub const STATS_PORT: u16 = 8404;
+/// Port of the runtime API (admin level) inside the container.
+pub const ADMIN_PORT: u16 = 9999;
+/// Name of the backend holding the workers.
+pub const BACKEND: &str = "workers";
+/// Where the configuration goes in the container.
+pub const CONFIG_DIR: &str = "/etc/haproxy";
+
+/// HAProxy's configuration for the stack. Servers are the workers' names on
+/// the run network, resolved through Docker's DNS so a restarted worker with a
+/// new address is found again.
+pub fn render_config(spec: &FrontdoorSpec, worker_port: u16) -> String {
+    let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    let standby_flags = match spec.failover {
+        Failover::Backup => "backup",
+        Failover::Manual => "backup disabled",
+    };
+    let redispatch = if spec.redispatch {
+        "    option redispatch\n"
+    } else {
+        ""
+    };
+    format!(
+        "# Written by takeover for one run.
+global
+    maxconn 4096
+    stats socket ipv4@0.0.0.0:{ADMIN_PORT} level admin
+    hard-stop-after 2s
+
+defaults
+    mode http
+    timeout connect {connect}
+    timeout client {client}
+    timeout server {server}
+    timeout check {check}
+    retries {retries}
+{redispatch}
+resolvers docker
+    nameserver dns 127.0.0.11:53
+    accepted_payload_size 8192
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+    hold refused 1s
+    hold timeout 1s
+    hold other 1s
+
+frontend front
+    bind 0.0.0.0:{FRONT_PORT}
+    default_backend {BACKEND}
+
+backend {BACKEND}
+    option httpchk GET /health
+    http-check expect status 200
+    default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise} resolvers docker init-addr last,libc,none
+    server primary primary:{worker_port} check
+    server standby standby:{worker_port} check {standby_flags}
+
+listen stats
+    bind 0.0.0.0:{STATS_PORT}
+    stats enable
+    stats uri /stats
+    stats refresh 1s
+",
+        connect = ms(spec.timeout_connect),
+        client = ms(spec.timeout_client),
+        server = ms(spec.timeout_server),
+        check = ms(spec.timeout_check),
+        retries = spec.retries,
+        inter = ms(spec.check_interval),
+        fall = spec.fall.max(1),
+        rise = spec.rise.max(1),
+    )
+}
+
+/// HAProxy's view of one server of the worker backend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendServerState {
+    /// Server name in HAProxy (`primary`, `standby`).
+    pub server: String,
+    /// The stack role it stands for.
+    pub role: Option<Role>,
+    /// `UP`, `DOWN`, `MAINT`, `UP 1/2` (going down), `DOWN 1/2` (going up), `NOLB`, `DRAIN`.
+    pub status: String,
+    /// Whether it is a backup server.
+    pub backup: bool,
+    /// Seconds since its status last changed.
+    pub last_change_s: Option<u64>,
+    /// Result of its last health check (`L7OK`, `L4CON`, `L7STS`, ...).
+    pub check_status: String,
+    /// When the view was read, clock ms.
+    pub read_at_ms: f64,
+}
+
+impl BackendServerState {
+    /// Whether HAProxy would send traffic to it now (fully or going down).
+    pub fn is_up(&self) -> bool {
+        self.status.starts_with("UP")
+    }
+}
+
+/// Parses HAProxy's stats CSV and keeps the servers of the worker backend.
+pub fn parse_stats_csv(csv: &str, read_at_ms: f64) -> Result<Vec<BackendServerState>, String> {
+    let mut lines = csv.lines();
+    let header = lines
+        .next()
+        .and_then(|h| h.strip_prefix("# "))
+        .ok_or("stats CSV has no `# pxname,...` header")?;
+    let columns: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .ok_or(format!("stats CSV lacks the `{name}` column"))
+    };
+    let (px, sv, status, bck, lastchg, check) = (
+        col("pxname")?,
+        col("svname")?,
+        col("status")?,
+        col("bck")?,
+        col("lastchg")?,
+        col("check_status")?,
+    );
+    let mut servers = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let get = |i: usize| fields.get(i).copied().unwrap_or("");
+        if get(px) != BACKEND || get(sv) == "BACKEND" || get(sv) == "FRONTEND" {
+            continue;
+        }
+        servers.push(BackendServerState {
+            server: get(sv).to_string(),
+            role: Role::parse(get(sv)),
+            status: get(status).to_string(),
+            backup: get(bck) == "1",
+            last_change_s: get(lastchg).parse().ok(),
+            check_status: get(check).to_string(),
+            read_at_ms,
+        });
+    }
+    Ok(servers)
+}
+
+/// Reads the stats page now.
+pub async fn read_view(
+    stats_url: &str,
+    clock: &Clock,
+) -> Result<Vec<BackendServerState>, StackError> {
+    let url = format!("{stats_url};csv");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| StackError::Frontdoor(format!("client: {e}")))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| StackError::Frontdoor(format!("stats page {url} did not answer: {e}")))?;
+    let read_at_ms = clock.now_ms();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| StackError::Frontdoor(format!("stats page {url}: {e}")))?;
+    parse_stats_csv(&body, read_at_ms).map_err(StackError::Frontdoor)
+}
+
+/// Sends one command to HAProxy's runtime API (`show servers state`,
+/// `enable server workers/standby`) and returns its answer.
+pub async fn runtime_command(admin_addr: &str, command: &str) -> Result<String, StackError> {
+    let io = |e: std::io::Error| StackError::Frontdoor(format!("runtime API at {admin_addr}: {e}"));
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(admin_addr)
+            .await
+            .map_err(io)?;
+        stream
+            .write_all(format!("{}\n", command.trim()).as_bytes())
+            .await
+            .map_err(io)?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.map_err(io)?;
+        Ok::<_, StackError>(answer)
+    };
+    tokio::time::timeout(Duration::from_secs(3), exchange)
+        .await
+        .map_err(|_| {
+            StackError::Frontdoor(format!("runtime API at {admin_addr} did not answer in 3s"))
+        })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_carries_the_scenario_checks_and_failover_mode() {
+        let mut spec = FrontdoorSpec {
+            check_interval: Duration::from_millis(250),
+            fall: 3,
+            rise: 2,
+            ..FrontdoorSpec::default()
+        };
+        let cfg = render_config(&spec, 8080);
+        assert!(cfg.contains("inter 250ms"), "{cfg}");
+        assert!(cfg.contains("fall 3 rise 2"));
+        assert!(cfg.contains("option httpchk GET /health"));
+        assert!(cfg.contains("option redispatch"));
+        assert!(cfg.contains("server standby standby:8080 check backup\n"));
+        spec.failover = Failover::Manual;
+        spec.redispatch = false;
+        let cfg = render_config(&spec, 8080);
+        assert!(cfg.contains("server standby standby:8080 check backup disabled"));
+        assert!(!cfg.contains("option redispatch"));
+    }
+
+    #[test]
+    fn stats_csv_yields_the_worker_servers() {
+        let csv = "# pxname,svname,qcur,status,bck,lastchg,check_status,\n\
+                   front,FRONTEND,,OPEN,,,,\n\
+                   workers,primary,0,DOWN,0,3,L4CON,\n\
+                   workers,standby,0,UP,1,120,L7OK,\n\
+                   workers,BACKEND,0,UP,0,120,,\n\
+                   stats,BACKEND,0,UP,0,120,,\n";
+        let view = parse_stats_csv(csv, 42.0).unwrap();
+        assert_eq!(view.len(), 2);
+        assert_eq!(view[0].role, Some(Role::Primary));
+        assert!(!view[0].is_up());
+        assert_eq!(view[0].last_change_s, Some(3));
+        assert!(view[1].backup && view[1].is_up());
+        assert_eq!(view[1].check_status, "L7OK");
+        assert!(parse_stats_csv("garbage", 0.0).is_err());
+    }
+}

@@ -1,0 +1,675 @@
+//! Local images: `FROM scratch` images made of a host binary and the shared
+//! libraries `ldd` lists for it, built through the engine's build API from a
+//! tar context made in memory. Tags carry the content hash, so an image is
+//! built once and reused until its files change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bollard::query_parameters::{BuildImageOptions, ListImagesOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::{labels, ImagesSpec, StackError};
+
+/// The images a stack runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedImages {
+    /// The synthesis worker (entrypoint `synth-worker`).
+    pub worker: String,
+    /// HAProxy (entrypoint `haproxy`).
+    pub haproxy: String,
+    /// Redis (entrypoint `redis-server`).
+    pub redis: String,
+    /// The fault sidecar (`iptables`, `tc`, `sleep`, `dd`, `df`, `rm`, `find`).
+    pub sidecar: String,
+}
+
+/// Which image of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageKind {
+    /// The worker.
+    Worker,
+    /// HAProxy.
+    Haproxy,
+    /// Redis.
+    Redis,
+    /// The fault sidecar.
+    Sidecar,
+}
+
+impl ImageKind {
+    /// Every kind.
+    pub const ALL: [ImageKind; 4] = [
+        ImageKind::Worker,
+        ImageKind::Haproxy,
+        ImageKind::Redis,
+        ImageKind::Sidecar,
+    ];
+
+    /// Its name (`worker`, `haproxy`, ...), also the repository part of its tag.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageKind::Worker => "worker",
+            ImageKind::Haproxy => "haproxy",
+            ImageKind::Redis => "redis",
+            ImageKind::Sidecar => "sidecar",
+        }
+    }
+}
+
+/// What `ensure_one` did for one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageOutcome {
+    /// Which image.
+    pub kind: ImageKind,
+    /// The reference used (`takeover-worker:3fa1...` or the scenario's name).
+    pub reference: String,
+    /// `built`, `reused` (already on the engine) or `named` (the scenario's own image).
+    pub action: String,
+    /// Files in the image (0 for a named image).
+    pub files: usize,
+    /// Bytes of those files.
+    pub bytes: u64,
+}
+
+/// One file of an image: where it comes from on the host, where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    File { host: PathBuf, mode: u32 },
+    Symlink { target: String },
+    Dir,
+}
+
+/// The contents of an image before it is built.
+#[derive(Debug, Clone)]
+pub struct ImageRecipe {
+    kind: ImageKind,
+    /// Image path -> entry.
+    entries: BTreeMap<String, Entry>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+}
+
+impl ImageRecipe {
+    fn new(kind: ImageKind, entrypoint: &[&str], cmd: &[&str]) -> Self {
+        let mut recipe = Self {
+            kind,
+            entries: BTreeMap::new(),
+            entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        };
+        recipe.entries.insert("tmp".into(), Entry::Dir);
+        recipe
+    }
+
+    /// Adds a host program (at `image_path`) and its `ldd` closure.
+    fn add_program(&mut self, host: &Path, image_path: &str) -> Result<(), StackError> {
+        self.add_file(host, image_path, 0o755)?;
+        self.add_libraries_of(host)
+    }
+
+    fn add_file(&mut self, host: &Path, image_path: &str, mode: u32) -> Result<(), StackError> {
+        let real = std::fs::canonicalize(host).map_err(|e| StackError::Io {
+            context: format!("reading {}", host.display()),
+            source: e,
+        })?;
+        self.entries.insert(
+            image_path.trim_start_matches('/').to_string(),
+            Entry::File { host: real, mode },
+        );
+        Ok(())
+    }
+
+    fn add_libraries_of(&mut self, host: &Path) -> Result<(), StackError> {
+        for lib in ldd_closure(host)? {
+            let image_path = lib.to_string_lossy().to_string();
+            self.add_file(&lib, &image_path, 0o755)?;
+        }
+        Ok(())
+    }
+
+    fn add_symlink(&mut self, image_path: &str, target: &str) {
+        self.entries.insert(
+            image_path.trim_start_matches('/').to_string(),
+            Entry::Symlink {
+                target: target.to_string(),
+            },
+        );
+    }
+
+    fn add_dir(&mut self, image_path: &str) {
+        self.entries
+            .insert(image_path.trim_start_matches('/').to_string(), Entry::Dir);
+    }
+
+    /// The Dockerfile of the build context.
+    fn dockerfile(&self, hash: &str) -> String {
+        let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+        let mut text = format!(
+            "FROM scratch\nCOPY rootfs/ /\nLABEL {}=\"{hash}\"\nENTRYPOINT {}\n",
+            labels::IMAGE_CONTENT,
+            json(&self.entrypoint)
+        );
+        if !self.cmd.is_empty() {
+            text.push_str(&format!("CMD {}\n", json(&self.cmd)));
+        }
+        text
+    }
+
+    /// blake3 over every path, mode, link target and file content, and the entrypoint.
+    pub fn content_hash(&self) -> Result<String, StackError> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.kind.name().as_bytes());
+        for part in self.entrypoint.iter().chain(self.cmd.iter()) {
+            hasher.update(part.as_bytes());
+            hasher.update(&[0]);
+        }
+        for (path, entry) in &self.entries {
+            hasher.update(path.as_bytes());
+            hasher.update(&[0]);
+            match entry {
+                Entry::File { host, mode } => {
+                    hasher.update(&mode.to_le_bytes());
+                    let mut file = std::fs::File::open(host).map_err(|e| StackError::Io {
+                        context: format!("reading {}", host.display()),
+                        source: e,
+                    })?;
+                    std::io::copy(&mut file, &mut hasher).map_err(|e| StackError::Io {
+                        context: format!("reading {}", host.display()),
+                        source: e,
+                    })?;
+                }
+                Entry::Symlink { target } => {
+                    hasher.update(b"->");
+                    hasher.update(target.as_bytes());
+                }
+                Entry::Dir => {
+                    hasher.update(b"/");
+                }
+            }
+        }
+        Ok(hasher.finalize().to_hex()[..16].to_string())
+    }
+
+    /// The tag the image gets: `takeover-<kind>:<content hash>`.
+    pub fn tag(&self) -> Result<String, StackError> {
+        Ok(format!(
+            "takeover-{}:{}",
+            self.kind.name(),
+            self.content_hash()?
+        ))
+    }
+
+    /// Number of files and their total size.
+    pub fn size(&self) -> (usize, u64) {
+        let mut files = 0;
+        let mut bytes = 0;
+        for entry in self.entries.values() {
+            if let Entry::File { host, .. } = entry {
+                files += 1;
+                bytes += std::fs::metadata(host).map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        (files, bytes)
+    }
+
+    /// The build context: Dockerfile plus `rootfs/`, as an in-memory tar.
+    fn context_tar(&self, hash: &str) -> Result<Vec<u8>, StackError> {
+        let io = |e: std::io::Error| StackError::Io {
+            context: "writing the image build context".into(),
+            source: e,
+        };
+        let mut tar = tar::Builder::new(Vec::new());
+        let dockerfile = self.dockerfile(hash);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+            .map_err(io)?;
+        let mut dir_header = tar::Header::new_gnu();
+        dir_header.set_entry_type(tar::EntryType::Directory);
+        dir_header.set_mode(0o755);
+        dir_header.set_size(0);
+        dir_header.set_cksum();
+        tar.append_data(&mut dir_header.clone(), "rootfs/", std::io::empty())
+            .map_err(io)?;
+        for (path, entry) in &self.entries {
+            let name = format!("rootfs/{path}");
+            match entry {
+                Entry::File { host, mode } => {
+                    let data = std::fs::read(host).map_err(|e| StackError::Io {
+                        context: format!("reading {}", host.display()),
+                        source: e,
+                    })?;
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(data.len() as u64);
+                    h.set_mode(*mode);
+                    h.set_cksum();
+                    tar.append_data(&mut h, &name, data.as_slice())
+                        .map_err(io)?;
+                }
+                Entry::Symlink { target } => {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    h.set_mode(0o777);
+                    tar.append_link(&mut h, &name, target).map_err(io)?;
+                }
+                Entry::Dir => {
+                    let mut h = dir_header.clone();
+                    if path == "tmp" {
+                        h.set_mode(0o1777);
+                        h.set_cksum();
+                    }
+                    tar.append_data(&mut h, format!("{name}/"), std::io::empty())
+                        .map_err(io)?;
+                }
+            }
+        }
+        tar.into_inner().map_err(io)
+    }
+}
+
+/// The shared libraries (and the loader) `ldd` lists for a program, as host paths.
+pub fn ldd_closure(program: &Path) -> Result<Vec<PathBuf>, StackError> {
+    let output = Command::new("ldd")
+        .arg(program)
+        .output()
+        .map_err(|e| StackError::Io {
+            context: format!("running ldd on {}", program.display()),
+            source: e,
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        if text.contains("not a dynamic executable") || text.contains("statically linked") {
+            return Ok(Vec::new());
+        }
+        return Err(StackError::ImageBuild {
+            image: program.display().to_string(),
+            detail: format!(
+                "ldd failed: {}{}",
+                text.trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    parse_ldd(&text).map_err(|detail| StackError::ImageBuild {
+        image: program.display().to_string(),
+        detail,
+    })
+}
+
+/// Parses `ldd` output into library paths; a library it could not find is an error.
+pub fn parse_ldd(text: &str) -> Result<Vec<PathBuf>, String> {
+    let mut libs = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.contains("not found") {
+            return Err(format!("a shared library is missing on this host: {line}"));
+        }
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.trim().split_whitespace().next().unwrap_or(""),
+            None => line.split_whitespace().next().unwrap_or(""),
+        };
+        if path.starts_with('/') {
+            libs.push(PathBuf::from(path));
+        }
+    }
+    Ok(libs)
+}
+
+fn find_program(name: &str, hint: &str) -> Result<PathBuf, StackError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| StackError::HostProgramMissing {
+            program: name.to_string(),
+            hint: hint.to_string(),
+        })
+}
+
+/// Where the worker binary is looked for, in order.
+pub fn worker_binary_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = explicit {
+        out.push(p.to_path_buf());
+        return out;
+    }
+    if let Some(p) = std::env::var_os("TAKEOVER_WORKER_BINARY") {
+        out.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            out.push(dir.join("synth-worker"));
+            if let Some(up) = dir.parent() {
+                out.push(up.join("synth-worker"));
+                out.push(up.join("release").join("synth-worker"));
+            }
+        }
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        out.push(PathBuf::from(target).join("release").join("synth-worker"));
+    }
+    out.push(PathBuf::from("target/release/synth-worker"));
+    out
+}
+
+/// Finds the worker binary (the explicit path, or the first candidate that exists).
+pub fn find_worker_binary(explicit: Option<&Path>) -> Result<PathBuf, StackError> {
+    let candidates = worker_binary_candidates(explicit);
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| StackError::WorkerBinaryMissing {
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The recipe of one locally built image.
+pub fn recipe(kind: ImageKind, worker_binary: Option<&Path>) -> Result<ImageRecipe, StackError> {
+    let apt = |pkg: &str| format!("install it (Debian/Ubuntu: `apt-get install {pkg}`)");
+    match kind {
+        ImageKind::Worker => {
+            let binary = find_worker_binary(worker_binary)?;
+            let mut r = ImageRecipe::new(kind, &["/usr/local/bin/synth-worker"], &[]);
+            r.add_program(&binary, "/usr/local/bin/synth-worker")?;
+            r.add_dir("/data");
+            Ok(r)
+        }
+        ImageKind::Haproxy => {
+            let binary = find_program("haproxy", &apt("haproxy"))?;
+            let mut r = ImageRecipe::new(
+                kind,
+                &["/usr/sbin/haproxy"],
+                &["-f", "/etc/haproxy/haproxy.cfg", "-db"],
+            );
+            r.add_program(&binary, "/usr/sbin/haproxy")?;
+            r.add_dir("/etc/haproxy");
+            Ok(r)
+        }
+        ImageKind::Redis => {
+            let binary = find_program("redis-server", &apt("redis-server"))?;
+            let mut r = ImageRecipe::new(
+                kind,
+                &["/usr/bin/redis-server"],
+                &[
+                    "--bind",
+                    "0.0.0.0",
+                    "--protected-mode",
+                    "no",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+            );
+            r.add_program(&binary, "/usr/bin/redis-server")?;
+            Ok(r)
+        }
+        ImageKind::Sidecar => sidecar_recipe(),
+    }
+}
+
+fn sidecar_recipe() -> Result<ImageRecipe, StackError> {
+    let mut r = ImageRecipe::new(ImageKind::Sidecar, &["/usr/bin/sleep"], &["infinity"]);
+    let xtables = find_program(
+        "xtables-nft-multi",
+        "install iptables (Debian/Ubuntu: `apt-get install iptables`)",
+    )?;
+    r.add_program(&xtables, "/usr/sbin/xtables-nft-multi")?;
+    for name in ["iptables", "iptables-save", "iptables-restore"] {
+        r.add_symlink(&format!("/usr/sbin/{name}"), "xtables-nft-multi");
+    }
+    // iptables loads its matches and targets from this folder; ldd does not see them.
+    let module_dir = [
+        "/usr/lib/x86_64-linux-gnu/xtables",
+        "/usr/lib/xtables",
+        "/usr/lib64/xtables",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_dir())
+    .ok_or_else(|| StackError::HostProgramMissing {
+        program: "the xtables module folder".into(),
+        hint: "install iptables (Debian/Ubuntu: `apt-get install iptables`)".into(),
+    })?;
+    let entries = std::fs::read_dir(&module_dir).map_err(|e| StackError::Io {
+        context: format!("listing {}", module_dir.display()),
+        source: e,
+    })?;
+    let mut modules: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "so"))
+        .collect();
+    modules.sort();
+    for module in modules {
+        let image_path = module.to_string_lossy().to_string();
+        r.add_file(&module, &image_path, 0o755)?;
+        r.add_libraries_of(&module)?;
+    }
+    let tc = find_program(
+        "tc",
+        "install iproute2 (Debian/Ubuntu: `apt-get install iproute2`)",
+    )?;
+    r.add_program(&tc, "/usr/sbin/tc")?;
+    for name in ["sleep", "dd", "df", "rm", "find"] {
+        let program = find_program(name, "install coreutils")?;
+        r.add_program(&program, &format!("/usr/bin/{name}"))?;
+    }
+    Ok(r)
+}
+
+/// Whether the engine has an image.
+pub async fn exists(docker: &Docker, reference: &str) -> Result<bool, StackError> {
+    match docker.inspect_image(reference).await {
+        Ok(_) => Ok(true),
+        Err(e) if super::docker::is_not_found(&e) => Ok(false),
+        Err(e) => Err(StackError::docker(format!("inspect image {reference}"), e)),
+    }
+}
+
+/// Builds the image of a recipe unless an image with its content hash exists.
+pub async fn build(docker: &Docker, recipe: &ImageRecipe) -> Result<ImageOutcome, StackError> {
+    let hash = recipe.content_hash()?;
+    let tag = format!("takeover-{}:{hash}", recipe.kind.name());
+    let (files, bytes) = recipe.size();
+    let outcome = |action: &str| ImageOutcome {
+        kind: recipe.kind,
+        reference: tag.clone(),
+        action: action.to_string(),
+        files,
+        bytes,
+    };
+    if exists(docker, &tag).await? {
+        return Ok(outcome("reused"));
+    }
+    let context = recipe.context_tar(&hash)?;
+    let options = BuildImageOptions {
+        dockerfile: "Dockerfile".into(),
+        t: Some(tag.clone()),
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
+    let mut stream =
+        Box::pin(docker.build_image(options, None, Some(bollard::body_full(context.into()))));
+    let mut log = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    return Err(StackError::ImageBuild {
+                        image: tag,
+                        detail: err,
+                    });
+                }
+                if let Some(s) = info.stream {
+                    log.push_str(&s);
+                }
+            }
+            Err(e) => {
+                return Err(StackError::ImageBuild {
+                    image: tag,
+                    detail: format!("{e}; build output so far: {}", log.trim()),
+                })
+            }
+        }
+    }
+    if !exists(docker, &tag).await? {
+        return Err(StackError::ImageBuild {
+            image: tag,
+            detail: format!(
+                "the engine finished without the image; output: {}",
+                log.trim()
+            ),
+        });
+    }
+    Ok(outcome("built"))
+}
+
+/// Makes sure one image is there: the scenario's named image (which must
+/// exist), or the locally built one (built now when missing).
+pub async fn ensure_one(
+    docker: &Docker,
+    kind: ImageKind,
+    spec: &ImagesSpec,
+) -> Result<ImageOutcome, StackError> {
+    let named = match kind {
+        ImageKind::Worker => &spec.worker,
+        ImageKind::Haproxy => &spec.haproxy,
+        ImageKind::Redis => &spec.redis,
+        ImageKind::Sidecar => &spec.sidecar,
+    };
+    if let Some(reference) = named {
+        if !exists(docker, reference).await? {
+            return Err(StackError::ImageMissing {
+                image: reference.clone(),
+                role: kind.name().to_string(),
+            });
+        }
+        return Ok(ImageOutcome {
+            kind,
+            reference: reference.clone(),
+            action: "named".into(),
+            files: 0,
+            bytes: 0,
+        });
+    }
+    let recipe = {
+        let worker_binary = spec.worker_binary.clone();
+        tokio::task::spawn_blocking(move || recipe(kind, worker_binary.as_deref()))
+            .await
+            .map_err(|e| StackError::Unsupported(format!("image recipe task failed: {e}")))??
+    };
+    build(docker, &recipe).await
+}
+
+/// Makes sure every image of the stack is there; returns their references.
+pub async fn ensure_all(docker: &Docker, spec: &ImagesSpec) -> Result<ResolvedImages, StackError> {
+    let mut refs = BTreeMap::new();
+    for kind in ImageKind::ALL {
+        let outcome = ensure_one(docker, kind, spec).await?;
+        refs.insert(kind.name(), outcome.reference);
+    }
+    Ok(ResolvedImages {
+        worker: refs["worker"].clone(),
+        haproxy: refs["haproxy"].clone(),
+        redis: refs["redis"].clone(),
+        sidecar: refs["sidecar"].clone(),
+    })
+}
+
+/// The locally built images on the engine (`takeover-*` repositories), as `(reference, created)`.
+pub async fn list_local(docker: &Docker) -> Result<Vec<(String, i64)>, StackError> {
+    let options = ListImagesOptions {
+        filters: Some(std::collections::HashMap::from([(
+            "label".to_string(),
+            vec![labels::IMAGE_CONTENT.to_string()],
+        )])),
+        ..Default::default()
+    };
+    let images = docker
+        .list_images(Some(options))
+        .await
+        .map_err(|e| StackError::docker("list images", e))?;
+    let mut out = Vec::new();
+    for image in images {
+        for tag in image.repo_tags {
+            out.push((tag, image.created));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_yields_library_and_loader_paths() {
+        let text = "\tlinux-vdso.so.1 (0x00007ff840c32000)\n\
+                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007ff84094f000)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007ff840c34000)\n";
+        let libs = parse_ldd(text).unwrap();
+        assert_eq!(
+            libs,
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+        let err = parse_ldd("\tlibfoo.so.1 => not found\n").unwrap_err();
+        assert!(err.contains("libfoo"));
+    }
+
+    #[test]
+    fn a_host_program_recipe_holds_its_closure_and_hashes_stably() {
+        let r = recipe(ImageKind::Redis, None).expect("redis-server is installed here");
+        assert!(r.entries.contains_key("usr/bin/redis-server"));
+        assert!(r.entries.contains_key("lib64/ld-linux-x86-64.so.2"));
+        assert!(r.entries.keys().any(|k| k.ends_with("libc.so.6")));
+        let (files, bytes) = r.size();
+        assert!(files > 3 && bytes > 100_000);
+        assert_eq!(r.content_hash().unwrap(), r.content_hash().unwrap());
+        let mut other = r.clone();
+        other.cmd.push("--loglevel".into());
+        assert_ne!(r.content_hash().unwrap(), other.content_hash().unwrap());
+        assert!(r.tag().unwrap().starts_with("takeover-redis:"));
+    }
+
+    #[test]
+    fn sidecar_recipe_has_iptables_modules_and_tc() {
+        let r = recipe(ImageKind::Sidecar, None).expect("iptables and iproute2 are installed here");
+        assert!(r.entries.contains_key("usr/sbin/iptables"));
+        assert!(r
+            .entries
+            .keys()
+            .any(|k| k.ends_with("xtables/libxt_statistic.so")));
+        assert!(r.entries.contains_key("usr/sbin/tc"));
+        assert!(r.dockerfile("h").starts_with("FROM scratch\n"));
+    }
+
+    #[test]
+    fn a_missing_worker_binary_names_the_places_searched() {
+        let err = find_worker_binary(Some(Path::new("/nonexistent/synth-worker"))).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/synth-worker"), "{text}");
+        assert!(
+            text.contains("cargo build --release -p synth-worker"),
+            "{text}"
+        );
+    }
+}

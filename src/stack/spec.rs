@@ -1,0 +1,303 @@
+//! The `stack:` section of a scenario: which images, how the front door
+//! checks and fails over, how the workers are started.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::units::{serde_duration, ByteSize};
+
+/// The stack a scenario drills. Every field has a default, so `stack: {}` is a full stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StackSpec {
+    /// Where the containers run.
+    pub runtime: RuntimeKind,
+    /// Images to run instead of the locally built ones (for users with a registry).
+    pub images: ImagesSpec,
+    /// The HAProxy front door.
+    pub frontdoor: FrontdoorSpec,
+    /// Options of both workers (primary and standby).
+    pub worker: WorkerSpec,
+    /// Size of the shared `/data` volume. When set, the volume is a tmpfs of
+    /// this size (needed by the `disk-fill` fault, so that filling it is bounded);
+    /// when not set, it is a plain local volume.
+    #[schemars(with = "Option<String>")]
+    pub data_volume_size: Option<ByteSize>,
+    /// How long every container may take to become ready (e.g. `60s`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub ready_timeout: Duration,
+}
+
+impl Default for StackSpec {
+    fn default() -> Self {
+        Self {
+            runtime: RuntimeKind::Docker,
+            images: ImagesSpec::default(),
+            frontdoor: FrontdoorSpec::default(),
+            worker: WorkerSpec::default(),
+            data_volume_size: None,
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The container runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// The local Docker engine (through its Unix socket, or `DOCKER_HOST`).
+    #[default]
+    Docker,
+}
+
+/// Named images; any left out is built locally from the host's binaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImagesSpec {
+    /// Worker image (runs `synth-worker serve ...`; its entrypoint must be `synth-worker`).
+    pub worker: Option<String>,
+    /// HAProxy image (its entrypoint must be `haproxy`).
+    pub haproxy: Option<String>,
+    /// Redis image (its entrypoint must be `redis-server`).
+    pub redis: Option<String>,
+    /// Network-fault sidecar image (must hold `iptables`, `iptables-save`, `iptables-restore`, `tc`, `sleep`, `dd`, `df`, `rm`, `find` under /usr/sbin and /usr/bin).
+    pub sidecar: Option<String>,
+    /// The `synth-worker` binary to bake into the local worker image (default:
+    /// next to the running `takeover`, or `target/release/synth-worker`).
+    #[schemars(with = "Option<String>")]
+    pub worker_binary: Option<PathBuf>,
+}
+
+/// How HAProxy checks the workers and fails over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontdoorSpec {
+    /// Health-check interval (HAProxy `inter`), e.g. `100ms`.
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub check_interval: Duration,
+    /// Failed checks before a server is marked down (HAProxy `fall`).
+    pub fall: u32,
+    /// Good checks before a server is marked up again (HAProxy `rise`).
+    pub rise: u32,
+    /// `backup`: the standby takes over by itself; `manual`: the standby is a
+    /// disabled server that only the runtime API (a runbook) can enable.
+    pub failover: Failover,
+    /// Connection retries to a server before giving up (HAProxy `retries`).
+    pub retries: u32,
+    /// Send a retried request to another server (HAProxy `option redispatch`).
+    pub redispatch: bool,
+    /// Time to establish a TCP connection to a server (HAProxy `timeout connect`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_connect: Duration,
+    /// Time a server may take to answer (HAProxy `timeout server`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_server: Duration,
+    /// Time a client may stay silent (HAProxy `timeout client`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_client: Duration,
+    /// Time a health check may take (HAProxy `timeout check`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_check: Duration,
+}
+
+impl Default for FrontdoorSpec {
+    fn default() -> Self {
+        Self {
+            check_interval: Duration::from_millis(100),
+            fall: 2,
+            rise: 2,
+            failover: Failover::Backup,
+            retries: 3,
+            redispatch: true,
+            timeout_connect: Duration::from_millis(500),
+            timeout_server: Duration::from_secs(10),
+            timeout_client: Duration::from_secs(30),
+            timeout_check: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How the standby comes into service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Failover {
+    /// The standby is an HAProxy `backup` server: used as soon as the primary is down.
+    #[default]
+    Backup,
+    /// The standby is listed but disabled; a runbook enables it through the runtime API.
+    Manual,
+}
+
+/// Options of the synthesis workers (both get the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSpec {
+    /// Compute backend: `auto`, `cpu` or `cuda`.
+    pub backend: Backend,
+    /// Job lease time-to-live (`--lease-ttl`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub lease_ttl: Duration,
+    /// Progress watchdog (`--watchdog`).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub watchdog: Duration,
+    /// Fencing of stale writers (off passes `--no-fencing`: for split-brain drills that must fail).
+    pub fencing: bool,
+    /// Memory limit of each worker container, e.g. `1GiB` (none: unlimited).
+    #[schemars(with = "Option<String>")]
+    pub memory_limit: Option<ByteSize>,
+    /// GPUs handed to each worker: `none` or `all` (needs Docker's NVIDIA runtime).
+    pub gpus: Gpus,
+    /// Extra arguments appended to `synth-worker serve`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for WorkerSpec {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Auto,
+            lease_ttl: Duration::from_secs(1),
+            watchdog: Duration::from_secs(5),
+            fencing: true,
+            memory_limit: None,
+            gpus: Gpus::None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// The worker's compute backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// CUDA when a GPU is usable, else CPU.
+    #[default]
+    Auto,
+    /// The CPU backend.
+    Cpu,
+    /// The CUDA backend (fails when no GPU is usable).
+    Cuda,
+}
+
+impl Backend {
+    /// The value of `synth-worker --backend`.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+/// GPUs given to the worker containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Gpus {
+    /// No GPU.
+    #[default]
+    None,
+    /// Every NVIDIA GPU of the host (a Docker device request).
+    All,
+}
+
+/// A container of the reference stack.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The worker HAProxy sends traffic to first.
+    Primary,
+    /// The warm worker that takes over.
+    Standby,
+    /// HAProxy.
+    Frontdoor,
+    /// Redis.
+    State,
+}
+
+impl Role {
+    /// Every role, in start order.
+    pub const ALL: [Role; 4] = [Role::State, Role::Primary, Role::Standby, Role::Frontdoor];
+
+    /// The role's name as written in scenarios and used as the container's host name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Standby => "standby",
+            Role::Frontdoor => "frontdoor",
+            Role::State => "state",
+        }
+    }
+
+    /// Whether this role runs `synth-worker`.
+    pub fn is_worker(self) -> bool {
+        matches!(self, Role::Primary | Role::Standby)
+    }
+
+    /// Parses a role name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_section_is_the_default_stack() {
+        let spec: StackSpec = serde_json::from_str("{}").unwrap();
+        assert_eq!(spec, StackSpec::default());
+        assert_eq!(spec.frontdoor.check_interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn durations_sizes_and_enums_read_as_written() {
+        let spec: StackSpec = serde_json::from_str(
+            r#"{"frontdoor": {"check_interval": "250ms", "fall": 3, "failover": "manual"},
+                "worker": {"memory_limit": "512MiB", "gpus": "all", "lease_ttl": "2s"},
+                "data_volume_size": "64m"}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.frontdoor.check_interval, Duration::from_millis(250));
+        assert_eq!(spec.frontdoor.failover, Failover::Manual);
+        assert_eq!(spec.worker.memory_limit, Some(ByteSize(512 * 1024 * 1024)));
+        assert_eq!(spec.worker.gpus, Gpus::All);
+        assert_eq!(spec.worker.lease_ttl, Duration::from_secs(2));
+        assert_eq!(spec.data_volume_size, Some(ByteSize(64 * 1024 * 1024)));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_json::from_str::<StackSpec>(r#"{"frontdoor": {"interval": "1s"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `interval`"), "{err}");
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("leader"), None);
+    }
+}
