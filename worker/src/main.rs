@@ -171,7 +171,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let backend = engine.backend_name();
         let svc = Arc::new(Service::new(cfg, engine, jobs, files));
         let listener = tokio::net::TcpListener::bind(a.listen)
@@ -190,13 +190,30 @@ fn serve(a: ServeArgs) -> Result<()> {
             if a.fencing_on() { "on" } else { "OFF" },
             if a.fault_injection { "on" } else { "off" },
         );
+        let on_stop = svc.clone();
         axum::serve(listener, api::router(svc))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+            .with_graceful_shutdown(async move {
+                stop_signal().await;
+                // Hand held jobs over at once instead of making the standby wait for the TTL.
+                on_stop.release_all("the worker is shutting down").await;
             })
             .await
             .context("the HTTP server stopped")
-    })
+    });
+    // Do not wait long for synthesis still running on blocking threads.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM (what `docker stop` sends).
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("synth-worker: stop signal received; releasing leases and exiting");
 }
 
 impl ServeArgs {
