@@ -235,6 +235,8 @@ pub enum EventKind {
     FirstFailedProbe,
     /// HAProxy marked the primary down.
     FrontdoorMarkedPrimaryDown,
+    /// HAProxy marked the primary up again.
+    FrontdoorMarkedPrimaryUp,
     /// HAProxy sends traffic to the backup (standby) server.
     SwitchedToBackup,
     /// The first good probe answered by the standby after the fault.
@@ -414,6 +416,9 @@ pub struct JobSample {
     pub epoch: u64,
     /// Frames lost to takeovers so far, as the worker reports.
     pub frames_lost: u64,
+    /// Frames the answering worker synthesized since it claimed the job.
+    #[serde(default)]
+    pub frames_synthesized: u64,
 }
 
 /// HAProxy's view of one server at one moment.
