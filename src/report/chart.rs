@@ -104,6 +104,7 @@ fn marker(kind: EventKind) -> Option<(&'static str, &'static str)> {
         EventKind::FaultHealed => ("fault healed", FAULT),
         EventKind::FirstFailedProbe => ("first failed probe", FAILED),
         EventKind::FrontdoorMarkedPrimaryDown => ("HAProxy marks primary down", FRONTDOOR),
+        EventKind::FrontdoorMarkedPrimaryUp => ("HAProxy marks primary up", FRONTDOOR),
         EventKind::SwitchedToBackup => ("switch to standby", FRONTDOOR),
         EventKind::FirstGoodProbeViaStandby => ("first good probe via standby", GOOD),
         EventKind::SustainedGood => ("sustained good", GOOD),
