@@ -1,0 +1,13 @@
+//! Durable job state: chunk PCM and checkpoints on the data directory
+//! ([`files`], [`checkpoint`]), leases and commits with fencing in Redis ([`jobs`]).
+
+pub mod checkpoint;
+pub mod files;
+pub mod jobs;
+mod lua;
+
+pub use checkpoint::Checkpoint;
+pub use files::{FileStore, FileStoreError};
+pub use jobs::{now_ms, CommitOutcome, JobRecord, JobStore, Renewal};
+#[cfg(test)]
+pub mod test_redis;

@@ -1,0 +1,281 @@
+//! Fault reactions: a stall trips the watchdog (health fails, the lease is
+//! released, the standby takes the job); a sticky device error makes the worker
+//! drop its lease and exit non-zero; a bad device keeps it up but out of service;
+//! an out-of-memory error is survived.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use contract::{FaultReport, JobState};
+use serde_json::json;
+
+const LONG: Duration = Duration::from_secs(60);
+const TOKEN: &str = "drill";
+
+fn faulty(extra: &[&str]) -> WorkerOpts {
+    let mut args = vec![
+        "--fault-injection".to_string(),
+        "--fault-token".into(),
+        TOKEN.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    WorkerOpts {
+        args,
+        ..Default::default()
+    }
+}
+
+async fn inject(url: &str, body: serde_json::Value) -> FaultReport {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/faults"))
+        .header(contract::FAULT_TOKEN_HEADER, TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+async fn health_code(url: &str) -> Option<u16> {
+    reqwest::get(format!("{url}/health"))
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+fn request(seed: u64) -> serde_json::Value {
+    json!({"script": script(seed, 2), "options": {"chunk_frames": 4, "pace_rtf": 0.5}})
+}
+
+#[tokio::test]
+async fn a_stall_trips_the_watchdog_and_the_standby_takes_the_job() {
+    let redis = Redis::start();
+    let data = TempDir::new("stall");
+    // A long lease: the standby can only take over this fast if the lease is released.
+    let a = Worker::start("a", &redis, &data.0, "30s", faulty(&["--watchdog", "1s"])).await;
+    let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
+    let req = request(31);
+    let job = submit(&a.url, &req).await;
+    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
+        s.chunks_committed >= 2
+    })
+    .await;
+    let report = inject(&a.url, json!({"kind": "stall"})).await;
+    assert_eq!(
+        (report.error_class.as_str(), report.reaction.as_str()),
+        ("STALL", "unhealthy")
+    );
+    let t0 = Instant::now();
+    // HTTP still answers, health turns 503.
+    loop {
+        if health_code(&a.url).await == Some(503) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "health never failed during the stall"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = wait_for(&b.url, &job.id, LONG, "b to finish the job", |s| {
+        s.state == JobState::Done
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "took over only after the 30 s lease expired"
+    );
+    assert_eq!((s.owner.as_deref(), s.epoch), (Some("b"), 2));
+    assert_eq!(
+        health_code(&a.url).await,
+        Some(503),
+        "the stalled worker must stay unhealthy"
+    );
+    assert_eq!(audio(&b.url, &job.id).await, reference(&req, &data.0));
+}
+
+#[tokio::test]
+async fn a_sticky_device_error_drops_the_lease_and_exits() {
+    let redis = Redis::start();
+    let data = TempDir::new("sticky");
+    let mut a = Worker::start("a", &redis, &data.0, "30s", faulty(&[])).await;
+    let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
+    let req = request(32);
+    let job = submit(&a.url, &req).await;
+    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
+        s.chunks_committed >= 2
+    })
+    .await;
+    let t0 = Instant::now();
+    let report = inject(&a.url, json!({"kind": "gpu-illegal-address"})).await;
+    assert_eq!(report.error_class, "CUDA_ERROR_ILLEGAL_ADDRESS");
+    assert_eq!(report.reaction, "exit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(st) = a.child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not exit after a sticky error"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(code, Some(70), "{}", a.log());
+    let s = wait_for(&b.url, &job.id, LONG, "b to finish", |s| {
+        s.state == JobState::Done
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "b waited for the 30 s lease: it was not released"
+    );
+    assert_eq!(s.owner.as_deref(), Some("b"));
+    assert_eq!(audio(&b.url, &job.id).await, reference(&req, &data.0));
+}
+
+#[tokio::test]
+async fn a_bad_device_stays_up_unhealthy_and_an_oom_is_survived() {
+    let redis = Redis::start();
+    let data = TempDir::new("xid");
+    let a = Worker::start("a", &redis, &data.0, "300ms", faulty(&[])).await;
+    let oom = inject(&a.url, json!({"kind": "gpu-oom"})).await;
+    assert_eq!(
+        (oom.error_class.as_str(), oom.reaction.as_str()),
+        ("CUDA_ERROR_OUT_OF_MEMORY", "continue")
+    );
+    assert_eq!(
+        health_code(&a.url).await,
+        Some(200),
+        "an OOM must not take the worker out"
+    );
+    let req = json!({"script": script(33, 1), "options": {"chunk_frames": 4}});
+    let job = submit(&a.url, &req).await;
+    wait_for(&a.url, &job.id, LONG, "a job after the OOM", |s| {
+        s.state == JobState::Done
+    })
+    .await;
+    let xid = inject(&a.url, json!({"kind": "gpu-xid", "xid": 79})).await;
+    assert_eq!(
+        (xid.error_class.as_str(), xid.reaction.as_str()),
+        ("XID_79", "unhealthy")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(health_code(&a.url).await, Some(503));
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/jobs", a.url))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        503,
+        "a worker with a bad device must refuse jobs"
+    );
+    let h: contract::HealthReport = reqwest::get(format!("{}/health", a.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gpu = h.checks.iter().find(|c| c.name == "gpu").unwrap();
+    assert!(!gpu.ok && gpu.detail.contains("marked bad"), "{gpu:?}");
+}
+
+#[tokio::test]
+async fn a_hang_is_cut_by_the_watchdog_and_the_worker_exits() {
+    let redis = Redis::start();
+    let data = TempDir::new("hang");
+    let mut a = Worker::start(
+        "a",
+        &redis,
+        &data.0,
+        "300ms",
+        faulty(&["--watchdog", "500ms"]),
+    )
+    .await;
+    let t0 = Instant::now();
+    let report = inject(&a.url, json!({"kind": "gpu-hang"})).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "the hang ended before the watchdog"
+    );
+    assert_eq!(
+        (report.error_class.as_str(), report.reaction.as_str()),
+        ("WATCHDOG_HANG", "exit")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not exit after a hang"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.child.wait().unwrap().code(), Some(70));
+}
+
+#[tokio::test]
+async fn sigterm_hands_the_job_over_without_waiting_for_the_lease() {
+    let redis = Redis::start();
+    let data = TempDir::new("term");
+    let mut a = Worker::start("a", &redis, &data.0, "30s", WorkerOpts::default()).await;
+    let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
+    let req = request(34);
+    let job = submit(&a.url, &req).await;
+    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
+        s.chunks_committed >= 2
+    })
+    .await;
+    let t0 = Instant::now();
+    a.signal(libc::SIGTERM);
+    assert_eq!(a.child.wait().unwrap().code(), Some(0), "{}", a.log());
+    let s = wait_for(&b.url, &job.id, LONG, "b to finish", |s| {
+        s.state == JobState::Done
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "b waited for the 30 s lease"
+    );
+    assert_eq!(s.owner.as_deref(), Some("b"));
+    assert_eq!(audio(&b.url, &job.id).await, reference(&req, &data.0));
+}
+
+#[tokio::test]
+async fn an_unwritable_data_directory_fails_the_job_cleanly() {
+    let redis = Redis::start();
+    let data = TempDir::new("nospace");
+    let a = Worker::start("a", &redis, &data.0, "300ms", WorkerOpts::default()).await;
+    let req = request(35);
+    let job = submit(&a.url, &req).await;
+    let s = wait_for(&a.url, &job.id, LONG, "first commits", |s| {
+        s.chunks_committed >= 2
+    })
+    .await;
+    // Put a plain file where the job's directory was: every later chunk write fails.
+    let dir = data.0.join("jobs").join(&job.id);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let end = wait_for(&a.url, &job.id, LONG, "the job to end", |s| {
+        s.state != JobState::Running
+    })
+    .await;
+    assert_eq!(end.state, JobState::Failed, "{end:?}");
+    let err = end.error.clone().unwrap_or_default();
+    assert!(
+        err.contains("could not be written") && err.contains("after 3 attempts"),
+        "{err}"
+    );
+    assert!(end.chunks_committed <= s.chunks_committed + 1, "{end:?}");
+    // Chunks whose files are gone are refused, not served as silence.
+    let r = reqwest::get(format!("{}/v1/jobs/{}/audio", a.url, job.id))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(r.text().await.unwrap().contains("cannot be served"));
+}
