@@ -56,25 +56,14 @@ pub struct RunResult {
     pub report_path: PathBuf,
 }
 
-fn docker_facts() -> (Option<String>, Option<String>) {
-    // Read by the stack part when it connects; here only what the engine says now.
-    let out = std::process::Command::new("docker")
-        .args([
-            "version",
-            "--format",
-            "{{.Server.APIVersion}} {{.Server.Version}}",
-        ])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            let mut parts = text.split_whitespace();
-            (
-                parts.next().map(str::to_string),
-                parts.next().map(str::to_string),
-            )
-        }
-        _ => (None, None),
+/// The engine's API version in use and its version, when it answers.
+async fn docker_facts() -> (Option<String>, Option<String>) {
+    match crate::stack::docker::connect().await {
+        Ok(docker) => match docker.version().await {
+            Ok(v) => (Some(docker.client_version().to_string()), v.version),
+            Err(_) => (Some(docker.client_version().to_string()), None),
+        },
+        Err(_) => (None, None),
     }
 }
 
@@ -123,7 +112,7 @@ pub async fn run_scenario(
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..Environment::default()
     };
-    (environment.docker_api_version, environment.docker_version) = docker_facts();
+    (environment.docker_api_version, environment.docker_version) = docker_facts().await;
     let mut artifacts = Vec::new();
     let mut run_id = String::new();
     for index in 1..=total {
