@@ -1,12 +1,80 @@
 //! `takeover clean`: remove Docker objects left by runs whose harness is gone.
 
+use anyhow::Context;
+
 use crate::exit::Outcome;
+use crate::stack::cleanup;
 
 /// Arguments of `takeover clean`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Remove every run's objects, also those of runs still going.
+    #[arg(long, conflicts_with = "run")]
+    pub all: bool,
+    /// Remove this run's objects (repeatable).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Vec<String>,
+    /// Also remove the locally built takeover images (they are rebuilt when needed).
+    #[arg(long)]
+    pub images: bool,
+}
 
 /// Runs `takeover clean`.
-pub fn execute(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`takeover clean` is not built yet")
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<Outcome> {
+    let docker = crate::stack::docker::connect().await?;
+    let removed = if args.all {
+        cleanup::remove_all_runs(&docker).await?
+    } else if !args.run.is_empty() {
+        let mut out = Vec::new();
+        for run_id in &args.run {
+            out.push((
+                run_id.clone(),
+                cleanup::remove_run_with(&docker, run_id).await?,
+            ));
+        }
+        out
+    } else {
+        cleanup::sweep_dead_owners(&docker).await?
+    };
+    for (run_id, r) in &removed {
+        println!(
+            "removed run {run_id}: {} container(s), {} network(s), {} volume(s)",
+            r.containers, r.networks, r.volumes
+        );
+    }
+    if removed.iter().all(|(_, r)| r.total() == 0) {
+        println!("nothing to remove");
+    }
+    let left = cleanup::list_runs(&docker).await?;
+    for run in &left {
+        println!(
+            "kept run {} ({} object(s)): owner pid {} on {} is alive or on another host; \
+             `takeover clean --run {}` removes it",
+            run.run_id,
+            run.objects,
+            run.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            run.host.as_deref().unwrap_or("?"),
+            run.run_id
+        );
+    }
+    if args.images {
+        let local = crate::stack::images::list_local(&docker).await?;
+        for (reference, _) in local {
+            docker
+                .remove_image(
+                    &reference,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await
+                .with_context(|| format!("removing image {reference}"))?;
+            println!("removed image {reference}");
+        }
+    }
+    Ok(Outcome::Passed)
 }

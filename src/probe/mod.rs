@@ -14,6 +14,8 @@
 //! connection ([`ConnectionMode::KeepAlive`]) would instead measure how long a
 //! stale connection keeps failing, which depends on the client library.
 
+pub mod calibrate;
+pub mod capacity;
 mod config;
 mod engine;
 mod error;

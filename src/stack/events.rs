@@ -154,6 +154,18 @@ impl EventLog {
     }
 }
 
+/// The recording tasks of a run; dropping it stops them.
+#[derive(Debug, Default)]
+pub struct Recorder(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Starts recording the container and volume events of `run_id` (label filter)
 /// and the events of the run's network. Returns once the engine has accepted
 /// the subscriptions, so that no later event is missed.
@@ -163,7 +175,7 @@ pub async fn start_recording(
     network: &str,
     clock: Clock,
     log: &EventLog,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> Recorder {
     let by_label = EventsOptions {
         filters: Some(labels::run_filter(run_id)),
         ..Default::default()
@@ -201,7 +213,7 @@ pub async fn start_recording(
         }));
         let _ = ready_rx.await;
     }
-    tasks
+    Recorder(tasks)
 }
 
 fn record(log: &EventLog, clock: &Clock, msg: bollard::models::EventMessage) {

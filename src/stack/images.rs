@@ -312,7 +312,7 @@ pub fn parse_ldd(text: &str) -> Result<Vec<PathBuf>, String> {
             return Err(format!("a shared library is missing on this host: {line}"));
         }
         let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.trim().split_whitespace().next().unwrap_or(""),
+            Some((_, rest)) => rest.split_whitespace().next().unwrap_or(""),
             None => line.split_whitespace().next().unwrap_or(""),
         };
         if path.starts_with('/') {
@@ -348,9 +348,12 @@ pub fn worker_binary_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             out.push(dir.join("synth-worker"));
-            if let Some(up) = dir.parent() {
-                out.push(up.join("synth-worker"));
-                out.push(up.join("release").join("synth-worker"));
+            // Test and example binaries live one folder deeper (target/<profile>/deps).
+            if let Some(profile_dir) = dir.parent() {
+                out.push(profile_dir.join("synth-worker"));
+                if let Some(target_dir) = profile_dir.parent() {
+                    out.push(target_dir.join("release").join("synth-worker"));
+                }
             }
         }
     }

@@ -172,7 +172,7 @@ pub struct Stack {
     fault_token: String,
     images: images::ResolvedImages,
     events: EventLog,
-    event_tasks: Vec<tokio::task::JoinHandle<()>>,
+    recorder: Option<events::Recorder>,
     pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
     guard: Option<cleanup::RunGuard>,
 }
@@ -246,6 +246,11 @@ impl Stack {
         &self.images
     }
 
+    /// A copy of what faults have added to the run and not reverted yet.
+    pub fn faults_in_place(&self) -> crate::fault::ledger::FaultLedger {
+        self.faults.lock().expect("fault ledger poisoned").clone()
+    }
+
     /// The Docker client.
     pub fn docker(&self) -> &Docker {
         &self.docker
@@ -273,9 +278,7 @@ impl Stack {
 
     /// Removes every object of the run (containers, network, volume) and stops recording events.
     pub async fn down(mut self) -> Result<(), StackError> {
-        for task in self.event_tasks.drain(..) {
-            task.abort();
-        }
+        self.recorder.take();
         let result = cleanup::remove_run_with(&self.docker, &self.run_id)
             .await
             .map(|_| ());
@@ -288,10 +291,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for task in self.event_tasks.drain(..) {
-            task.abort();
-        }
-        // The guard (if still armed) removes the run.
+        // Stop recording first; then the guard (if still armed) removes the run.
+        self.recorder.take();
     }
 }
 

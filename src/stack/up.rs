@@ -51,7 +51,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         .await
         .map_err(|e| StackError::docker(format!("create network {network}"), e))?;
     let events = EventLog::new();
-    let event_tasks = events::start_recording(&docker, run_id, &network, *clock, &events).await;
+    let recorder = events::start_recording(&docker, run_id, &network, *clock, &events).await;
     let mut driver_opts = HashMap::new();
     if let Some(size) = spec.data_volume_size {
         driver_opts.insert("type".to_string(), "tmpfs".to_string());
@@ -249,7 +249,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         fault_token,
         images,
         events,
-        event_tasks,
+        recorder: Some(recorder),
         faults: Default::default(),
         guard: Some(guard),
     })

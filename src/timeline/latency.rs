@@ -54,11 +54,11 @@ impl LatencySummary {
 /// Latencies before the fault, during the outage and after recovery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseLatencies {
-    /// Probes due before the fault took effect.
+    /// Probes sent before the fault took effect.
     pub before: LatencySummary,
-    /// Probes due from the fault to the recovery (to the end if none).
+    /// Probes sent from the fault to the recovery (to the end if none).
     pub during: LatencySummary,
-    /// Probes due from the recovery on.
+    /// Probes sent from the recovery on.
     pub after: LatencySummary,
 }
 
@@ -74,7 +74,7 @@ pub fn latency_histogram<'a>(samples: impl IntoIterator<Item = &'a ProbeSample>)
     h
 }
 
-/// Splits samples by scheduled time at the fault and at the recovery.
+/// Splits samples by send time at the fault and at the recovery.
 pub fn latency_by_phase(
     samples: &[ProbeSample],
     fault_at_ms: f64,
@@ -87,8 +87,8 @@ pub fn latency_by_phase(
         LatencySummary::from_histogram(&latency_histogram(picked), failed)
     };
     PhaseLatencies {
-        before: summarize(&|s| s.scheduled_ms < fault_at_ms),
-        during: summarize(&|s| s.scheduled_ms >= fault_at_ms && s.scheduled_ms < end),
-        after: summarize(&|s| s.scheduled_ms >= end),
+        before: summarize(&|s| s.sent_ms < fault_at_ms),
+        during: summarize(&|s| s.sent_ms >= fault_at_ms && s.sent_ms < end),
+        after: summarize(&|s| s.sent_ms >= end),
     }
 }

@@ -22,7 +22,7 @@ pub use latency::{latency_by_phase, latency_histogram, LatencySummary, PhaseLate
 pub use recovery::{
     errors, errors_between, first_failed_probe, probe_events, recovery, rto, Recovery,
 };
-pub use stats::{percentiles, Percentiles};
+pub use stats::{error_summary, percentiles, ErrorSummary, Percentiles};
 
 #[cfg(test)]
 mod tests;

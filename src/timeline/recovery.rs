@@ -3,13 +3,17 @@
 //! The rule: after the fault took effect, the outage starts at the first
 //! failed probe, and service is back at the first probe of a run of `sustain`
 //! consecutive good probes after that failure (a short good spell that a new
-//! failure interrupts does not count). RTO is the time from the fault to that
-//! probe's *scheduled* instant. Because probes are due every `interval`,
-//! the measured RTO is late by less than one interval, and early by at most
-//! the probe's own send delay: the error bound is one probe interval.
+//! failure interrupts does not count). RTO is the time from the fault to the
+//! instant that probe was *sent*: the moment it found the service healthy.
 //!
-//! Probes are ordered and selected by their scheduled time: a probe due
-//! before the fault is not evidence about the fault.
+//! The true recovery lies after the last failed probe left and before the
+//! first good one was answered, so the RTO is late by less than the gap
+//! between those two sends (one probe interval when the schedule is kept)
+//! and early by at most the good probe's own round trip. That gap is
+//! reported with each recovery as its error bound.
+//!
+//! Probes are selected by their send time (a probe sent before the fault is
+//! not evidence about it) and ordered by their place in the schedule.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,16 +28,20 @@ pub enum Recovery {
     NoOutageSeen,
     /// Probes failed, then a sustained run of good ones began at `recovered_ms`.
     Recovered {
-        /// Scheduled time of the first failed probe after the fault.
+        /// Send time of the first failed probe after the fault.
         first_failed_ms: f64,
-        /// Scheduled time of the first probe of the sustained good run.
+        /// Send time of the last failed probe before the sustained good run.
+        last_failed_ms: f64,
+        /// Send time of the first probe of the sustained good run.
         recovered_ms: f64,
         /// `recovered_ms - fault_at_ms`.
         rto_ms: f64,
+        /// `recovered_ms - last_failed_ms`: the RTO is late by less than this.
+        error_bound_ms: f64,
     },
     /// Probes failed and no sustained good run followed before probing ended.
     NotRecovered {
-        /// Scheduled time of the first failed probe after the fault.
+        /// Send time of the first failed probe after the fault.
         first_failed_ms: f64,
     },
     /// Too few probes after the fault to say anything.
@@ -52,17 +60,21 @@ pub fn recovery(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -> Re
             Recovery::NoEvidence
         };
     };
-    let first_failed_ms = after[first_fail].scheduled_ms;
+    let first_failed_ms = after[first_fail].sent_ms;
     let mut run = 0usize;
     for (i, s) in after.iter().enumerate().skip(first_fail + 1) {
         if s.ok {
             run += 1;
             if run == sustain {
-                let start = after[i + 1 - sustain].scheduled_ms;
+                let start = i + 1 - sustain;
+                let recovered_ms = after[start].sent_ms;
+                let last_failed_ms = after[start - 1].sent_ms;
                 return Recovery::Recovered {
                     first_failed_ms,
-                    recovered_ms: start,
-                    rto_ms: start - fault_at_ms,
+                    last_failed_ms,
+                    recovered_ms,
+                    rto_ms: recovered_ms - fault_at_ms,
+                    error_bound_ms: recovered_ms - last_failed_ms,
                 };
             }
         } else {
@@ -82,7 +94,7 @@ pub fn rto(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -> Option<
     }
 }
 
-/// The first probe due at or after `fault_at_ms` that failed.
+/// The first probe sent at or after `fault_at_ms` that failed.
 pub fn first_failed_probe(samples: &[ProbeSample], fault_at_ms: f64) -> Option<&ProbeSample> {
     after_fault(samples, fault_at_ms)
         .into_iter()
@@ -94,11 +106,11 @@ pub fn errors(samples: &[ProbeSample]) -> usize {
     samples.iter().filter(|s| !s.ok).count()
 }
 
-/// How many probes due in `[from_ms, to_ms)` failed.
+/// How many probes sent in `[from_ms, to_ms)` failed.
 pub fn errors_between(samples: &[ProbeSample], from_ms: f64, to_ms: f64) -> usize {
     samples
         .iter()
-        .filter(|s| !s.ok && s.scheduled_ms >= from_ms && s.scheduled_ms < to_ms)
+        .filter(|s| !s.ok && s.sent_ms >= from_ms && s.sent_ms < to_ms)
         .count()
 }
 
@@ -107,7 +119,7 @@ pub fn probe_events(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -
     let mut events = Vec::new();
     if let Some(s) = first_failed_probe(samples, fault_at_ms) {
         events.push(Event::new(
-            s.scheduled_ms,
+            s.sent_ms,
             EventKind::FirstFailedProbe,
             format!(
                 "probe #{}: {}",
@@ -124,7 +136,7 @@ pub fn probe_events(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -
     {
         let seq = samples
             .iter()
-            .find(|s| s.scheduled_ms == recovered_ms)
+            .find(|s| s.sent_ms == recovered_ms)
             .map(|s| s.seq)
             .unwrap_or_default();
         events.push(Event::new(
@@ -136,11 +148,11 @@ pub fn probe_events(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -
     events
 }
 
-/// The samples due at or after the fault, in schedule order.
+/// The samples sent at or after the fault, in schedule order.
 fn after_fault(samples: &[ProbeSample], fault_at_ms: f64) -> Vec<&ProbeSample> {
     let mut after: Vec<&ProbeSample> = samples
         .iter()
-        .filter(|s| s.scheduled_ms >= fault_at_ms)
+        .filter(|s| s.sent_ms >= fault_at_ms)
         .collect();
     after.sort_by(|a, b| a.scheduled_ms.total_cmp(&b.scheduled_ms));
     after

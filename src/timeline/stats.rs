@@ -47,3 +47,53 @@ pub fn percentiles(values: &[f64], error_bound: f64) -> Option<Percentiles> {
         error_bound,
     })
 }
+
+/// How far measurements fell from a known truth (`measured - true`, in ms).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    /// How many measurements.
+    pub n: usize,
+    /// Mean signed error: the systematic offset.
+    pub bias_ms: f64,
+    /// Standard deviation of the signed error: the spread.
+    pub spread_ms: f64,
+    /// Most negative error (measured shorter than the truth).
+    pub min_ms: f64,
+    /// Most positive error (measured longer than the truth).
+    pub max_ms: f64,
+    /// Median of |error|.
+    pub p50_abs_ms: f64,
+    /// 95th percentile of |error| (nearest rank).
+    pub p95_abs_ms: f64,
+    /// Largest |error|.
+    pub max_abs_ms: f64,
+    /// The bound the errors are held to.
+    pub bound_ms: f64,
+    /// True when every |error| is strictly below `bound_ms`.
+    pub within_bound: bool,
+}
+
+/// Summarizes signed errors against a bound; `None` when there are none.
+pub fn error_summary(errors_ms: &[f64], bound_ms: f64) -> Option<ErrorSummary> {
+    let n = errors_ms.len();
+    if n == 0 || errors_ms.iter().any(|e| !e.is_finite()) {
+        return None;
+    }
+    let mean = errors_ms.iter().sum::<f64>() / n as f64;
+    let var = errors_ms.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n as f64;
+    let abs: Vec<f64> = errors_ms.iter().map(|e| e.abs()).collect();
+    let abs_p = percentiles(&abs, 0.0)?;
+    let signed = percentiles(errors_ms, 0.0)?;
+    Some(ErrorSummary {
+        n,
+        bias_ms: mean,
+        spread_ms: var.sqrt(),
+        min_ms: signed.min,
+        max_ms: signed.max,
+        p50_abs_ms: abs_p.p50,
+        p95_abs_ms: abs_p.p95,
+        max_abs_ms: abs_p.max,
+        bound_ms,
+        within_bound: abs_p.max < bound_ms,
+    })
+}

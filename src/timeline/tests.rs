@@ -4,7 +4,8 @@ use super::*;
 use crate::probe::frontdoor::{FrontdoorSnapshot, ServerView};
 use crate::probe::ProbeSample;
 
-/// Probes due every 20 ms from `start_ms`: `+` answered 200 in 1 ms, `-` failed after 5 ms.
+/// Probes due every 20 ms from `start_ms`, each sent 0.5 ms late: `+` answered 200 in
+/// 1 ms, `-` failed after 5 ms.
 fn probes(start_ms: f64, pattern: &str) -> Vec<ProbeSample> {
     pattern
         .chars()
@@ -16,7 +17,7 @@ fn probes(start_ms: f64, pattern: &str) -> Vec<ProbeSample> {
             ProbeSample {
                 seq: i as u64,
                 scheduled_ms,
-                sent_ms: scheduled_ms + 0.1,
+                sent_ms: scheduled_ms + 0.5,
                 latency_ms: if ok { 1.0 } else { 5.0 },
                 status: ok.then_some(200),
                 ok,
@@ -33,13 +34,15 @@ fn rto_runs_from_fault_to_first_probe_of_the_sustained_good_run() {
     assert_eq!(
         recovery(&s, 95.0, 3),
         Recovery::Recovered {
-            first_failed_ms: 100.0,
-            recovered_ms: 200.0,
-            rto_ms: 105.0
+            first_failed_ms: 100.5,
+            last_failed_ms: 180.5,
+            recovered_ms: 200.5,
+            rto_ms: 105.5,
+            error_bound_ms: 20.0,
         }
     );
-    assert_eq!(rto(&s, 95.0, 3), Some(105.0));
-    assert_eq!(rto(&s, 95.0, 5), Some(105.0));
+    assert_eq!(rto(&s, 95.0, 3), Some(105.5));
+    assert_eq!(rto(&s, 95.0, 5), Some(105.5));
     // Six good probes are needed but only five follow: not recovered yet.
     assert_eq!(rto(&s, 95.0, 6), None);
     assert_eq!(first_failed_probe(&s, 95.0).map(|p| p.seq), Some(5));
@@ -49,9 +52,9 @@ fn rto_runs_from_fault_to_first_probe_of_the_sustained_good_run() {
 fn a_flapping_recovery_restarts_the_sustain_run() {
     // fail 80,100; good 120; fail 140,160; good 180,200,220.
     let s = probes(0.0, "++++ --+-- +++");
-    assert_eq!(rto(&s, 80.0, 3), Some(100.0)); // recovered at 180
-    assert_eq!(rto(&s, 80.0, 1), Some(40.0)); // the lone good probe at 120 counts
-    assert_eq!(rto(&s, 80.0, 2), Some(100.0));
+    assert_eq!(rto(&s, 80.0, 3), Some(100.5)); // recovered at 180.5
+    assert_eq!(rto(&s, 80.0, 1), Some(40.5)); // the lone good probe at 120.5 counts
+    assert_eq!(rto(&s, 80.0, 2), Some(100.5));
 }
 
 #[test]
@@ -60,7 +63,7 @@ fn no_recovery_is_none_with_the_first_failure_kept() {
     assert_eq!(
         recovery(&s, 30.0, 1),
         Recovery::NotRecovered {
-            first_failed_ms: 40.0
+            first_failed_ms: 40.5
         }
     );
     assert_eq!(rto(&s, 30.0, 1), None);
@@ -69,7 +72,7 @@ fn no_recovery_is_none_with_the_first_failure_kept() {
 #[test]
 fn a_fault_before_the_first_probe_counts_from_the_fault() {
     let s = probes(0.0, "--+++");
-    assert_eq!(rto(&s, -50.0, 3), Some(90.0));
+    assert_eq!(rto(&s, -50.0, 3), Some(90.5));
 }
 
 #[test]
@@ -89,7 +92,7 @@ fn delayed_effect_then_outage_is_still_measured() {
     // The first probes after the fault still pass (in flight, or the fault needs time to
     // show), then the outage: the outage is what counts, not the early good probes.
     let s = probes(0.0, "+++ ---- +++");
-    assert_eq!(rto(&s, 10.0, 3), Some(130.0)); // recovered at 140
+    assert_eq!(rto(&s, 10.0, 3), Some(130.5)); // recovered at 140.5
 }
 
 #[test]
@@ -97,8 +100,29 @@ fn sample_order_does_not_matter() {
     let mut s = probes(0.0, "+++++ ----- +++++");
     s.reverse();
     s.swap(3, 9);
-    assert_eq!(rto(&s, 95.0, 3), Some(105.0));
+    assert_eq!(rto(&s, 95.0, 3), Some(105.5));
     assert_eq!(first_failed_probe(&s, 95.0).map(|p| p.seq), Some(5));
+}
+
+#[test]
+fn a_late_send_counts_from_when_the_probe_left() {
+    // The recovering probe (seq 10, due at 200) left 30 ms late: the service was
+    // only shown healthy at 230.5, and the window back to the last failure widens.
+    let mut s = probes(0.0, "+++++ ----- +++++");
+    s[10].sent_ms = 230.5;
+    match recovery(&s, 95.0, 3) {
+        Recovery::Recovered {
+            recovered_ms,
+            rto_ms,
+            error_bound_ms,
+            ..
+        } => {
+            assert_eq!(recovered_ms, 230.5);
+            assert_eq!(rto_ms, 135.5);
+            assert_eq!(error_bound_ms, 50.0);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -115,10 +139,10 @@ fn probe_events_mark_first_failure_and_recovery() {
     let ev = probe_events(&s, 95.0, 3);
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0].kind, EventKind::FirstFailedProbe);
-    assert_eq!(ev[0].at_ms, 100.0);
+    assert_eq!(ev[0].at_ms, 100.5);
     assert!(ev[0].detail.contains("#5"));
     assert_eq!(ev[1].kind, EventKind::Recovered);
-    assert_eq!(ev[1].at_ms, 200.0);
+    assert_eq!(ev[1].at_ms, 200.5);
     assert!(ev[1].detail.contains("#10"), "{}", ev[1].detail);
 }
 
@@ -365,4 +389,23 @@ fn events_serialize_with_snake_case_kinds_and_sort_by_time() {
         json,
         r#"{"at_ms":1.0,"kind":"fault_in_effect","detail":"a"}"#
     );
+}
+
+#[test]
+fn error_summary_reports_bias_spread_and_the_bound() {
+    let e = error_summary(&[1.0, 3.0, -1.0, 5.0], 5.0).unwrap();
+    assert_eq!(e.n, 4);
+    assert_eq!(e.bias_ms, 2.0);
+    assert!((e.spread_ms - 5.0f64.sqrt()).abs() < 1e-12); // deviations -1, 1, -3, 3
+    assert_eq!((e.min_ms, e.max_ms), (-1.0, 5.0));
+    assert_eq!((e.p50_abs_ms, e.p95_abs_ms, e.max_abs_ms), (1.0, 5.0, 5.0));
+    // |5.0| is not strictly inside a 5 ms bound.
+    assert!(!e.within_bound);
+    assert!(
+        error_summary(&[1.0, 3.0, -1.0, 4.9], 5.0)
+            .unwrap()
+            .within_bound
+    );
+    assert!(error_summary(&[], 5.0).is_none());
+    assert!(error_summary(&[f64::INFINITY], 5.0).is_none());
 }

@@ -228,3 +228,27 @@ fn read_limit(path: &Path) -> Option<u64> {
     // cgroup v1 writes "no limit" as a huge page-rounded number.
     (limit < (1u64 << 62)).then_some(limit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_limits_are_parsed_and_no_limit_is_none() {
+        let dir = std::env::temp_dir().join(format!("synth-cg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("memory.max");
+        std::fs::write(&f, "268435456\n").unwrap();
+        assert_eq!(read_limit(&f), Some(268_435_456));
+        std::fs::write(&f, "max\n").unwrap();
+        assert_eq!(read_limit(&f), None);
+        std::fs::write(&f, "9223372036854771712\n").unwrap();
+        assert_eq!(
+            read_limit(&f),
+            None,
+            "cgroup v1 writes no limit as a huge number"
+        );
+        assert_eq!(read_limit(&dir.join("absent")), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

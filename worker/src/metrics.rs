@@ -15,8 +15,8 @@ pub struct Metrics {
     pub frames_synthesized: AtomicU64,
     /// Chunks committed in Redis.
     pub chunks_committed: AtomicU64,
-    /// Commits refused because the epoch was stale (fenced off).
-    pub commits_fenced: AtomicU64,
+    /// Times the worker found its epoch stale (renewal, mark or commit refused) and stopped.
+    pub fenced: AtomicU64,
     /// Jobs created by this worker.
     pub jobs_created: AtomicU64,
     /// Jobs this worker claimed after another's lease expired.
@@ -108,10 +108,10 @@ impl Metrics {
             get(&self.chunks_committed),
         );
         line(
-            "synth_commits_fenced_total",
+            "synth_fenced_total",
             "counter",
-            "Commits refused because this worker's lease epoch was stale.",
-            get(&self.commits_fenced),
+            "Times this worker found its lease epoch stale (renewal, progress mark or commit refused) and stopped writing.",
+            get(&self.fenced),
         );
         line(
             "synth_jobs_created_total",

@@ -174,3 +174,70 @@ pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigure
         synth_seconds_per_chunk: synth.as_secs_f64() / chunks as f64,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `text` to a temp file called `name`, loads it, removes it.
+    fn load(name: &str, text: &str) -> Result<JobRequest> {
+        let dir = std::env::temp_dir().join(format!("synth-offline-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let result = load_request(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn reads_scripts_and_requests_as_json_or_yaml() {
+        let s = load(
+            "a.json",
+            r#"{"turns":[{"speaker":"a","text":"hi there"}],"seed":4}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.script.seed, s.options.chunk_frames),
+            (4, contract::DEFAULT_CHUNK_FRAMES)
+        );
+        let r = load(
+            "b.json",
+            r#"{"script":{"turns":[{"speaker":"a","text":"hi"}]},"options":{"chunk_frames":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.options.chunk_frames, 3);
+        let y = load(
+            "c.yaml",
+            "seed: 9\nturns:\n  - speaker: a\n    text: hello you\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (y.script.seed, y.script.turns[0].text.as_str()),
+            (9, "hello you")
+        );
+    }
+
+    #[test]
+    fn bad_scripts_say_what_is_wrong() {
+        let err = load("d.json", r#"{"turns":[]}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("no turns"), "{err:#}");
+        let err = load("e.json", r#"{"turns":[{"speaker":"a","txt":"x"}]}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("txt"), "{err:#}");
+        let err = load("f.yaml", "turns: [").unwrap_err();
+        assert!(format!("{err:#}").contains("not valid YAML"), "{err:#}");
+    }
+
+    #[test]
+    fn bench_script_has_the_asked_length_and_speakers() {
+        let s = bench_script(1.0, 3);
+        let words: usize = s
+            .turns
+            .iter()
+            .map(|t| t.text.split_whitespace().count())
+            .sum();
+        assert_eq!(words, 150);
+        let speakers: std::collections::BTreeSet<_> = s.turns.iter().map(|t| &t.speaker).collect();
+        assert_eq!(speakers.len(), 3);
+    }
+}

@@ -55,6 +55,14 @@ async fn renew_loop(svc: Arc<Service>, job: Arc<OwnedJob>) {
                     warned = true;
                 }
             }
+            Ok(Renewal::Stale) => {
+                eprintln!(
+                    "synth-worker: job {} (epoch {}): the lease epoch is stale, another worker took the job (fenced); stopping",
+                    job.id, job.epoch
+                );
+                svc.metrics.fenced.fetch_add(1, Ordering::Relaxed);
+                job.stop.store(true, Ordering::SeqCst);
+            }
             Ok(outcome) => {
                 eprintln!(
                     "synth-worker: job {} (epoch {}): lease renewal answered {outcome:?}; stopping",
@@ -210,7 +218,7 @@ async fn run_chunks(
                     "synth-worker: job {}: epoch {} is stale; stopping",
                     job.id, job.epoch
                 );
-                svc.metrics.commits_fenced.fetch_add(1, Ordering::Relaxed);
+                svc.metrics.fenced.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             Ok(_) => {}
@@ -364,7 +372,7 @@ async fn commit(
                 return Ok(Some(n));
             }
             Ok(CommitOutcome::Stale) => {
-                svc.metrics.commits_fenced.fetch_add(1, Ordering::Relaxed);
+                svc.metrics.fenced.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
                     "synth-worker: job {}: commit of chunk {} refused, epoch {} is stale (fenced); stopping",
                     job.id, chunk.index, job.epoch

@@ -316,3 +316,46 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(class: &str, sticky: bool) -> EngineError {
+        EngineError::Device {
+            class: class.into(),
+            sticky,
+            emulated: true,
+            backend: "cpu",
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn reactions_follow_the_error_class() {
+        assert_eq!(
+            Reaction::for_error(&device("CUDA_ERROR_ILLEGAL_ADDRESS", true)),
+            Reaction::Exit
+        );
+        assert_eq!(
+            Reaction::for_error(&device("CUDA_ERROR_OUT_OF_MEMORY", false)),
+            Reaction::Continue
+        );
+        let xid = |n| Reaction::for_error(&EngineError::xid(n, true, "cpu", String::new()));
+        for n in [13, 31, 94] {
+            assert_eq!(xid(n), Reaction::Exit, "xid {n}");
+        }
+        for n in [43, 63, 92] {
+            assert_eq!(xid(n), Reaction::Continue, "xid {n}");
+        }
+        for n in [46, 48, 62, 64, 74, 79, 95, 109, 119, 120, 140] {
+            assert_eq!(xid(n), Reaction::Unhealthy, "xid {n}");
+        }
+        let hang = EngineError::WatchdogHang {
+            waited_ms: 10,
+            emulated: true,
+            backend: "cpu",
+        };
+        assert_eq!(Reaction::for_error(&hang), Reaction::Exit);
+    }
+}

@@ -279,3 +279,40 @@ async fn an_unwritable_data_directory_fails_the_job_cleanly() {
     assert_eq!(r.status().as_u16(), 500);
     assert!(r.text().await.unwrap().contains("cannot be served"));
 }
+
+#[tokio::test]
+async fn after_a_timed_stall_the_worker_recovers_and_picks_the_job_up_again() {
+    let redis = Redis::start();
+    let data = TempDir::new("stall-ends");
+    let a = Worker::start(
+        "a",
+        &redis,
+        &data.0,
+        "300ms",
+        faulty(&["--watchdog", "500ms"]),
+    )
+    .await;
+    let req = request(36);
+    let job = submit(&a.url, &req).await;
+    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
+        s.chunks_committed >= 2
+    })
+    .await;
+    inject(&a.url, json!({"kind": "stall", "duration_ms": 2000})).await;
+    let t0 = Instant::now();
+    while health_code(&a.url).await != Some(503) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "health never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The stall ends, the worker is fit again and claims the job it gave up (epoch 2).
+    let s = wait_for(&a.url, &job.id, LONG, "the job to finish", |s| {
+        s.state == JobState::Done
+    })
+    .await;
+    assert_eq!((s.owner.as_deref(), s.epoch), (Some("a"), 2));
+    assert_eq!(health_code(&a.url).await, Some(200));
+    assert_eq!(audio(&a.url, &job.id).await, reference(&req, &data.0));
+}

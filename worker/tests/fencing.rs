@@ -75,7 +75,7 @@ async fn a_woken_zombie_is_fenced_off() {
     })
     .await;
     assert!(
-        metric(&a.url, "synth_commits_fenced_total").await >= 1.0,
+        metric(&a.url, "synth_fenced_total").await >= 1.0,
         "{}",
         a.log()
     );
@@ -116,7 +116,7 @@ async fn without_fencing_the_zombie_overwrites_committed_chunks() {
             .collect::<Vec<_>>(),
         a.log()
     );
-    assert_eq!(metric(&a.url, "synth_commits_fenced_total").await, 0.0);
+    assert_eq!(metric(&a.url, "synth_fenced_total").await, 0.0);
 }
 
 #[tokio::test]

@@ -1,0 +1,415 @@
+//! The Docker stack and its faults, for real: these tests start stacks on the
+//! local engine and check each fault's witness. They need Docker, the host's
+//! haproxy, redis-server and iptables, and the release `synth-worker` binary
+//! (`cargo build --release -p synth-worker`, or TAKEOVER_WORKER_BINARY=PATH).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
+use takeover::clock::Clock;
+use takeover::fault::{self, Direction, FaultSpec, PartitionMethod};
+use takeover::stack::{self, cleanup, Role, Stack, StackError, StackSpec};
+
+/// One stack at a time: the machine is small and shared.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WITNESS: Duration = Duration::from_secs(10);
+
+fn spec() -> StackSpec {
+    if stack::images::find_worker_binary(None).is_err() {
+        panic!(
+            "these tests need the release worker binary: run `cargo build --release -p synth-worker` \
+             (or set TAKEOVER_WORKER_BINARY=PATH)"
+        );
+    }
+    let mut spec = StackSpec::default();
+    spec.worker.backend = stack::Backend::Cpu;
+    spec.ready_timeout = Duration::from_secs(60);
+    spec
+}
+
+async fn leftovers(run_id: &str) -> usize {
+    let docker = stack::docker::connect().await.unwrap();
+    let filters = HashMap::from([("label".to_string(), vec![format!("takeover.run={run_id}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters.clone()),
+        }))
+        .await
+        .unwrap();
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .unwrap();
+    containers.len() + networks.len() + volumes.volumes.unwrap_or_default().len()
+}
+
+/// Whether the running kernel has netem, from its config (None when it does not say).
+fn kernel_has_netem() -> Option<bool> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("zcat /proc/config.gz 2>/dev/null | grep NET_SCH_NETEM")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("CONFIG_NET_SCH_NETEM=y") || text.contains("CONFIG_NET_SCH_NETEM=m") {
+        Some(true)
+    } else if text.contains("CONFIG_NET_SCH_NETEM is not set") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+async fn get_status(url: &str) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    client
+        .get(url)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    assert!(stack.frontdoor_url().starts_with("http://127.0.0.1:"));
+    assert_eq!(
+        get_status(&format!("{}/health", stack.frontdoor_url())).await,
+        Some(200)
+    );
+    for role in [Role::Primary, Role::Standby] {
+        let url = stack.worker_url(role).unwrap();
+        assert_eq!(
+            get_status(&format!("{url}/health")).await,
+            Some(200),
+            "{role}"
+        );
+    }
+    let view = stack.frontdoor_view().await.unwrap();
+    let primary = view.iter().find(|s| s.role == Some(Role::Primary)).unwrap();
+    let standby = view.iter().find(|s| s.role == Some(Role::Standby)).unwrap();
+    assert!(primary.is_up() && !primary.backup, "{view:?}");
+    assert!(standby.is_up() && standby.backup, "{view:?}");
+    // The runtime API answers on loopback.
+    let servers =
+        stack::haproxy::runtime_command(stack.frontdoor_admin_addr(), "show servers state workers")
+            .await
+            .unwrap();
+    assert!(
+        servers.contains("primary") && servers.contains("standby"),
+        "{servers}"
+    );
+    // Events were recorded from before the first start, with engine times on the run's clock.
+    let events = stack.events().snapshot();
+    for role in Role::ALL {
+        let start = events
+            .iter()
+            .find(|e| e.role == Some(role) && e.action == "start")
+            .unwrap_or_else(|| panic!("no start event for {role}: {events:?}"));
+        assert!(start.at_ms > 0.0 && start.at_ms < clock.now_ms());
+    }
+    assert!(leftovers(&run_id).await >= 6);
+    stack.down().await.unwrap();
+    assert_eq!(
+        leftovers(&run_id).await,
+        0,
+        "objects of {run_id} left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_witnessed_and_healed_on_a_live_stack() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+
+    // pause: state paused and the pause event.
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::Pause {
+            target: Role::Standby,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert!(
+        e.in_effect_at_ms.unwrap() >= e.requested_at_ms - 50.0,
+        "{e:?}"
+    );
+    assert_eq!(stack.state(Role::Standby).await.unwrap().status, "paused");
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::Unpause {
+            target: Role::Standby,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+
+    // iptables partition, one way, from the front door only: HAProxy's checks are dropped.
+    let partition = FaultSpec::Partition {
+        target: Role::Primary,
+        peers: vec![Role::Frontdoor],
+        direction: Direction::Inbound,
+        method: PartitionMethod::Iptables,
+    };
+    let e = fault::inject(&stack, &partition, &clock, WITNESS)
+        .await
+        .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "no witness: {e:?}");
+    assert!(e.evidence["dropped_packets"].as_u64().unwrap() > 0, "{e:?}");
+    // HAProxy sees the primary go down.
+    let mut down = false;
+    for _ in 0..50 {
+        let view = stack.frontdoor_view().await.unwrap();
+        if view
+            .iter()
+            .any(|s| s.role == Some(Role::Primary) && !s.is_up())
+        {
+            down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(down, "HAProxy never marked the partitioned primary down");
+    // The standby serves meanwhile.
+    assert_eq!(
+        get_status(&format!("{}/health", stack.frontdoor_url())).await,
+        Some(200)
+    );
+    let healed = fault::inject(
+        &stack,
+        &FaultSpec::Heal {
+            target: Some(Role::Primary),
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(
+        healed.witness.unwrap().contains("iptables chain"),
+        "heal did not remove the chain"
+    );
+
+    // loss: the statistic rule's counter moves.
+    let loss = FaultSpec::Loss {
+        target: Role::Standby,
+        percent: 50.0,
+        direction: Direction::Both,
+    };
+    let e = fault::inject(&stack, &loss, &clock, WITNESS).await.unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+
+    // bandwidth: the tbf qdisc carries traffic.
+    let bw = FaultSpec::Bandwidth {
+        target: Role::State,
+        rate: "2mbit".into(),
+    };
+    let e = fault::inject(&stack, &bw, &clock, WITNESS).await.unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+
+    // latency: this kernel lacks netem, which must be said, not faked.
+    let lat = FaultSpec::Latency {
+        target: Role::State,
+        delay: Duration::from_millis(100),
+        jitter: None,
+    };
+    let e = fault::inject(&stack, &lat, &clock, WITNESS).await.unwrap();
+    match (&e.unavailable, kernel_has_netem()) {
+        (Some(reason), Some(false)) => {
+            assert!(e.in_effect_at_ms.is_none());
+            assert!(reason.contains("netem"), "{reason}");
+        }
+        (None, Some(true)) => assert!(e.in_effect_at_ms.is_some(), "{e:?}"),
+        (None, None) => assert!(e.in_effect_at_ms.is_some(), "{e:?}"),
+        (Some(reason), None) => assert!(reason.contains("netem"), "{reason}"),
+        (got, has) => panic!("kernel has netem: {has:?}, but the fault says {got:?}"),
+    }
+    fault::heal_all(&stack).await.unwrap();
+
+    // disconnect partition: the endpoint leaves the network.
+    let cut = FaultSpec::Partition {
+        target: Role::Standby,
+        peers: vec![],
+        direction: Direction::Both,
+        method: PartitionMethod::Disconnect,
+    };
+    let e = fault::inject(&stack, &cut, &clock, WITNESS).await.unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert!(e.witness.unwrap().contains("disconnect"));
+
+    fault::heal_all(&stack).await.unwrap();
+    assert!(stack.faults_in_place().is_clean());
+    let ip = stack::network_ip(
+        stack.docker(),
+        &stack.container(Role::Standby).id,
+        stack.network_name(),
+    )
+    .await
+    .unwrap();
+    assert!(!ip.is_empty(), "standby not reconnected");
+
+    // kill: the die event with exit code 137, timed by the engine.
+    let kill = FaultSpec::Kill {
+        target: Role::Primary,
+        signal: "SIGKILL".into(),
+    };
+    let e = fault::inject(&stack, &kill, &clock, WITNESS).await.unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert_eq!(e.evidence["exit_code"], "137", "{e:?}");
+    assert!(e.witness.unwrap().contains("die event"));
+    stack.down().await.unwrap();
+    assert_eq!(leftovers(&run_id).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kill_is_a_real_cgroup_oom() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let oom = FaultSpec::OomKill {
+        target: Role::Primary,
+        headroom: None,
+    };
+    let e = fault::inject(&stack, &oom, &clock, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "no OOM witness: {e:?}");
+    assert_eq!(e.evidence["oom_killed"], true);
+    assert_eq!(e.evidence["exit_code"], "137");
+    let status = stack.state(Role::Primary).await.unwrap();
+    assert!(
+        status.oom_killed && status.exit_code == Some(137),
+        "{status}"
+    );
+    stack.down().await.unwrap();
+    assert_eq!(leftovers(&run_id).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_image_that_is_missing_is_a_clear_error_and_leaves_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut spec = StackSpec::default();
+    spec.images.worker = Some("takeover-test/no-such-image:never".into());
+    let run_id = stack::new_run_id();
+    let err = match Stack::up(&spec, &run_id, &Clock::start()).await {
+        Err(e) => e,
+        Ok(_) => panic!("a missing image must not start"),
+    };
+    assert!(matches!(err, StackError::ImageMissing { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("takeover-test/no-such-image:never") && text.contains("stack.images.worker"),
+        "{text}"
+    );
+    assert_eq!(leftovers(&run_id).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_owner_leaves_nothing_behind() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let run_id = stack::new_run_id();
+    let id = run_id.clone();
+    let spec = spec();
+    let task = tokio::spawn(async move {
+        let stack = Stack::up(&spec, &id, &Clock::start())
+            .await
+            .expect("stack up");
+        assert!(!stack.run_id().is_empty());
+        panic!("a step failed while the stack was up");
+    });
+    assert!(task.await.is_err(), "the task should have panicked");
+    assert_eq!(
+        leftovers(&run_id).await,
+        0,
+        "the guard did not remove the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_removes_a_run_whose_owner_is_dead() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let docker = stack::docker::connect().await.unwrap();
+    let run_id = stack::new_run_id();
+    // Objects labelled as owned by a process that cannot exist (above pid_max) on this host.
+    let mut labels = stack::labels::for_run(&run_id);
+    labels.insert(stack::labels::OWNER_PID.into(), "4194305".into());
+    docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: format!("{run_id}-net"),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(format!("{run_id}-data")),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // And a live run owned by this process, which clean must keep.
+    let live = stack::new_run_id();
+    docker
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: format!("{live}-net"),
+            labels: Some(stack::labels::for_run(&live)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(leftovers(&run_id).await, 2);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_takeover"))
+        .arg("clean")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("removed run {run_id}")),
+        "{stdout}"
+    );
+    assert_eq!(leftovers(&run_id).await, 0);
+    assert_eq!(
+        leftovers(&live).await,
+        1,
+        "clean removed a run whose owner is alive"
+    );
+    let removed = cleanup::remove_run_with(&docker, &live).await.unwrap();
+    assert_eq!(removed.networks, 1);
+    assert_eq!(leftovers(&live).await, 0);
+}
