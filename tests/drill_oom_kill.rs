@@ -41,7 +41,7 @@ fn oom_kill_primary_runs_to_a_report_with_a_measured_rto_and_verdicts() {
     );
     // Figures were measured from it.
     let rto = it.figures.rto_ms.expect("a measured front-door RTO");
-    assert!(rto >= 0.0 && rto < 30_000.0, "RTO {rto}");
+    assert!((0.0..30_000.0).contains(&rto), "RTO {rto}");
     assert!(it.figures.job_rto_ms.is_some(), "{:?}", it.figures);
     assert!(it.figures.probes > 100, "{:?}", it.figures);
     let kinds: Vec<_> = it.events.iter().map(|e| e.kind).collect();
