@@ -570,3 +570,32 @@ async fn disk_fill_without_a_bounded_volume_is_unavailable_not_faked() {
     assert!(e.unavailable.unwrap().contains("data_volume_size"));
     stack.down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpus_all_without_the_nvidia_runtime_is_a_clear_error() {
+    let docker = stack::docker::connect().await.unwrap();
+    let has_nvidia = docker
+        .info()
+        .await
+        .unwrap()
+        .runtimes
+        .is_some_and(|r| r.contains_key("nvidia"));
+    if has_nvidia {
+        // This engine can run GPU containers: the error path does not apply here.
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut spec = StackSpec::default();
+    spec.worker.gpus = stack::Gpus::All;
+    let run_id = stack::new_run_id();
+    let err = match Stack::up(&spec, &run_id, &Clock::start()).await {
+        Err(e) => e,
+        Ok(_) => panic!("gpus: all must not start without the nvidia runtime"),
+    };
+    assert!(matches!(err, StackError::NoNvidiaRuntime { .. }), "{err}");
+    assert!(
+        err.to_string().contains("NVIDIA Container Toolkit"),
+        "{err}"
+    );
+    assert_eq!(leftovers(&run_id).await, 0);
+}
