@@ -1,12 +1,83 @@
 //! `takeover report`: re-render every report format from a report.json.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
+
 use crate::exit::Outcome;
+use crate::report::{history, json, Format};
+
+/// Which formats `takeover report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatChoice {
+    /// HTML, Markdown (with its chart files) and JUnit.
+    All,
+    /// `report.html` only.
+    Html,
+    /// `report.md` and its chart files only.
+    Md,
+    /// `junit.xml` only.
+    Junit,
+}
+
+impl FormatChoice {
+    fn formats(self) -> Vec<Format> {
+        match self {
+            FormatChoice::All => Format::ALL.to_vec(),
+            FormatChoice::Html => vec![Format::Html],
+            FormatChoice::Md => vec![Format::Md],
+            FormatChoice::Junit => vec![Format::Junit],
+        }
+    }
+}
 
 /// Arguments of `takeover report`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The report directory (holding report.json) written by `takeover run`.
+    pub dir: PathBuf,
+    /// Which formats to write into the directory.
+    #[arg(long, value_enum, default_value_t = FormatChoice::All)]
+    pub format: FormatChoice,
+    /// The run history for the "last runs" tables [default: history.jsonl in the directory above DIR].
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
 
 /// Runs `takeover report`.
-pub fn execute(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`takeover report` is not built yet")
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
+    let (dir, report) = if args.dir.is_file() {
+        let dir = args
+            .dir
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("."));
+        (dir, json::read(&args.dir))
+    } else {
+        (args.dir.clone(), json::read(&args.dir))
+    };
+    let report = report.with_context(|| {
+        format!(
+            "cannot re-render {}: give the directory a `takeover run` wrote (it holds report.json)",
+            args.dir.display()
+        )
+    })?;
+    let history_path = args.history.unwrap_or_else(|| history::path_for(&dir));
+    let runs = history::read(&history_path)
+        .context("cannot read the run history; pass --history FILE or move it aside")?;
+    if !runs.unreadable_lines.is_empty() {
+        eprintln!(
+            "warning: {} line(s) of {} could not be read and were left out: {:?}",
+            runs.unreadable_lines.len(),
+            history_path.display(),
+            runs.unreadable_lines
+        );
+    }
+    let written =
+        crate::report::write_formats(&dir, &report, &runs.entries, &args.format.formats())
+            .with_context(|| format!("cannot write the reports into {}", dir.display()))?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(Outcome::Passed)
 }

@@ -2,3 +2,17 @@
 
 pub mod json;
 pub mod model;
+pub mod chart;
+pub mod compare;
+pub mod display;
+pub mod figures;
+pub mod files;
+pub mod history;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod seams;
+#[cfg(test)]
+mod testdata;
+
+pub use files::{write_all, write_formats, Format, RenderError};

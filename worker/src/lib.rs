@@ -4,4 +4,5 @@
 //! [`engine::SynthState`]); `backend` runs its heavy stages on the CPU or a CUDA GPU.
 
 pub mod backend;
+pub mod bench;
 pub mod engine;

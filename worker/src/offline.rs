@@ -179,35 +179,38 @@ pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigure
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("synth-offline-{}", std::process::id()));
+    /// Writes `text` to a temp file called `name`, loads it, removes it.
+    fn load(name: &str, text: &str) -> Result<JobRequest> {
+        let dir = std::env::temp_dir().join(format!("synth-offline-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
-        path
+        let result = load_request(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
     }
 
     #[test]
     fn reads_scripts_and_requests_as_json_or_yaml() {
-        let s = load_request(&write(
+        let s = load(
             "a.json",
             r#"{"turns":[{"speaker":"a","text":"hi there"}],"seed":4}"#,
-        ))
+        )
         .unwrap();
         assert_eq!(
             (s.script.seed, s.options.chunk_frames),
             (4, contract::DEFAULT_CHUNK_FRAMES)
         );
-        let r = load_request(&write(
+        let r = load(
             "b.json",
             r#"{"script":{"turns":[{"speaker":"a","text":"hi"}]},"options":{"chunk_frames":3}}"#,
-        ))
+        )
         .unwrap();
         assert_eq!(r.options.chunk_frames, 3);
-        let y = load_request(&write(
+        let y = load(
             "c.yaml",
             "seed: 9\nturns:\n  - speaker: a\n    text: hello you\n",
-        ))
+        )
         .unwrap();
         assert_eq!(
             (y.script.seed, y.script.turns[0].text.as_str()),
@@ -217,12 +220,11 @@ mod tests {
 
     #[test]
     fn bad_scripts_say_what_is_wrong() {
-        let err = load_request(&write("d.json", r#"{"turns":[]}"#)).unwrap_err();
+        let err = load("d.json", r#"{"turns":[]}"#).unwrap_err();
         assert!(format!("{err:#}").contains("no turns"), "{err:#}");
-        let err =
-            load_request(&write("e.json", r#"{"turns":[{"speaker":"a","txt":"x"}]}"#)).unwrap_err();
+        let err = load("e.json", r#"{"turns":[{"speaker":"a","txt":"x"}]}"#).unwrap_err();
         assert!(format!("{err:#}").contains("txt"), "{err:#}");
-        let err = load_request(&write("f.yaml", "turns: [")).unwrap_err();
+        let err = load("f.yaml", "turns: [").unwrap_err();
         assert!(format!("{err:#}").contains("not valid YAML"), "{err:#}");
     }
 

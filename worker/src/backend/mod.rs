@@ -38,6 +38,26 @@ pub trait Backend: Send + Sync {
 
     /// Makes a `gpu-*` fault happen on this device.
     fn inject(&self, fault: &FaultRequest, watchdog: Duration) -> Result<FaultReport, EngineError>;
+
+    /// Device time spent so far (kernels only), where the backend measures it.
+    fn timings(&self) -> Option<DeviceTimings> {
+        None
+    }
+}
+
+/// Accumulated device-side kernel time, measured with CUDA events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceTimings {
+    /// Milliseconds in the denoise kernel.
+    pub denoise_ms: f64,
+    /// Frames it denoised.
+    pub denoise_frames: u64,
+    /// FLOP it performed (multiply and add counted separately).
+    pub denoise_flops: u64,
+    /// Milliseconds in the render kernel.
+    pub render_ms: f64,
+    /// Samples it rendered.
+    pub render_samples: u64,
 }
 
 /// Opens the backend `choice` asks for. `Auto` tries CUDA and falls back to the CPU when there is

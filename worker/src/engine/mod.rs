@@ -238,6 +238,11 @@ impl Engine {
         self.backend.self_test()
     }
 
+    /// Kernel time measured on the device so far (CUDA only).
+    pub fn device_timings(&self) -> Option<backend::DeviceTimings> {
+        self.backend.timings()
+    }
+
     /// Makes a device-level fault happen (`gpu-*` kinds) and reports the error class it caused.
     pub fn inject(&self, fault: &FaultRequest) -> Result<FaultReport, EngineError> {
         self.backend.inject(fault, self.config.watchdog)

@@ -178,6 +178,23 @@ pub struct RenderBatch {
     pub mask: Vec<u32>,
 }
 
+impl RenderBatch {
+    /// The sub-batch of `count` frames starting at frame `first` of this one.
+    pub fn slice(&self, first: usize, count: usize) -> RenderBatch {
+        RenderBatch {
+            seed: self.seed,
+            first_frame: self.first_frame + first as u64,
+            frames: count,
+            f0: self.f0[first..=first + count].to_vec(),
+            noise: self.noise[first..=first + count].to_vec(),
+            amps: self.amps[first * HARMONICS..(first + count + 1) * HARMONICS].to_vec(),
+            phase: self.phase[first..first + count].to_vec(),
+            units: self.units[2 * first..2 * (first + count)].to_vec(),
+            mask: self.mask[first..first + count].to_vec(),
+        }
+    }
+}
+
 /// Sample `n` (0..3200) of frame `i` of the batch, as the CUDA kernel computes it.
 #[inline]
 pub fn render_sample(b: &RenderBatch, i: usize, n: usize) -> i16 {

@@ -1,0 +1,267 @@
+//! `report.md`: the verdicts and figures as short tables for a pull request
+//! or a ticket, with each iteration's timeline chart as an SVG file beside it.
+
+use std::fmt::Write;
+
+use super::display::{md_cell, number, with_unit};
+use super::figures;
+use super::history::{outcome_word, HistorySummary};
+use super::model::{Iteration, Report, Verdict};
+use super::seams::VerdictView;
+
+/// File name of the Markdown report inside a report directory.
+pub const FILE_NAME: &str = "report.md";
+
+/// File name of an iteration's chart around the fault.
+pub fn outage_chart_name(iteration: u32) -> String {
+    format!("timeline-{iteration}-fault.svg")
+}
+
+/// File name of an iteration's chart over the whole run.
+pub fn whole_chart_name(iteration: u32) -> String {
+    format!("timeline-{iteration}.svg")
+}
+
+fn verdict_mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Held => "✅ held",
+        Verdict::Failed => "❌ FAILED",
+        Verdict::Inconclusive => "⚠️ inconclusive",
+    }
+}
+
+/// Renders the Markdown report; `charts` tells whether the chart files
+/// (named by [`outage_chart_name`] and [`whole_chart_name`]) are written beside it.
+pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> String {
+    let mut md = String::new();
+    let outcome = outcome_word(report.outcome).to_uppercase();
+    let mark = match report.outcome {
+        super::model::RunOutcome::Passed => "✅",
+        super::model::RunOutcome::Failed => "❌",
+        super::model::RunOutcome::Inconclusive => "⚠️",
+        super::model::RunOutcome::Error => "⛔",
+    };
+    let _ = writeln!(md, "# {mark} {}: {outcome}\n", report.scenario.name);
+    if !report.scenario.description.is_empty() {
+        let _ = writeln!(md, "{}\n", report.scenario.description);
+    }
+    let counts: Vec<String> = report
+        .summary
+        .outcomes
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    let _ = writeln!(
+        md,
+        "Run `{}` started {} · {} iteration(s): {} · exit code {} · {}{}\n",
+        report.run_id,
+        report.started_at.format("%Y-%m-%d %H:%M UTC"),
+        report.summary.iterations,
+        counts.join(", "),
+        report.exit_code,
+        report.environment.host,
+        report
+            .environment
+            .backend
+            .as_deref()
+            .map(|b| format!(", backend {b}"))
+            .unwrap_or_default()
+    );
+
+    md.push_str("## Expectations\n\n");
+    if report.expectations.is_empty() {
+        md.push_str("The scenario sets no expectations.\n\n");
+    } else {
+        md.push_str(
+            "| verdict | expectation | measured | limit | evidence |\n|---|---|---:|---:|---|\n",
+        );
+        for e in &report.expectations {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                verdict_mark(e.verdict),
+                md_cell(&e.name),
+                with_unit(e.measured, &e.unit),
+                with_unit(Some(e.threshold), &e.unit),
+                md_cell(&e.evidence)
+            );
+        }
+        md.push('\n');
+    }
+
+    md.push_str("## Figures across iterations\n\n| figure | p50 | p95 | p99 | max | error bound |\n|---|---:|---:|---:|---:|---:|\n");
+    for row in figures::rows(report) {
+        let d = &row.distribution;
+        let _ = writeln!(
+            md,
+            "| {} ({}) | {} | {} | {} | {} | {} |",
+            row.label,
+            d.unit,
+            with_unit(d.p50, ""),
+            with_unit(d.p95, ""),
+            with_unit(d.p99, ""),
+            with_unit(d.max, ""),
+            d.error_bound
+                .map(|b| format!("± {}", number(b)))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    md.push('\n');
+
+    md.push_str("## Iterations\n\n| # | outcome | RTO | job RTO | work lost | failed probes | fault witness | audio |\n|---:|---|---:|---:|---:|---:|---|---|\n");
+    for it in &report.iterations {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            it.index,
+            serde_json::to_value(it.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            with_unit(it.figures.rto_ms, "ms"),
+            with_unit(it.figures.job_rto_ms, "ms"),
+            with_unit(it.figures.work_lost_frames.map(|v| v as f64), "frames"),
+            it.figures.errors,
+            md_cell(&witnesses(it)),
+            md_cell(&audio_line(it)),
+        );
+    }
+    md.push('\n');
+    for it in &report.iterations {
+        for reason in &it.reasons {
+            let _ = writeln!(md, "- iteration {}: {}", it.index, md_cell(reason));
+        }
+    }
+    if report.iterations.iter().any(|it| !it.reasons.is_empty()) {
+        md.push('\n');
+    }
+
+    if charts && !report.iterations.is_empty() {
+        md.push_str("## Timelines\n\n");
+        for it in &report.iterations {
+            let has_fault = super::chart::Window::outage(it).is_some();
+            if has_fault {
+                let _ = writeln!(
+                    md,
+                    "![iteration {n}: around the fault]({}) \n[whole run]({})\n",
+                    outage_chart_name(it.index),
+                    whole_chart_name(it.index),
+                    n = it.index
+                );
+            } else {
+                let _ = writeln!(
+                    md,
+                    "![iteration {n}: whole run]({})\n",
+                    whole_chart_name(it.index),
+                    n = it.index
+                );
+            }
+        }
+    }
+
+    let earlier =
+        super::history::last_runs(history, &report.scenario.name, 5, Some(&report.run_id));
+    if !earlier.is_empty() {
+        md.push_str("## Last runs of this scenario\n\n| started (UTC) | outcome | RTO p50 | RTO p95 | job RTO p50 | run |\n|---|---|---:|---:|---:|---|\n");
+        let current = HistorySummary::of(report, std::path::Path::new(""));
+        for run in earlier.into_iter().chain(std::iter::once(&current)) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | `{}`{} |",
+                run.started_at.format("%Y-%m-%d %H:%M"),
+                outcome_word(run.outcome),
+                with_unit(run.rto_p50_ms, "ms"),
+                with_unit(run.rto_p95_ms, "ms"),
+                with_unit(run.job_rto_p50_ms, "ms"),
+                run.run_id,
+                if run.run_id == report.run_id {
+                    " (this run)"
+                } else {
+                    ""
+                }
+            );
+        }
+        md.push('\n');
+    }
+    md.push_str("The full report with charts and waveforms is `report.html` beside this file; every figure is in `report.json`.\n");
+    md
+}
+
+fn witnesses(it: &Iteration) -> String {
+    if it.faults.is_empty() {
+        return "no fault".into();
+    }
+    it.faults
+        .iter()
+        .map(|f| {
+            let what = match (&f.unavailable, &f.error, &f.in_effect_at_ms, &f.witness) {
+                (Some(why), _, _, _) => format!("not made here ({why})"),
+                (_, Some(err), _, _) => format!("injection failed ({err})"),
+                (_, _, Some(t), w) => format!(
+                    "{} after {} ms",
+                    w.as_deref().unwrap_or("in effect"),
+                    number(t - f.requested_at_ms)
+                ),
+                _ => "NO WITNESS".into(),
+            };
+            format!("{} {}: {what}", f.kind, f.target)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn audio_line(it: &Iteration) -> String {
+    let Some(audio) = &it.audio else {
+        return "not checked".into();
+    };
+    let view = VerdictView::of(&audio.verdict);
+    let resumes = view.seams.iter().filter(|s| s.resume).count();
+    let suspect = view.seams.iter().filter(|s| s.suspect).count();
+    format!(
+        "{} ({}; {resumes} resume seam(s), {suspect} suspect)",
+        if audio.intact { "intact" } else { "NOT intact" },
+        audio.mode
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::RunOutcome;
+    use crate::report::testdata;
+
+    #[test]
+    fn the_markdown_has_the_verdicts_figures_and_chart_links() {
+        let report = testdata::report();
+        let md = render(&report, &[], true);
+        assert!(md.starts_with("# ✅ oom-kill-primary: PASSED\n"));
+        assert!(md.contains("| ✅ held | rto.p95 | 420 ms | 2000 ms |"));
+        assert!(
+            md.contains("| RTO (front door) (ms) | 380 | 420 | 420 | 420 | ± 20 |"),
+            "{md}"
+        );
+        assert!(md.contains("![iteration 2: around the fault](timeline-2-fault.svg)"));
+        assert!(md.contains("[whole run](timeline-3.svg)"));
+        assert!(md.contains("oom-kill primary: oom event, exit 137, OOMKilled=true after 210 ms"));
+        assert!(md.contains("intact (structural; 1 resume seam(s), 0 suspect)"));
+        assert!(!md.contains("## Last runs"));
+        let no_charts = render(&report, &[], false);
+        assert!(!no_charts.contains(".svg"));
+    }
+
+    #[test]
+    fn a_failure_is_visible_in_the_title_and_the_table() {
+        let mut report = testdata::report();
+        report.outcome = RunOutcome::Failed;
+        report.expectations[1].verdict = Verdict::Failed;
+        report.expectations[1].evidence = "max 6100 ms | over 5000 ms".into();
+        report.iterations[0]
+            .reasons
+            .push("job resumed after the deadline".into());
+        let md = render(&report, &[], true);
+        assert!(md.starts_with("# ❌ oom-kill-primary: FAILED"));
+        assert!(md.contains("| ❌ FAILED | job_resume.max |"));
+        assert!(md.contains("max 6100 ms \\| over 5000 ms"));
+        assert!(md.contains("- iteration 1: job resumed after the deadline"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The audio around each resume seam, for the waveform pictures of the HTML
+//! report. The seams come from the verifier's verdict in report.json; the
+//! samples come from the candidate audio kept beside the report (the
+//! iteration's `.wav` artifact). Without that file the report says so instead
+//! of drawing a picture.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::model::Iteration;
+
+/// Audio shown on each side of a seam, in ms.
+pub const WINDOW_MS: f64 = 25.0;
+
+/// Who wrote the chunks on one side of a seam, as the verdict records it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Owner {
+    /// Worker id.
+    #[serde(default)]
+    pub writer: String,
+    /// Lease epoch.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+/// One seam of the verifier's verdict (the fields the report shows).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Seam {
+    /// First chunk after the seam.
+    #[serde(default)]
+    pub chunk_index: u64,
+    /// Offset of the seam in samples.
+    #[serde(default)]
+    pub sample: u64,
+    /// The same in seconds.
+    #[serde(default)]
+    pub time_s: f64,
+    /// Whether the writer or epoch changes here.
+    #[serde(default)]
+    pub resume: bool,
+    /// Owner before.
+    #[serde(default)]
+    pub before: Owner,
+    /// Owner after.
+    #[serde(default)]
+    pub after: Owner,
+    /// Discontinuity score, when the detector ran.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Score above which the seam is suspect.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Whether the seam shows an unexplained discontinuity.
+    #[serde(default)]
+    pub suspect: bool,
+}
+
+/// One check of the verifier's verdict.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Check {
+    /// Check name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether it held.
+    #[serde(default)]
+    pub ok: bool,
+    /// What held or what is wrong.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// The parts of the verifier's verdict (`AudioRecord::verdict`) the report shows.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct VerdictView {
+    /// One line for people.
+    #[serde(default)]
+    pub summary: String,
+    /// Every check.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// Resume seams and suspect boundaries.
+    #[serde(default)]
+    pub seams: Vec<Seam>,
+}
+
+impl VerdictView {
+    /// Reads the verdict leniently: fields it lacks stay empty.
+    pub fn of(verdict: &serde_json::Value) -> Self {
+        serde_json::from_value(verdict.clone()).unwrap_or_default()
+    }
+}
+
+/// The audio around one seam.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeamWindow {
+    /// The seam.
+    pub seam: Seam,
+    /// Samples from `WINDOW_MS` before the seam to `WINDOW_MS` after it.
+    pub samples: Vec<i16>,
+    /// Index in `samples` where the chunk after the seam starts.
+    pub seam_at: usize,
+    /// Sample rate of the audio.
+    pub sample_rate: u32,
+}
+
+/// The seams of one iteration with their audio, or why there is no audio.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IterationSeams {
+    /// The iteration's number.
+    pub iteration: u32,
+    /// Each seam with the audio around it (empty `samples` when the audio is missing).
+    pub windows: Vec<SeamWindow>,
+    /// Why no waveform can be drawn, when none can.
+    pub missing_audio: Option<String>,
+}
+
+/// Reads the seams of every iteration of the report in `dir`, with the audio
+/// around each from the iteration's kept `.wav` artifact (paths relative to `dir`).
+pub fn collect(dir: &Path, iterations: &[Iteration]) -> Vec<IterationSeams> {
+    iterations.iter().map(|it| for_iteration(dir, it)).collect()
+}
+
+fn for_iteration(dir: &Path, iteration: &Iteration) -> IterationSeams {
+    let mut result = IterationSeams {
+        iteration: iteration.index,
+        ..Default::default()
+    };
+    let Some(audio) = &iteration.audio else {
+        return result;
+    };
+    let seams: Vec<Seam> = VerdictView::of(&audio.verdict)
+        .seams
+        .into_iter()
+        .filter(|s| s.resume || s.suspect)
+        .collect();
+    if seams.is_empty() {
+        return result;
+    }
+    let wav_path = audio
+        .artifacts
+        .iter()
+        .find(|a| a.to_ascii_lowercase().ends_with(".wav"));
+    let wav = match wav_path {
+        None => {
+            result.missing_audio =
+                Some("the candidate audio was not kept beside the report".into());
+            None
+        }
+        Some(rel) => match contract::read_wav(&dir.join(rel)) {
+            Ok(wav) => Some(wav),
+            Err(e) => {
+                result.missing_audio = Some(format!("the kept audio could not be read: {e}"));
+                None
+            }
+        },
+    };
+    for seam in seams {
+        let (samples, seam_at, sample_rate) = match &wav {
+            Some(wav) => {
+                let half = (WINDOW_MS / 1000.0 * wav.sample_rate as f64).round() as u64;
+                let len = wav.samples.len() as u64;
+                let at = seam.sample.min(len);
+                let start = at.saturating_sub(half);
+                let end = (at + half).min(len);
+                (
+                    wav.samples[start as usize..end as usize].to_vec(),
+                    (at - start) as usize,
+                    wav.sample_rate,
+                )
+            }
+            None => (Vec::new(), 0, contract::SAMPLE_RATE),
+        };
+        result.windows.push(SeamWindow {
+            seam,
+            samples,
+            seam_at,
+            sample_rate,
+        });
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::testdata;
+
+    #[test]
+    fn the_window_around_each_resume_seam_comes_from_the_kept_audio() {
+        let dir = std::env::temp_dir().join(format!("takeover-seams-{}", std::process::id()));
+        let report = testdata::report();
+        let audio = testdata::audio(120 * 3200);
+        std::fs::create_dir_all(dir.join("iteration-1")).unwrap();
+        contract::write_wav(&dir.join("iteration-1/audio.wav"), &audio).unwrap();
+        let all = collect(&dir, &report.iterations);
+        assert_eq!(all.len(), 3);
+        let first = &all[0];
+        assert_eq!(first.missing_audio, None);
+        assert_eq!(first.windows.len(), 1);
+        let window = &first.windows[0];
+        assert_eq!(window.seam.chunk_index, 6);
+        assert_eq!(window.samples.len(), 1200);
+        assert_eq!(window.seam_at, 600);
+        let seam = window.seam.sample as usize;
+        assert_eq!(&window.samples[..], &audio[seam - 600..seam + 600]);
+        // Iteration 2 kept no audio file: the seam is listed, without samples, with the reason.
+        assert!(all[1]
+            .missing_audio
+            .as_deref()
+            .unwrap()
+            .contains("could not be read"));
+        assert!(all[1].windows[0].samples.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
