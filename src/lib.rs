@@ -12,6 +12,7 @@ pub mod exit;
 pub mod fault;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod stack;
 pub mod timeline;

@@ -1,12 +1,188 @@
 //! `takeover run`: run one or more drill scenarios against a fresh stack and write reports.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use futures_util::FutureExt;
+
 use crate::exit::Outcome;
+use crate::run::{self, ProgressMode, RunOptions, Ui};
+use crate::scenario;
 
 /// Arguments of `takeover run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Scenario files to run, in order.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Run each scenario this many times (each on a fresh stack), overriding the file.
+    #[arg(long, short = 'n')]
+    pub iterations: Option<u32>,
+    /// Where the report goes (default `reports/<timestamp>-<scenario>/`; with several
+    /// scenarios, one subdirectory per scenario).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// Leave the stack of a failed iteration running for a person to inspect
+    /// (`takeover clean` removes it later).
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Keep the audio and manifest of every iteration (by default only when the audio check fails).
+    #[arg(long)]
+    pub keep_artifacts: bool,
+    /// Also write a JUnit XML file with one test case per expectation.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Where uninterrupted reference audio is cached.
+    #[arg(long, default_value = "reports/.cache")]
+    pub cache_dir: PathBuf,
+    /// Plain log lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+fn default_report_dir(name: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    Path::new("reports").join(format!("{stamp}-{name}"))
+}
 
 /// Runs `takeover run`.
-pub fn execute(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`takeover run` is not built yet")
+pub fn execute(args: Args) -> anyhow::Result<Outcome> {
+    // Every scenario is checked before anything starts.
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for file in &args.scenarios {
+        match scenario::load(file) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                eprintln!("{}", e.render());
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        eprintln!("error: fix the scenario files above (`takeover validate` checks them)");
+        return Ok(Outcome::BadInput);
+    }
+    if args.iterations == Some(0) {
+        anyhow::bail!("--iterations must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_all(args, loaded))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn interrupted() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt",
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => "terminate signal",
+    }
+}
+
+async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
+    let run_id = current.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(run_id) = run_id {
+        match crate::stack::cleanup::remove_run(&run_id).await {
+            Ok(removed) => eprintln!("removed run {run_id} ({} objects)", removed.total()),
+            Err(e) => eprintln!(
+                "warning: could not remove run {run_id}: {e}; run `takeover clean --run {run_id}`"
+            ),
+        }
+    }
+}
+
+async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::Result<Outcome> {
+    let docker = match crate::stack::docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::BadInput);
+        }
+    };
+    // Heal leftovers first: runs whose harness died are removed before this one starts.
+    match crate::stack::cleanup::sweep_dead_owners(&docker).await {
+        Ok(swept) => {
+            for (run_id, removed) in swept {
+                eprintln!(
+                    "removed {} objects left by dead run {run_id}",
+                    removed.total()
+                );
+            }
+        }
+        Err(e) => eprintln!("warning: could not sweep dead runs: {e}"),
+    }
+
+    let mode = if args.plain {
+        ProgressMode::Lines
+    } else {
+        ProgressMode::detect()
+    };
+    let several = loaded.len() > 1;
+    let mut worst = Outcome::Passed;
+    let mut reports = Vec::new();
+    for l in &loaded {
+        let name = &l.scenario.name;
+        let report_dir = match &args.report_dir {
+            Some(d) if several => d.join(name),
+            Some(d) => d.clone(),
+            None => default_report_dir(name),
+        };
+        let opts = RunOptions {
+            iterations: args.iterations,
+            report_dir,
+            cache_dir: args.cache_dir.clone(),
+            keep_on_failure: args.keep_on_failure,
+            keep_artifacts: args.keep_artifacts,
+        };
+        let current = Arc::new(Mutex::new(None::<String>));
+        let mut ui = Ui::new(mode);
+        let drill =
+            std::panic::AssertUnwindSafe(run::run_scenario(l, &opts, &mut ui, current.clone()))
+                .catch_unwind();
+        let result = tokio::select! {
+            r = drill => r,
+            why = interrupted() => {
+                drop(ui);
+                eprintln!("{why}: stopping the drill and removing its stack");
+                remove_current(&current).await;
+                return Ok(Outcome::BadInput);
+            }
+        };
+        drop(ui);
+        match result {
+            Ok(Ok(done)) => {
+                for line in run::verdict_lines(&done.report) {
+                    println!("{line}");
+                }
+                println!("report: {}", done.report_path.display());
+                worst = worst.max(done.report.outcome.to_exit_outcome());
+                reports.push(done.report);
+            }
+            Ok(Err(e)) => {
+                eprintln!("error: {name}: {e}");
+                worst = worst.max(Outcome::BadInput);
+            }
+            Err(_) => {
+                eprintln!("error: {name}: the harness panicked; removing the stack");
+                remove_current(&current).await;
+                worst = worst.max(Outcome::BadInput);
+            }
+        }
+    }
+    if let Some(path) = &args.junit {
+        eprintln!(
+            "note: --junit {}: this build writes report.json only; the JUnit writer comes with the report renderers",
+            path.display()
+        );
+    }
+    Ok(worst)
 }

@@ -1,0 +1,411 @@
+//! From what an iteration recorded (probes, status polls, HAProxy's view, fault
+//! effects) to its figures and timeline, using the measure part's pure
+//! functions. Pure itself: tested on recorded data.
+
+use contract::JobStatus;
+
+use crate::probe::ProbeSample;
+use crate::report::model::{
+    Event, EventKind, FaultRecord, Figures, JobSample, LatencySplit, LatencySummary, ProbeSeries,
+};
+use crate::timeline;
+use crate::workload::{state_name, StatusPoll};
+
+/// Maps a timeline event of the measure part onto the report's event kinds.
+pub fn report_event(e: &timeline::Event) -> Event {
+    use timeline::EventKind as T;
+    let kind = match e.kind {
+        T::StackReady => EventKind::StackUp,
+        T::JobSubmitted => EventKind::JobSubmitted,
+        T::FaultRequested => EventKind::FaultRequested,
+        T::FaultInEffect => EventKind::FaultInEffect,
+        T::FirstFailedProbe => EventKind::FirstFailedProbe,
+        T::FrontdoorPrimaryDown => EventKind::FrontdoorMarkedPrimaryDown,
+        T::FrontdoorSwitchedToBackup => EventKind::SwitchedToBackup,
+        T::FrontdoorPrimaryUp => EventKind::FrontdoorMarkedPrimaryUp,
+        T::Recovered => EventKind::SustainedGood,
+        T::JobProgressResumed => EventKind::JobProgressResumed,
+        T::JobDone => EventKind::JobDone,
+        T::JobFailed => EventKind::JobFailed,
+        T::FaultHealed => EventKind::FaultHealed,
+        T::Step => EventKind::StepStarted,
+        T::Note => EventKind::Note,
+    };
+    Event {
+        at_ms: e.at_ms,
+        kind,
+        detail: e.detail.clone(),
+    }
+}
+
+/// The measure part's job samples from the follower's polls (failed polls left out).
+pub fn timeline_job_samples(polls: &[StatusPoll]) -> Vec<timeline::JobSample> {
+    polls
+        .iter()
+        .filter_map(|p| {
+            p.status
+                .as_ref()
+                .map(|s| timeline::JobSample::from_status(p.at_ms, s))
+        })
+        .collect()
+}
+
+/// The report's job samples: every poll, failed ones as `unreachable`.
+pub fn report_job_samples(polls: &[StatusPoll]) -> Vec<JobSample> {
+    let mut out: Vec<JobSample> = Vec::with_capacity(polls.len());
+    for p in polls {
+        let sample = match &p.status {
+            Some(s) => sample_of(p.at_ms, s),
+            None => {
+                let prev = out.last();
+                JobSample {
+                    at_ms: p.at_ms,
+                    frames_done: prev.map_or(0, |x| x.frames_done),
+                    state: "unreachable".to_string(),
+                    owner: None,
+                    epoch: prev.map_or(0, |x| x.epoch),
+                    frames_lost: prev.map_or(0, |x| x.frames_lost),
+                    frames_synthesized: 0,
+                }
+            }
+        };
+        out.push(sample);
+    }
+    out
+}
+
+fn sample_of(at_ms: f64, s: &JobStatus) -> JobSample {
+    JobSample {
+        at_ms,
+        frames_done: s.frames_done,
+        state: state_name(s.state).to_string(),
+        owner: s.owner.clone(),
+        epoch: s.epoch,
+        frames_lost: s.frames_lost,
+        frames_synthesized: s.frames_synthesized,
+    }
+}
+
+/// Events the status polls show: owner changes, progress resuming, done or failed.
+pub fn job_events(polls: &[StatusPoll], fault_at_ms: Option<f64>) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut last_owner: Option<(Option<String>, u64)> = None;
+    for p in polls {
+        let Some(s) = &p.status else { continue };
+        let key = (s.owner.clone(), s.epoch);
+        if let Some(prev) = &last_owner {
+            if s.owner.is_some() && (prev.0 != key.0 || prev.1 != key.1) {
+                events.push(Event {
+                    at_ms: p.at_ms,
+                    kind: EventKind::JobOwnerChanged,
+                    detail: format!(
+                        "owner {} at epoch {}, {} of {} frames committed",
+                        s.owner.as_deref().unwrap_or("-"),
+                        s.epoch,
+                        s.frames_done,
+                        s.frames_total
+                    ),
+                });
+            }
+        }
+        if s.owner.is_some() {
+            last_owner = Some(key);
+        }
+    }
+    if let Some(fault) = fault_at_ms {
+        if let Some(r) = timeline::job_recovery(&timeline_job_samples(polls), fault) {
+            events.push(Event {
+                at_ms: r.resumed_ms,
+                kind: EventKind::JobProgressResumed,
+                detail: format!(
+                    "committed frames passed {} again; job RTO {:.0} ms",
+                    r.frames_at_fault, r.job_rto_ms
+                ),
+            });
+        }
+    }
+    if let Some((p, s)) = polls.iter().find_map(|p| {
+        p.status.as_ref().map(|s| (p, s)).filter(|(_, s)| {
+            matches!(
+                s.state,
+                contract::JobState::Done | contract::JobState::Failed
+            )
+        })
+    }) {
+        let done = s.state == contract::JobState::Done;
+        events.push(Event {
+            at_ms: p.at_ms,
+            kind: if done {
+                EventKind::JobDone
+            } else {
+                EventKind::JobFailed
+            },
+            detail: if done {
+                format!(
+                    "{} frames in {} chunks, epoch {}",
+                    s.frames_done, s.chunks_committed, s.epoch
+                )
+            } else {
+                s.error.clone().unwrap_or_else(|| "failed".to_string())
+            },
+        });
+    }
+    events
+}
+
+/// The probes, column by column; an error message is kept once per run of equal ones.
+pub fn probe_series(samples: &[ProbeSample], path: &str, interval_ms: f64) -> ProbeSeries {
+    let mut series = ProbeSeries {
+        path: path.to_string(),
+        interval_ms,
+        ..ProbeSeries::default()
+    };
+    let mut last_error: Option<&str> = None;
+    for (i, s) in samples.iter().enumerate() {
+        series.scheduled_ms.push(round3(s.scheduled_ms));
+        series.latency_ms.push(round3(s.latency_ms));
+        series.status.push(s.status.unwrap_or(0));
+        series.ok.push(s.ok);
+        match s.error.as_deref() {
+            Some(e) if last_error != Some(e) => {
+                series.errors.push((i, e.to_string()));
+                last_error = Some(e);
+            }
+            Some(_) => {}
+            None => last_error = None,
+        }
+    }
+    series
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1e3).round() / 1e3
+}
+
+fn latency_summary(l: &timeline::LatencySummary) -> LatencySummary {
+    let some = |v: f64| (l.count > 0).then_some(v);
+    LatencySummary {
+        count: l.count,
+        p50_ms: some(l.p50_ms),
+        p90_ms: some(l.p90_ms),
+        p99_ms: some(l.p99_ms),
+        max_ms: some(l.max_ms),
+    }
+}
+
+/// The fault the figures are measured from: the first disruptive one with a witness.
+pub fn measured_fault(faults: &[FaultRecord]) -> Option<&FaultRecord> {
+    faults
+        .iter()
+        .find(|f| f.kind != "heal" && f.kind != "unpause" && f.in_effect_at_ms.is_some())
+}
+
+/// Everything an iteration measured, ready for its figures.
+pub struct Recorded<'a> {
+    /// The probes.
+    pub probes: &'a [ProbeSample],
+    /// Consecutive good probes that end an outage.
+    pub sustain: usize,
+    /// The follower's polls.
+    pub polls: &'a [StatusPoll],
+    /// Fault steps and their effects.
+    pub faults: &'a [FaultRecord],
+    /// Events already on the timeline (HAProxy's view among them).
+    pub events: &'a [Event],
+}
+
+/// The iteration's figures and the events the probes show.
+pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
+    let mut fig = Figures {
+        errors: timeline::errors(r.probes) as u64,
+        probes: r.probes.len() as u64,
+        ..Figures::default()
+    };
+    let mut events = Vec::new();
+    let Some(fault) = measured_fault(r.faults) else {
+        let lat = timeline::latency_by_phase(r.probes, f64::INFINITY, None);
+        fig.latency.before = latency_summary(&lat.before);
+        return (fig, events);
+    };
+    let at = fault.in_effect_at_ms.unwrap_or(fault.requested_at_ms);
+    fig.fault_effect_delay_ms = Some(at - fault.requested_at_ms);
+    let recovery = timeline::recovery(r.probes, at, r.sustain);
+    let recovered_ms = match recovery {
+        timeline::Recovery::Recovered { recovered_ms, .. } => Some(recovered_ms),
+        timeline::Recovery::NoOutageSeen => Some(at),
+        _ => None,
+    };
+    fig.rto_ms = timeline::rto(r.probes, at, r.sustain);
+    events.extend(
+        timeline::probe_events(r.probes, at, r.sustain)
+            .iter()
+            .map(report_event),
+    );
+    let job = timeline_job_samples(r.polls);
+    fig.job_rto_ms = timeline::job_rto(&job, at);
+    fig.work_lost_frames = timeline::work_lost(&job, at).map(|w| w.frames);
+    let down = r
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::FrontdoorMarkedPrimaryDown && e.at_ms >= at - 1.0);
+    fig.detect_ms = down.map(|e| (e.at_ms - at).max(0.0));
+    if let Some(down) = down {
+        if let Some(p) = r
+            .probes
+            .iter()
+            .find(|p| p.ok && p.scheduled_ms >= down.at_ms)
+        {
+            events.push(Event {
+                at_ms: p.scheduled_ms,
+                kind: EventKind::FirstGoodProbeViaStandby,
+                detail: format!(
+                    "probe #{} answered {} after HAProxy marked the primary down",
+                    p.seq,
+                    p.status.unwrap_or(0)
+                ),
+            });
+        }
+    }
+    let lat = timeline::latency_by_phase(r.probes, at, recovered_ms);
+    fig.latency = LatencySplit {
+        before: latency_summary(&lat.before),
+        during: latency_summary(&lat.during),
+        after: latency_summary(&lat.after),
+    };
+    (fig, events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contract::JobState;
+
+    fn probe(seq: u64, ok: bool) -> ProbeSample {
+        let scheduled_ms = seq as f64 * 20.0;
+        ProbeSample {
+            seq,
+            scheduled_ms,
+            sent_ms: scheduled_ms,
+            latency_ms: if ok { 2.0 } else { 1000.0 },
+            status: ok.then_some(200),
+            ok,
+            error: (!ok).then(|| "connection refused".to_string()),
+        }
+    }
+
+    fn status(frames_done: u64, epoch: u64, owner: &str, state: JobState) -> JobStatus {
+        JobStatus {
+            id: "j".into(),
+            state,
+            frames_done,
+            frames_total: 96,
+            chunks_committed: frames_done / 8,
+            chunks_total: 12,
+            owner: Some(owner.into()),
+            epoch,
+            frames_synthesized: frames_done,
+            frames_lost: 0,
+            error: None,
+        }
+    }
+
+    /// A recorded outage: the fault lands at 1000 ms, probes fail from 1000 to
+    /// 1400 ms, the job stalls at 40 frames and resumes under a new owner.
+    #[test]
+    fn figures_from_a_recorded_takeover() {
+        let probes: Vec<ProbeSample> = (0..150).map(|i| probe(i, !(50..70).contains(&i))).collect();
+        let polls: Vec<StatusPoll> = [
+            (900.0, status(40, 1, "primary", JobState::Running)),
+            (1100.0, status(40, 1, "primary", JobState::Running)),
+            (2100.0, status(40, 2, "standby", JobState::Running)),
+            (2600.0, status(48, 2, "standby", JobState::Running)),
+            (2900.0, status(96, 2, "standby", JobState::Done)),
+        ]
+        .into_iter()
+        .map(|(at_ms, s)| StatusPoll {
+            at_ms,
+            status: Some(s),
+        })
+        .collect();
+        let faults = vec![FaultRecord {
+            step: 0,
+            kind: "kill".into(),
+            target: "primary".into(),
+            requested_at_ms: 995.0,
+            in_effect_at_ms: Some(1000.0),
+            witness: Some("die".into()),
+            evidence: serde_json::Value::Null,
+            unavailable: None,
+            error: None,
+        }];
+        let frontdoor = vec![Event {
+            at_ms: 1250.0,
+            kind: EventKind::FrontdoorMarkedPrimaryDown,
+            detail: String::new(),
+        }];
+        let (fig, events) = figures(&Recorded {
+            probes: &probes,
+            sustain: 5,
+            polls: &polls,
+            faults: &faults,
+            events: &frontdoor,
+        });
+        assert_eq!(fig.rto_ms, Some(400.0));
+        assert_eq!(fig.errors, 20);
+        assert_eq!(fig.fault_effect_delay_ms, Some(5.0));
+        assert_eq!(fig.job_rto_ms, Some(1600.0));
+        assert_eq!(fig.detect_ms, Some(250.0));
+        assert_eq!(fig.latency.during.count, 20);
+        assert!(events
+            .iter()
+            .any(|e| e.kind == EventKind::SustainedGood && e.at_ms == 1400.0));
+        let via = events
+            .iter()
+            .find(|e| e.kind == EventKind::FirstGoodProbeViaStandby)
+            .unwrap();
+        assert_eq!(via.at_ms, 1400.0);
+        let job = job_events(&polls, Some(1000.0));
+        assert!(job
+            .iter()
+            .any(|e| e.kind == EventKind::JobOwnerChanged && e.at_ms == 2100.0));
+        assert!(job
+            .iter()
+            .any(|e| e.kind == EventKind::JobProgressResumed && e.at_ms == 2600.0));
+        assert!(job.iter().any(|e| e.kind == EventKind::JobDone));
+    }
+
+    #[test]
+    fn without_a_witnessed_fault_nothing_is_measured_from_it() {
+        let probes: Vec<ProbeSample> = (0..20).map(|i| probe(i, true)).collect();
+        let faults = vec![FaultRecord {
+            step: 0,
+            kind: "pause".into(),
+            target: "primary".into(),
+            requested_at_ms: 100.0,
+            in_effect_at_ms: None,
+            witness: None,
+            evidence: serde_json::Value::Null,
+            unavailable: None,
+            error: None,
+        }];
+        let (fig, _) = figures(&Recorded {
+            probes: &probes,
+            sustain: 5,
+            polls: &[],
+            faults: &faults,
+            events: &[],
+        });
+        assert_eq!(fig.rto_ms, None);
+        assert_eq!(fig.fault_effect_delay_ms, None);
+        assert_eq!(fig.latency.before.count, 20);
+    }
+
+    #[test]
+    fn probe_series_keeps_one_message_per_run_of_errors() {
+        let probes: Vec<ProbeSample> = (0..10).map(|i| probe(i, !(3..6).contains(&i))).collect();
+        let s = probe_series(&probes, "/health", 20.0);
+        assert_eq!(s.ok.iter().filter(|o| !**o).count(), 3);
+        assert_eq!(s.errors, vec![(3, "connection refused".to_string())]);
+        assert_eq!(s.status[3], 0);
+    }
+}

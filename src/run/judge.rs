@@ -1,0 +1,527 @@
+//! Verdicts, pure: from the iterations' figures to the summary, each
+//! expectation's verdict and the run's outcome. Tested on recorded data.
+
+use std::collections::BTreeMap;
+
+use crate::report::model::{
+    Distribution, ExpectationResult, Iteration, IterationOutcome, Report, RunOutcome, Summary,
+    Verdict,
+};
+use crate::scenario::model::{AudioExpectation, Bound, Expectations, Statistic};
+
+/// Nearest-rank percentile of sorted values (`q` from 0 to 100).
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Distribution of values, with the number of iterations that had none.
+pub fn distribution(
+    values: &[f64],
+    missing: u32,
+    unit: &str,
+    error_bound: Option<f64>,
+) -> Distribution {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let mean = (!sorted.is_empty()).then(|| sorted.iter().sum::<f64>() / sorted.len() as f64);
+    Distribution {
+        unit: unit.to_string(),
+        count: sorted.len() as u32,
+        missing,
+        min: sorted.first().copied(),
+        p50: nearest_rank(&sorted, 50.0),
+        p95: nearest_rank(&sorted, 95.0),
+        p99: nearest_rank(&sorted, 99.0),
+        max: sorted.last().copied(),
+        mean,
+        error_bound,
+    }
+}
+
+/// Iterations whose figures count: those where the faults were proven to take effect.
+fn judged(iterations: &[Iteration]) -> impl Iterator<Item = &Iteration> {
+    iterations.iter().filter(|it| {
+        matches!(
+            it.outcome,
+            IterationOutcome::Passed | IterationOutcome::Failed
+        )
+    })
+}
+
+fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
+    let mut values = Vec::new();
+    let mut missing = 0;
+    for it in judged(iterations) {
+        let f = &it.figures;
+        let v = match figure {
+            "rto_ms" => f.rto_ms,
+            "job_rto_ms" => f.job_rto_ms,
+            "work_lost_frames" => f.work_lost_frames.map(|v| v as f64),
+            "errors" => Some(f.errors as f64),
+            "fault_effect_delay_ms" => f.fault_effect_delay_ms,
+            "detect_ms" => f.detect_ms,
+            _ => None,
+        };
+        match v {
+            Some(v) => values.push(v),
+            None => missing += 1,
+        }
+    }
+    (values, missing)
+}
+
+/// The summary across iterations. `probe_interval_ms` and `poll_interval_ms` are
+/// the error bounds of front-door and job times.
+pub fn summarize(
+    iterations: &[Iteration],
+    probe_interval_ms: f64,
+    poll_interval_ms: f64,
+) -> Summary {
+    let mut outcomes = BTreeMap::new();
+    for it in iterations {
+        let name = serde_json::to_value(it.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *outcomes.entry(name).or_insert(0) += 1;
+    }
+    let figures = Report::FIGURES
+        .iter()
+        .map(|(name, unit)| {
+            let (values, missing) = figure_values(iterations, name);
+            let bound = match *name {
+                "rto_ms" | "detect_ms" => Some(probe_interval_ms),
+                "job_rto_ms" => Some(poll_interval_ms),
+                _ => None,
+            };
+            (
+                name.to_string(),
+                distribution(&values, missing, unit, bound),
+            )
+        })
+        .collect();
+    Summary {
+        iterations: iterations.len() as u32,
+        outcomes,
+        figures,
+    }
+}
+
+fn stat_of(d: &Distribution, s: Statistic) -> Option<f64> {
+    match s {
+        Statistic::P50 => d.p50,
+        Statistic::P95 => d.p95,
+        Statistic::P99 => d.p99,
+        Statistic::Max => d.max,
+    }
+}
+
+fn judge_bound(
+    key: &str,
+    figure: &str,
+    bound: &Bound,
+    summary: &Summary,
+    what: &str,
+    out: &mut Vec<ExpectationResult>,
+) {
+    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    for (stat, limit) in bound.limits() {
+        let threshold = limit.as_millis_f64();
+        let measured = stat_of(&d, stat);
+        let bound_text = d
+            .error_bound
+            .map(|b| format!(" (±{b:.0} ms)"))
+            .unwrap_or_default();
+        let (verdict, evidence) = if d.missing > 0 {
+            (
+                Verdict::Failed,
+                format!(
+                    "{} of {} judged iterations never measured a {what} (no recovery within the deadline); limit {} of {threshold:.0} ms",
+                    d.missing,
+                    d.count + d.missing,
+                    stat.name()
+                ),
+            )
+        } else {
+            match measured {
+                None => (
+                    Verdict::Inconclusive,
+                    format!("no iteration produced a {what}: every fault lacked a witness"),
+                ),
+                Some(m) if m <= threshold => (
+                    Verdict::Held,
+                    format!(
+                        "{} {what} over {} iteration(s) is {m:.0} ms{bound_text}, within {threshold:.0} ms",
+                        stat.name(),
+                        d.count
+                    ),
+                ),
+                Some(m) => (
+                    Verdict::Failed,
+                    format!(
+                        "{} {what} over {} iteration(s) is {m:.0} ms{bound_text}, over the limit of {threshold:.0} ms",
+                        stat.name(),
+                        d.count
+                    ),
+                ),
+            }
+        };
+        out.push(ExpectationResult {
+            name: format!("{key}.{}", stat.name()),
+            figure: figure.to_string(),
+            statistic: stat.name().to_string(),
+            threshold,
+            measured,
+            unit: "ms".to_string(),
+            verdict,
+            evidence,
+        });
+    }
+}
+
+fn judge_max_count(
+    name: &str,
+    figure: &str,
+    unit: &str,
+    threshold: f64,
+    summary: &Summary,
+    what: &str,
+    out: &mut Vec<ExpectationResult>,
+) {
+    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    let (verdict, evidence) = if d.missing > 0 {
+        (
+            Verdict::Failed,
+            format!(
+                "{} of {} judged iterations could not count the {what}",
+                d.missing,
+                d.count + d.missing
+            ),
+        )
+    } else {
+        match d.max {
+            None => (
+                Verdict::Inconclusive,
+                format!("no iteration could be judged, so no {what} was counted"),
+            ),
+            Some(m) if m <= threshold => (
+                Verdict::Held,
+                format!(
+                    "at most {m:.0} {unit} of {what} in {} iteration(s), within {threshold:.0}",
+                    d.count
+                ),
+            ),
+            Some(m) => (
+                Verdict::Failed,
+                format!(
+                    "{m:.0} {unit} of {what} in the worst of {} iteration(s), over the limit of {threshold:.0}",
+                    d.count
+                ),
+            ),
+        }
+    };
+    out.push(ExpectationResult {
+        name: name.to_string(),
+        figure: figure.to_string(),
+        statistic: "max".to_string(),
+        threshold,
+        measured: d.max,
+        unit: unit.to_string(),
+        verdict,
+        evidence,
+    });
+}
+
+fn judge_audio(mode: AudioExpectation, iterations: &[Iteration], out: &mut Vec<ExpectationResult>) {
+    let mode_name = match mode {
+        AudioExpectation::Exact => "exact",
+        AudioExpectation::Structural => "structural",
+    };
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    let mut unchecked = Vec::new();
+    for it in judged(iterations) {
+        match &it.audio {
+            Some(a) if a.intact => checked += 1,
+            Some(_) => {
+                checked += 1;
+                broken.push(it.index);
+            }
+            None => unchecked.push(it.index),
+        }
+    }
+    let (verdict, measured, evidence) = if !broken.is_empty() {
+        (
+            Verdict::Failed,
+            Some(0.0),
+            format!(
+                "the {mode_name} audio check failed in iteration(s) {broken:?}; see each iteration's audio verdict"
+            ),
+        )
+    } else if !unchecked.is_empty() {
+        (
+            Verdict::Failed,
+            None,
+            format!("no audio could be checked in iteration(s) {unchecked:?} (the job did not finish or its audio could not be fetched)"),
+        )
+    } else if checked == 0 {
+        (
+            Verdict::Inconclusive,
+            None,
+            "no iteration could be judged, so no audio was checked".to_string(),
+        )
+    } else {
+        (
+            Verdict::Held,
+            Some(1.0),
+            format!("the audio passed the {mode_name} check in all {checked} iteration(s)"),
+        )
+    };
+    out.push(ExpectationResult {
+        name: "audio".to_string(),
+        figure: "audio_intact".to_string(),
+        statistic: "all".to_string(),
+        threshold: 1.0,
+        measured,
+        unit: "bool".to_string(),
+        verdict,
+        evidence,
+    });
+}
+
+/// Each expectation of a scenario, judged against the iterations and their summary.
+pub fn judge(
+    expect: &Expectations,
+    chunk_frames: u32,
+    iterations: &[Iteration],
+    summary: &Summary,
+) -> Vec<ExpectationResult> {
+    let mut out = Vec::new();
+    if let Some(b) = &expect.rto {
+        judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
+    }
+    if let Some(b) = &expect.job_resume {
+        judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
+    }
+    if let Some(w) = &expect.work_lost {
+        let limit = w.frames(chunk_frames) as f64;
+        judge_max_count(
+            "work_lost",
+            "work_lost_frames",
+            "frames",
+            limit,
+            summary,
+            "work lost",
+            &mut out,
+        );
+    }
+    if let Some(e) = expect.errors {
+        judge_max_count(
+            "errors",
+            "errors",
+            "probes",
+            e as f64,
+            summary,
+            "failed probes",
+            &mut out,
+        );
+    }
+    if let Some(mode) = expect.audio {
+        judge_audio(mode, iterations, &mut out);
+    }
+    out
+}
+
+/// The run's outcome: any failure (of an iteration or an expectation) fails it;
+/// otherwise an iteration the harness could not carry out makes it an error;
+/// otherwise an unproven fault makes it inconclusive; otherwise it passed.
+pub fn outcome(iterations: &[Iteration], expectations: &[ExpectationResult]) -> RunOutcome {
+    let any = |o: IterationOutcome| iterations.iter().any(|it| it.outcome == o);
+    if any(IterationOutcome::Failed) || expectations.iter().any(|e| e.verdict == Verdict::Failed) {
+        RunOutcome::Failed
+    } else if iterations.is_empty() || any(IterationOutcome::Error) {
+        RunOutcome::Error
+    } else if any(IterationOutcome::Inconclusive)
+        || expectations
+            .iter()
+            .any(|e| e.verdict == Verdict::Inconclusive)
+    {
+        RunOutcome::Inconclusive
+    } else {
+        RunOutcome::Passed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{AudioRecord, Figures, ProbeSeries};
+    use crate::scenario::duration::HumanDuration;
+    use crate::scenario::model::{BoundSpec, WorkAmount, WorkUnit};
+
+    fn iteration(
+        index: u32,
+        outcome: IterationOutcome,
+        rto: Option<f64>,
+        lost: u64,
+        errors: u64,
+    ) -> Iteration {
+        Iteration {
+            index,
+            run_id: format!("tk-test-{index}"),
+            started_at: chrono::Utc::now(),
+            duration_ms: 20_000.0,
+            outcome,
+            reasons: vec![],
+            events: vec![],
+            figures: Figures {
+                rto_ms: rto,
+                job_rto_ms: rto.map(|r| r + 900.0),
+                work_lost_frames: Some(lost),
+                errors,
+                ..Figures::default()
+            },
+            faults: vec![],
+            runbooks: vec![],
+            probes: ProbeSeries::default(),
+            job: None,
+            frontdoor: vec![],
+            audio: Some(AudioRecord {
+                mode: "exact".into(),
+                intact: true,
+                reference: None,
+                verdict: serde_json::Value::Null,
+                artifacts: vec![],
+            }),
+            phases_ms: BTreeMap::new(),
+        }
+    }
+
+    fn p95(ms: u64) -> Bound {
+        Bound(BoundSpec {
+            p95: Some(HumanDuration::from_millis(ms)),
+            ..BoundSpec::default()
+        })
+    }
+
+    #[test]
+    fn nearest_rank_picks_real_samples() {
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(nearest_rank(&v, 50.0), Some(10.0));
+        assert_eq!(nearest_rank(&v, 95.0), Some(19.0));
+        assert_eq!(nearest_rank(&v, 99.0), Some(20.0));
+        assert_eq!(nearest_rank(&[], 50.0), None);
+        assert_eq!(nearest_rank(&[7.0], 0.0), Some(7.0));
+    }
+
+    #[test]
+    fn rto_within_limit_holds_and_beyond_fails() {
+        let its: Vec<_> = [400.0, 620.0, 980.0]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| iteration(i as u32 + 1, IterationOutcome::Passed, Some(*r), 8, 3))
+            .collect();
+        let summary = summarize(&its, 20.0, 100.0);
+        assert_eq!(summary.figures["rto_ms"].p95, Some(980.0));
+        assert_eq!(summary.figures["rto_ms"].error_bound, Some(20.0));
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            ..Expectations::default()
+        };
+        let r = judge(&expect, 8, &its, &summary);
+        assert_eq!(r[0].name, "rto.p95");
+        assert_eq!(r[0].verdict, Verdict::Held, "{}", r[0].evidence);
+        let strict = Expectations {
+            rto: Some(p95(900)),
+            ..Expectations::default()
+        };
+        let r = judge(&strict, 8, &its, &summary);
+        assert_eq!(r[0].verdict, Verdict::Failed);
+        assert!(r[0].evidence.contains("980 ms"), "{}", r[0].evidence);
+        assert_eq!(outcome(&its, &r), RunOutcome::Failed);
+    }
+
+    #[test]
+    fn an_iteration_that_never_recovered_fails_the_rto_expectation() {
+        let its = vec![
+            iteration(1, IterationOutcome::Passed, Some(300.0), 0, 1),
+            iteration(2, IterationOutcome::Failed, None, 0, 900),
+        ];
+        let summary = summarize(&its, 20.0, 100.0);
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            ..Expectations::default()
+        };
+        let r = judge(&expect, 8, &its, &summary);
+        assert_eq!(r[0].verdict, Verdict::Failed);
+        assert!(
+            r[0].evidence.contains("never measured"),
+            "{}",
+            r[0].evidence
+        );
+    }
+
+    #[test]
+    fn unwitnessed_faults_are_inconclusive_never_passed() {
+        let its = vec![iteration(1, IterationOutcome::Inconclusive, None, 0, 0)];
+        let summary = summarize(&its, 20.0, 100.0);
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            errors: Some(10),
+            ..Expectations::default()
+        };
+        let r = judge(&expect, 8, &its, &summary);
+        assert!(
+            r.iter().all(|e| e.verdict == Verdict::Inconclusive),
+            "{r:?}"
+        );
+        assert_eq!(outcome(&its, &r), RunOutcome::Inconclusive);
+        assert_eq!(outcome(&its, &r).exit_code(), crate::exit::INCONCLUSIVE);
+    }
+
+    #[test]
+    fn work_lost_is_judged_in_frames_and_errors_by_the_worst_iteration() {
+        let its = vec![
+            iteration(1, IterationOutcome::Passed, Some(300.0), 8, 4),
+            iteration(2, IterationOutcome::Passed, Some(310.0), 9, 12),
+        ];
+        let summary = summarize(&its, 20.0, 100.0);
+        let expect = Expectations {
+            work_lost: Some(WorkAmount {
+                count: 1,
+                unit: WorkUnit::Chunks,
+            }),
+            errors: Some(10),
+            audio: Some(AudioExpectation::Exact),
+            ..Expectations::default()
+        };
+        let r = judge(&expect, 8, &its, &summary);
+        let by = |n: &str| r.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(by("work_lost").threshold, 8.0);
+        assert_eq!(by("work_lost").verdict, Verdict::Failed);
+        assert_eq!(by("errors").measured, Some(12.0));
+        assert_eq!(by("errors").verdict, Verdict::Failed);
+        assert_eq!(by("audio").verdict, Verdict::Held);
+        assert_eq!(outcome(&its, &r), RunOutcome::Failed);
+    }
+
+    #[test]
+    fn broken_audio_fails_and_all_good_passes() {
+        let mut its = vec![iteration(1, IterationOutcome::Passed, Some(300.0), 8, 4)];
+        let expect = Expectations {
+            audio: Some(AudioExpectation::Structural),
+            ..Expectations::default()
+        };
+        let summary = summarize(&its, 20.0, 100.0);
+        let r = judge(&expect, 8, &its, &summary);
+        assert_eq!(outcome(&its, &r), RunOutcome::Passed);
+        its[0].audio.as_mut().unwrap().intact = false;
+        let r = judge(&expect, 8, &its, &summary);
+        assert_eq!(r[0].verdict, Verdict::Failed);
+        assert_eq!(outcome(&its, &r), RunOutcome::Failed);
+    }
+}

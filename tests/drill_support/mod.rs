@@ -1,0 +1,75 @@
+//! Helpers for the drill tests: the docker CLI, the takeover binary, temp dirs.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `takeover` binary under test.
+pub fn takeover() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_takeover"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+/// Panics with a clear message when Docker is not usable: these tests need it.
+pub fn require_docker() {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "the drill tests need a reachable Docker engine (see .ci/run)"
+    );
+}
+
+/// Lines of `docker <args>` output.
+pub fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every Docker object (containers, networks, volumes) labelled with `filter`.
+pub fn objects_with_label(filter: &str) -> Vec<String> {
+    let label = format!("label={filter}");
+    let mut all = Vec::new();
+    for (kind, args) in [
+        (
+            "container",
+            vec!["ps", "-a", "--filter", &label, "--format", "{{.Names}}"],
+        ),
+        (
+            "network",
+            vec!["network", "ls", "--filter", &label, "--format", "{{.Name}}"],
+        ),
+        (
+            "volume",
+            vec!["volume", "ls", "--filter", &label, "--format", "{{.Name}}"],
+        ),
+    ] {
+        all.extend(
+            docker_lines(&args)
+                .into_iter()
+                .map(|n| format!("{kind} {n}")),
+        );
+    }
+    all
+}
+
+/// A fresh directory under the target dir's temp area.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("takeover-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
