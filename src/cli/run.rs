@@ -164,6 +164,19 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
                     println!("{line}");
                 }
                 println!("report: {}", done.report_path.display());
+                // HTML, Markdown and JUnit beside report.json; this run joins the history.
+                let dir = done.report_path.parent().unwrap_or(Path::new("."));
+                match crate::report::publish(dir, &done.report) {
+                    Ok(published) => println!(
+                        "        {} files rendered; history: {}",
+                        published.files.len(),
+                        published.history.display()
+                    ),
+                    Err(e) => {
+                        eprintln!("error: {name}: the reports could not be rendered: {e}");
+                        worst = worst.max(Outcome::BadInput);
+                    }
+                }
                 worst = worst.max(done.report.outcome.to_exit_outcome());
                 reports.push(done.report);
             }
@@ -179,10 +192,9 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
         }
     }
     if let Some(path) = &args.junit {
-        eprintln!(
-            "note: --junit {}: this build writes report.json only; the JUnit writer comes with the report renderers",
-            path.display()
-        );
+        let all: Vec<&crate::report::model::Report> = reports.iter().collect();
+        crate::report::write_junit(path, &all)
+            .with_context(|| format!("cannot write the JUnit file {}", path.display()))?;
     }
     Ok(worst)
 }
