@@ -751,8 +751,8 @@ fn draw_job(svg: &mut String, it: &Iteration, layout: &Layout, top: f64, bottom:
 
 /// The waveform around one seam as a standalone SVG: `samples` is the audio
 /// window, `seam_at` the index inside it where the resumed chunk starts. Drawn
-/// as a min/max envelope per pixel column (or as a line when the window is
-/// narrower than the picture), with the seam marked.
+/// as a line through every sample (up to four samples a pixel) or else as a
+/// min/max envelope per pixel column, with the seam marked.
 pub fn waveform_svg(
     samples: &[i16],
     seam_at: usize,
@@ -789,7 +789,7 @@ pub fn waveform_svg(
         );
         return svg;
     }
-    if samples.len() as f64 <= plot * 2.0 {
+    if samples.len() as f64 <= plot * 4.0 {
         let points: Vec<String> = samples
             .iter()
             .enumerate()
