@@ -72,17 +72,18 @@ fn kernel_has_netem() -> Option<bool> {
     }
 }
 
-async fn get_status(url: &str) -> Option<u16> {
+/// The status of a GET, or the error text (the machine is shared and slow: a generous timeout).
+async fn get_status(url: &str) -> Result<u16, String> {
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     client
         .get(url)
         .send()
         .await
-        .ok()
         .map(|r| r.status().as_u16())
+        .map_err(|e| format!("GET {url}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,13 +95,13 @@ async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
     assert!(stack.frontdoor_url().starts_with("http://127.0.0.1:"));
     assert_eq!(
         get_status(&format!("{}/health", stack.frontdoor_url())).await,
-        Some(200)
+        Ok(200)
     );
     for role in [Role::Primary, Role::Standby] {
         let url = stack.worker_url(role).unwrap();
         assert_eq!(
             get_status(&format!("{url}/health")).await,
-            Some(200),
+            Ok(200),
             "{role}"
         );
     }
@@ -201,7 +202,7 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     // The standby serves meanwhile.
     assert_eq!(
         get_status(&format!("{}/health", stack.frontdoor_url())).await,
-        Some(200)
+        Ok(200)
     );
     let healed = fault::inject(
         &stack,
@@ -412,4 +413,189 @@ async fn clean_removes_a_run_whose_owner_is_dead() {
     let removed = cleanup::remove_run_with(&docker, &live).await.unwrap();
     assert_eq!(removed.networks, 1);
     assert_eq!(leftovers(&live).await, 0);
+}
+
+/// Submits a long, paced job through the front door and waits until `chunks` chunks are committed.
+async fn job_with_committed_chunks(stack: &Stack, chunks: u64) -> String {
+    let text =
+        "The night shift moved the long interview to the second machine, and nobody noticed \
+                until the lights went amber twice and the pager sang its small sad song again. "
+            .repeat(4);
+    let request = serde_json::json!({
+        "script": {"seed": 11, "turns": [{"speaker": "mara", "text": text}]},
+        "options": {"chunk_frames": 8, "pace_rtf": 0.3}
+    });
+    let client = reqwest::Client::new();
+    let status: serde_json::Value = client
+        .post(format!("{}/v1/jobs", stack.frontdoor_url()))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = status["id"].as_str().expect("job id").to_string();
+    for _ in 0..200 {
+        let status: serde_json::Value = client
+            .get(format!("{}/v1/jobs/{id}", stack.frontdoor_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["chunks_committed"].as_u64().unwrap_or(0) >= chunks {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {id} never committed {chunks} chunks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut spec = spec();
+    spec.frontdoor.failover = stack::Failover::Manual;
+    spec.data_volume_size = Some(stack::ByteSize(64 << 20));
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(&spec, &run_id, &clock).await.expect("stack up");
+
+    // Manual failover: the standby is out until the runtime API brings it in.
+    let view = stack.frontdoor_view().await.unwrap();
+    let standby = view.iter().find(|s| s.role == Some(Role::Standby)).unwrap();
+    assert!(standby.status.starts_with("MAINT"), "{view:?}");
+    stack::haproxy::runtime_command(
+        stack.frontdoor_admin_addr(),
+        "enable server workers/standby",
+    )
+    .await
+    .unwrap();
+    let mut enabled = false;
+    for _ in 0..50 {
+        let view = stack.frontdoor_view().await.unwrap();
+        if view
+            .iter()
+            .any(|s| s.role == Some(Role::Standby) && s.status == "UP")
+        {
+            enabled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(enabled, "the runtime API did not bring the standby in");
+
+    // A checkpoint corrupted between two chunks: its checksum changes.
+    job_with_committed_chunks(&stack, 2).await;
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::CorruptCheckpoint {
+            target: Role::Standby,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert_ne!(e.evidence["blake3_before"], e.evidence["blake3_after"]);
+    assert!(e.evidence["file"].as_str().unwrap().ends_with(".ckpt"));
+
+    // The shared volume filled: nothing is left free.
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::DiskFill {
+            target: Role::Primary,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert_eq!(e.evidence["available_bytes"], 0);
+    fault::heal_all(&stack).await.unwrap();
+    assert!(stack.faults_in_place().is_clean());
+
+    // A GPU fault through the worker's endpoint: the worker reports the error class and reacts.
+    let gpu = FaultSpec::Gpu {
+        target: Role::Standby,
+        fault: fault::GpuFault::IllegalAddress,
+        xid: None,
+    };
+    let e = fault::inject(&stack, &gpu, &clock, WITNESS).await.unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert_eq!(
+        e.evidence["report"]["error_class"], "CUDA_ERROR_ILLEGAL_ADDRESS",
+        "{e:?}"
+    );
+
+    // restart: the restart event and the container running again.
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::Restart {
+            target: Role::Primary,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_some(), "{e:?}");
+    assert_eq!(stack.state(Role::Primary).await.unwrap().status, "running");
+
+    stack.down().await.unwrap();
+    assert_eq!(leftovers(&run_id).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_fill_without_a_bounded_volume_is_unavailable_not_faked() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let e = fault::inject(
+        &stack,
+        &FaultSpec::DiskFill {
+            target: Role::Primary,
+        },
+        &clock,
+        WITNESS,
+    )
+    .await
+    .unwrap();
+    assert!(e.in_effect_at_ms.is_none());
+    assert!(e.unavailable.unwrap().contains("data_volume_size"));
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpus_all_without_the_nvidia_runtime_is_a_clear_error() {
+    let docker = stack::docker::connect().await.unwrap();
+    let has_nvidia = docker
+        .info()
+        .await
+        .unwrap()
+        .runtimes
+        .is_some_and(|r| r.contains_key("nvidia"));
+    if has_nvidia {
+        // This engine can run GPU containers: the error path does not apply here.
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut spec = StackSpec::default();
+    spec.worker.gpus = stack::Gpus::All;
+    let run_id = stack::new_run_id();
+    let err = match Stack::up(&spec, &run_id, &Clock::start()).await {
+        Err(e) => e,
+        Ok(_) => panic!("gpus: all must not start without the nvidia runtime"),
+    };
+    assert!(matches!(err, StackError::NoNvidiaRuntime { .. }), "{err}");
+    assert!(
+        err.to_string().contains("NVIDIA Container Toolkit"),
+        "{err}"
+    );
+    assert_eq!(leftovers(&run_id).await, 0);
 }

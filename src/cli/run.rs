@@ -164,19 +164,7 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
                     println!("{line}");
                 }
                 println!("report: {}", done.report_path.display());
-                // HTML, Markdown and JUnit beside report.json; this run joins the history.
-                let dir = done.report_path.parent().unwrap_or(Path::new("."));
-                match crate::report::publish(dir, &done.report) {
-                    Ok(published) => println!(
-                        "        {} files rendered; history: {}",
-                        published.files.len(),
-                        published.history.display()
-                    ),
-                    Err(e) => {
-                        eprintln!("error: {name}: the reports could not be rendered: {e}");
-                        worst = worst.max(Outcome::BadInput);
-                    }
-                }
+                render_formats(&opts.report_dir, &done.report);
                 worst = worst.max(done.report.outcome.to_exit_outcome());
                 reports.push(done.report);
             }
@@ -192,9 +180,42 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
         }
     }
     if let Some(path) = &args.junit {
-        let all: Vec<&crate::report::model::Report> = reports.iter().collect();
-        crate::report::write_junit(path, &all)
-            .with_context(|| format!("cannot write the JUnit file {}", path.display()))?;
+        let refs: Vec<_> = reports.iter().collect();
+        let xml = crate::report::junit::render(&refs).context("cannot render the JUnit XML")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("junit: {}", path.display());
     }
     Ok(worst)
+}
+
+/// Appends the run to the history beside the report directory and writes the
+/// other formats (HTML, Markdown, JUnit) next to report.json. A failure here
+/// is reported but does not change the drill's verdict.
+fn render_formats(report_dir: &Path, report: &crate::report::model::Report) {
+    use crate::report::history;
+    let history_path = history::path_for(report_dir);
+    if let Err(e) = history::append(&history_path, report, report_dir) {
+        eprintln!(
+            "warning: the run was not added to {}: {e}",
+            history_path.display()
+        );
+    }
+    let runs = history::read(&history_path)
+        .map(|h| h.entries)
+        .unwrap_or_default();
+    match crate::report::write_all(report_dir, report, &runs) {
+        Ok(paths) => {
+            for p in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "html" || e == "md"))
+            {
+                println!("report: {}", p.display());
+            }
+        }
+        Err(e) => eprintln!("warning: the HTML/Markdown/JUnit reports were not written: {e}"),
+    }
 }

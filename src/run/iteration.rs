@@ -304,7 +304,10 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
         worker_image: stack.images().worker.clone(),
         ..DrillOutput::default()
     };
-    let front = JobClient::new(stack.frontdoor_url(), Duration::from_secs(5));
+    // Submit, audio and manifest: generous timeouts (a long job's WAV is large).
+    let front = JobClient::new(stack.frontdoor_url(), Duration::from_secs(60));
+    // Status polls: each gives up soon; they run concurrently on a fixed schedule.
+    let polls_client = JobClient::new(stack.frontdoor_url(), Duration::from_secs(2));
     let chunk_frames = scenario.workload.chunk_frames;
 
     // The uninterrupted reference, before any fault (cached across runs).
@@ -406,7 +409,7 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
     };
     rec.ui.job_started(plan.frames_total);
     let follower = follow_job(
-        front.clone(),
+        polls_client,
         job_id.clone(),
         scenario.workload.status_interval.get(),
         clock,

@@ -197,7 +197,7 @@ pub async fn start_recording(
             let mut ready = Some(ready_tx);
             // The engine answers the subscription with headers before any event;
             // polling once is enough to have it registered. Signal after a short grace.
-            let first = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+            let first = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
             if let Some(tx) = ready.take() {
                 let _ = tx.send(());
             }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use bollard::query_parameters::{BuildImageOptions, ListImagesOptions};
 use bollard::Docker;
@@ -125,7 +126,11 @@ impl ImageRecipe {
     }
 
     fn add_libraries_of(&mut self, host: &Path) -> Result<(), StackError> {
-        for lib in ldd_closure(host)? {
+        self.add_libraries_of_all(&[host.to_path_buf()])
+    }
+
+    fn add_libraries_of_all(&mut self, hosts: &[PathBuf]) -> Result<(), StackError> {
+        for lib in ldd_closure(hosts)? {
             let image_path = lib.to_string_lossy().to_string();
             self.add_file(&lib, &image_path, 0o755)?;
         }
@@ -174,14 +179,7 @@ impl ImageRecipe {
             match entry {
                 Entry::File { host, mode } => {
                     hasher.update(&mode.to_le_bytes());
-                    let mut file = std::fs::File::open(host).map_err(|e| StackError::Io {
-                        context: format!("reading {}", host.display()),
-                        source: e,
-                    })?;
-                    std::io::copy(&mut file, &mut hasher).map_err(|e| StackError::Io {
-                        context: format!("reading {}", host.display()),
-                        source: e,
-                    })?;
+                    hasher.update(&file_hash(host)?);
                 }
                 Entry::Symlink { target } => {
                     hasher.update(b"->");
@@ -275,22 +273,53 @@ impl ImageRecipe {
     }
 }
 
-/// The shared libraries (and the loader) `ldd` lists for a program, as host paths.
-pub fn ldd_closure(program: &Path) -> Result<Vec<PathBuf>, StackError> {
+/// blake3 of a file's content, remembered per (path, size, modification time)
+/// so that a process that starts several stacks hashes each file once.
+fn file_hash(path: &Path) -> Result<[u8; 32], StackError> {
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static MEMO: Mutex<BTreeMap<Key, [u8; 32]>> = Mutex::new(BTreeMap::new());
+    let io = |e: std::io::Error| StackError::Io {
+        context: format!("reading {}", path.display()),
+        source: e,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    if let Some(hash) = MEMO.lock().expect("hash memo poisoned").get(&key) {
+        return Ok(*hash);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    let hash = *hasher.finalize().as_bytes();
+    MEMO.lock().expect("hash memo poisoned").insert(key, hash);
+    Ok(hash)
+}
+
+/// The shared libraries (and the loader) `ldd` lists for some programs, as host paths.
+pub fn ldd_closure(programs: &[PathBuf]) -> Result<Vec<PathBuf>, StackError> {
+    let shown = programs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let output = Command::new("ldd")
-        .arg(program)
+        .args(programs)
         .output()
         .map_err(|e| StackError::Io {
-            context: format!("running ldd on {}", program.display()),
+            context: format!("running ldd on {shown}"),
             source: e,
         })?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
+        // A static program is "not a dynamic executable": nothing to add for it.
         if text.contains("not a dynamic executable") || text.contains("statically linked") {
-            return Ok(Vec::new());
+            return parse_ldd(&text).map_err(|detail| StackError::ImageBuild {
+                image: shown.clone(),
+                detail,
+            });
         }
         return Err(StackError::ImageBuild {
-            image: program.display().to_string(),
+            image: shown.clone(),
             detail: format!(
                 "ldd failed: {}{}",
                 text.trim(),
@@ -299,7 +328,7 @@ pub fn ldd_closure(program: &Path) -> Result<Vec<PathBuf>, StackError> {
         });
     }
     parse_ldd(&text).map_err(|detail| StackError::ImageBuild {
-        image: program.display().to_string(),
+        image: shown,
         detail,
     })
 }
@@ -308,6 +337,10 @@ pub fn ldd_closure(program: &Path) -> Result<Vec<PathBuf>, StackError> {
 pub fn parse_ldd(text: &str) -> Result<Vec<PathBuf>, String> {
     let mut libs = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // With several programs, ldd heads each list with "path:".
+        if line.ends_with(':') {
+            continue;
+        }
         if line.contains("not found") {
             return Err(format!("a shared library is missing on this host: {line}"));
         }
@@ -457,11 +490,11 @@ fn sidecar_recipe() -> Result<ImageRecipe, StackError> {
         .filter(|p| p.extension().is_some_and(|x| x == "so"))
         .collect();
     modules.sort();
-    for module in modules {
+    for module in &modules {
         let image_path = module.to_string_lossy().to_string();
-        r.add_file(&module, &image_path, 0o755)?;
-        r.add_libraries_of(&module)?;
+        r.add_file(module, &image_path, 0o755)?;
     }
+    r.add_libraries_of_all(&modules)?;
     let tc = find_program(
         "tc",
         "install iproute2 (Debian/Ubuntu: `apt-get install iproute2`)",
@@ -484,8 +517,12 @@ pub async fn exists(docker: &Docker, reference: &str) -> Result<bool, StackError
 }
 
 /// Builds the image of a recipe unless an image with its content hash exists.
-pub async fn build(docker: &Docker, recipe: &ImageRecipe) -> Result<ImageOutcome, StackError> {
-    let hash = recipe.content_hash()?;
+/// `hash` is the recipe's [`ImageRecipe::content_hash`].
+pub async fn build(
+    docker: &Docker,
+    recipe: &ImageRecipe,
+    hash: &str,
+) -> Result<ImageOutcome, StackError> {
     let tag = format!("takeover-{}:{hash}", recipe.kind.name());
     let (files, bytes) = recipe.size();
     let outcome = |action: &str| ImageOutcome {
@@ -498,7 +535,7 @@ pub async fn build(docker: &Docker, recipe: &ImageRecipe) -> Result<ImageOutcome
     if exists(docker, &tag).await? {
         return Ok(outcome("reused"));
     }
-    let context = recipe.context_tar(&hash)?;
+    let context = recipe.context_tar(hash)?;
     let options = BuildImageOptions {
         dockerfile: "Dockerfile".into(),
         t: Some(tag.clone()),
@@ -570,22 +607,28 @@ pub async fn ensure_one(
             bytes: 0,
         });
     }
-    let recipe = {
-        let worker_binary = spec.worker_binary.clone();
-        tokio::task::spawn_blocking(move || recipe(kind, worker_binary.as_deref()))
-            .await
-            .map_err(|e| StackError::Unsupported(format!("image recipe task failed: {e}")))??
-    };
-    build(docker, &recipe).await
+    // ldd and hashing read files: keep them off the async threads.
+    let worker_binary = spec.worker_binary.clone();
+    let (recipe, hash) = tokio::task::spawn_blocking(move || {
+        let recipe = recipe(kind, worker_binary.as_deref())?;
+        let hash = recipe.content_hash()?;
+        Ok::<_, StackError>((recipe, hash))
+    })
+    .await
+    .map_err(|e| StackError::Unsupported(format!("image recipe task failed: {e}")))??;
+    build(docker, &recipe, &hash).await
 }
 
 /// Makes sure every image of the stack is there; returns their references.
 pub async fn ensure_all(docker: &Docker, spec: &ImagesSpec) -> Result<ResolvedImages, StackError> {
-    let mut refs = BTreeMap::new();
-    for kind in ImageKind::ALL {
-        let outcome = ensure_one(docker, kind, spec).await?;
-        refs.insert(kind.name(), outcome.reference);
-    }
+    let outcomes = futures_util::future::try_join_all(
+        ImageKind::ALL.map(|kind| ensure_one(docker, kind, spec)),
+    )
+    .await?;
+    let refs: BTreeMap<&str, String> = outcomes
+        .into_iter()
+        .map(|o| (o.kind.name(), o.reference))
+        .collect();
     Ok(ResolvedImages {
         worker: refs["worker"].clone(),
         haproxy: refs["haproxy"].clone(),
