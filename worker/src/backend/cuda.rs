@@ -17,7 +17,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 
 use super::{fault_report, Backend, DeviceTimings};
-use crate::engine::denoise::{denoise_frame, LATENT_DIM};
+use crate::engine::denoise::{denoise_frame, HIDDEN_DIM, LATENT_DIM};
 use crate::engine::frames::COND_DIM;
 use crate::engine::vocoder::RenderBatch;
 use crate::engine::{EngineError, Weights};
@@ -132,7 +132,18 @@ fn device_error(e: DriverError, what: &str) -> EngineError {
     }
 }
 
-/// Network weights resident on the device.
+/// `rows x cols` row-major to `cols x rows` row-major.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Network weights resident on the device (W2 transposed, for coalesced reads).
 struct DeviceWeights {
     seed: u64,
     steps: u32,
@@ -240,6 +251,9 @@ impl CudaBackend {
         Ok(inner)
     }
 
+    /// Remembers a sticky error the driver cannot know about (a hang the watchdog cut, an
+    /// emulated Xid). Real sticky CUDA errors are not remembered here: the driver itself fails
+    /// every later call with them, and that is what callers see.
     fn poison(&self, err: &EngineError) {
         if err.is_sticky() {
             let mut p = self.poisoned.lock().unwrap_or_else(|e| e.into_inner());
@@ -268,11 +282,7 @@ impl CudaBackend {
             match event.try_is_complete() {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(e) => {
-                    let err = device_error(e, what);
-                    self.poison(&err);
-                    return Err(err);
-                }
+                Err(e) => return Err(device_error(e, what)),
             }
             let waited = started.elapsed();
             if waited >= watchdog {
@@ -312,7 +322,7 @@ impl CudaBackend {
             wc: up(&w.wc)?,
             b1: up(&w.b1)?,
             temb: up(&w.temb)?,
-            w2: up(&w.w2)?,
+            w2: up(&transpose(&w.w2, LATENT_DIM, HIDDEN_DIM))?,
             wo: up(&w.wo)?,
             gamma: up(&w.gamma)?,
         });
@@ -569,7 +579,14 @@ impl CudaBackend {
                             xid,
                             false,
                             NAME,
-                            format!("raised for real: {device} (the driver logs Xid {xid})"),
+                            if xid == 13 {
+                                format!(
+                                    "raised for real by a trap kernel: {device} (on an H200 \
+                                     with driver 580.159 the kernel log showed it as Xid 43)"
+                                )
+                            } else {
+                                format!("raised for real: {device} (the driver logs Xid 31)")
+                            },
                         ),
                         format!(
                             "Xid {xid} raised for real by a {} kernel; the device answered {}",
@@ -602,7 +619,9 @@ impl CudaBackend {
                         ),
                     ),
                 };
-                self.poison(&err);
+                if matches!(err, EngineError::Xid { emulated: true, .. }) {
+                    self.poison(&err);
+                }
                 let detail = format!(
                     "{detail}; catalogue class: {}",
                     crate::engine::XidAction::for_xid(xid)
@@ -699,13 +718,23 @@ impl Backend for CudaBackend {
         let got = self.denoise_locked(&mut inner, &w, 3, &cond, Duration::from_secs(5))?;
         let mut want = [0.0f32; LATENT_DIM];
         denoise_frame(&w, 3, &cond, &mut want);
-        if got[..] != want[..] {
+        // A health check, not the bit-exactness test: it catches a device that computes
+        // garbage, within a tolerance that any working GPU meets.
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+            .fold(0.0f32, f32::max);
+        if got.len() != want.len() || got.iter().any(|g| !g.is_finite()) || worst > 1e-3 {
             return Err(EngineError::Device {
                 class: "SELF_TEST_MISMATCH".into(),
                 sticky: true,
                 emulated: false,
                 backend: NAME,
-                detail: "the GPU's denoised latent differs from the CPU reference".into(),
+                detail: format!(
+                    "the GPU's denoised latent differs from the CPU reference (worst relative \
+                     difference {worst})"
+                ),
             });
         }
         Ok(())

@@ -73,7 +73,7 @@ __device__ __forceinline__ void sincos_0_2pi(float x, float* out_s, float* out_c
 // One block of 256 threads denoises FRAMES_PER_BLOCK frames through all steps.
 extern "C" __global__ void denoise(const float* __restrict__ w1, const float* __restrict__ wc,
                                    const float* __restrict__ b1, const float* __restrict__ temb,
-                                   const float* __restrict__ w2, const float* __restrict__ wo,
+                                   const float* __restrict__ w2t, const float* __restrict__ wo,
                                    const float* __restrict__ gamma, int steps,
                                    const float* __restrict__ cond, float* __restrict__ out,
                                    u64 seed, u64 first_frame, int frames) {
@@ -126,8 +126,9 @@ extern "C" __global__ void denoise(const float* __restrict__ w1, const float* __
         for (int i = t; i < FRAMES_PER_BLOCK * LATENT; i += HIDDEN) {
             int f = i / LATENT, d = i % LATENT;
             float acc = oproj[f][d];
-            const float* w2row = w2 + d * HIDDEN;
-            for (int j = 0; j < HIDDEN; j++) acc = acc + w2row[j] * h[f][j];
+            // w2 is uploaded transposed (HIDDEN x LATENT): neighbouring threads read neighbouring
+            // words; the sum still runs over j in order, as on the CPU.
+            for (int j = 0; j < HIDDEN; j++) acc = acc + w2t[j * LATENT + d] * h[f][j];
             float zd = z[f][d];
             z[f][d] = zd + g * (acc - zd);
         }
@@ -219,5 +220,6 @@ extern "C" __global__ void spin(volatile int* flag) {
     }
 }
 
-// Fault: a trap instruction. Leaves the sticky CUDA_ERROR_LAUNCH_FAILED (the driver logs Xid 13).
+// Fault: a trap instruction (graphics engine exception). Leaves the sticky
+// CUDA_ERROR_LAUNCH_FAILED; driver 580 on an H200 logged it as Xid 43.
 extern "C" __global__ void trap_now() { asm volatile("trap;"); }

@@ -188,8 +188,15 @@ impl FileStore {
     }
 
     /// Proves the data directory is writable: write, fsync and remove a probe file.
+    ///
+    /// Each call uses its own file name: health checks overlap (HAProxy's and a
+    /// person's curl), and a shared name let one call remove the other's file.
     pub fn probe(&self, worker_id: &str) -> Result<(), FileStoreError> {
-        let path = self.root.join(format!(".probe-{worker_id}"));
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self
+            .root
+            .join(format!(".probe-{worker_id}-{}-{n}", std::process::id()));
         let mut f = File::create(&path).map_err(io("create", &path))?;
         f.write_all(b"ok").map_err(io("write", &path))?;
         f.sync_all().map_err(io("fsync", &path))?;
@@ -224,6 +231,34 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("synth-files-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn overlapping_probes_do_not_trip_each_other() {
+        let root = temp_root("probe");
+        let store = std::sync::Arc::new(FileStore::open(&root).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..200)
+                        .map(|_| store.probe("standby"))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().expect("every probe succeeds");
+        }
+        let left = fs::read_dir(&root)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".probe-")
+            })
+            .count();
+        assert_eq!(left, 0, "probe files are removed");
+        fs::remove_dir_all(&root).unwrap();
     }
 
     fn checkpoint(pcm: &[i16]) -> Checkpoint<u32> {
