@@ -135,7 +135,8 @@ impl Layout {
 /// One event label placed in a row above the panels.
 struct PlacedLabel {
     x: f64,
-    row: usize,
+    /// Text row, or `None` when no row had room (line only).
+    row: Option<usize>,
     text: &'static str,
     color: &'static str,
     anchor_end: bool,
@@ -163,14 +164,11 @@ fn place_labels(iteration: &Iteration, layout: &Layout) -> Vec<PlacedLabel> {
         } else {
             (x, x + width)
         };
-        let row = (0..MAX_LABEL_ROWS)
-            .find(|&r| row_end[r] < start)
-            .unwrap_or_else(|| {
-                (0..MAX_LABEL_ROWS)
-                    .min_by(|&a, &b| row_end[a].total_cmp(&row_end[b]))
-                    .unwrap_or(0)
-            });
-        row_end[row] = end + 3.0;
+        // When every row is taken there, the marker keeps its line and tooltip but no text.
+        let row = (0..MAX_LABEL_ROWS).find(|&r| row_end[r] < start);
+        if let Some(row) = row {
+            row_end[row] = end + 3.0;
+        }
         placed.push(PlacedLabel {
             x,
             row,
@@ -217,7 +215,12 @@ pub fn timeline_svg(iteration: &Iteration, window: Window, title: &str) -> Strin
         plot_width: TIMELINE_WIDTH - LEFT - RIGHT,
     };
     let labels = place_labels(iteration, &layout);
-    let label_rows = labels.iter().map(|l| l.row + 1).max().unwrap_or(0);
+    let label_rows = labels
+        .iter()
+        .filter_map(|l| l.row)
+        .map(|r| r + 1)
+        .max()
+        .unwrap_or(0);
     let servers = frontdoor_servers(iteration);
 
     let title_y = 14.0;
@@ -284,7 +287,19 @@ pub fn timeline_svg(iteration: &Iteration, window: Window, title: &str) -> Strin
 
     // Event markers over every panel, labels in rows above.
     for label in &labels {
-        let label_y = labels_top + label.row as f64 * LABEL_ROW + 9.0;
+        let Some(row) = label.row else {
+            let _ = write!(
+                svg,
+                r#"<g class="event"><title>{} at {} {}</title><line x1="{x:.1}" y1="{latency_top:.1}" x2="{x:.1}" y2="{job_bottom:.1}" stroke="{c}" stroke-width="1.2" stroke-dasharray="4 2"/></g>"#,
+                escape(label.text),
+                super::display::seconds(label.at_ms),
+                escape(&label.detail),
+                x = label.x,
+                c = label.color,
+            );
+            continue;
+        };
+        let label_y = labels_top + row as f64 * LABEL_ROW + 9.0;
         let _ = write!(
             svg,
             r#"<g class="event"><title>{} at {} {}</title><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{job_bottom:.1}" stroke="{c}" stroke-width="1.2" stroke-dasharray="4 2"/><text x="{tx:.1}" y="{label_y:.1}" fill="{c}" text-anchor="{anchor}">{}</text></g>"#,
@@ -327,11 +342,14 @@ pub fn timeline_svg(iteration: &Iteration, window: Window, title: &str) -> Strin
 }
 
 fn axis_label(t_ms: f64, step_ms: f64) -> String {
-    if step_ms < 1000.0 {
-        format!("{:.2} s", t_ms / 1000.0)
+    let decimals = if step_ms % 1000.0 == 0.0 {
+        0
+    } else if step_ms % 100.0 == 0.0 {
+        1
     } else {
-        format!("{:.0} s", t_ms / 1000.0)
-    }
+        2
+    };
+    format!("{:.*} s", decimals, t_ms / 1000.0)
 }
 
 /// Shades the span from the first fault in effect (or requested) to the
@@ -733,8 +751,8 @@ fn draw_job(svg: &mut String, it: &Iteration, layout: &Layout, top: f64, bottom:
 
 /// The waveform around one seam as a standalone SVG: `samples` is the audio
 /// window, `seam_at` the index inside it where the resumed chunk starts. Drawn
-/// as a min/max envelope per pixel column (or as a line when the window is
-/// narrower than the picture), with the seam marked.
+/// as a line through every sample (up to four samples a pixel) or else as a
+/// min/max envelope per pixel column, with the seam marked.
 pub fn waveform_svg(
     samples: &[i16],
     seam_at: usize,
@@ -771,7 +789,7 @@ pub fn waveform_svg(
         );
         return svg;
     }
-    if samples.len() as f64 <= plot * 2.0 {
+    if samples.len() as f64 <= plot * 4.0 {
         let points: Vec<String> = samples
             .iter()
             .enumerate()
@@ -887,7 +905,7 @@ mod tests {
         let labels = place_labels(it, &layout);
         for a in &labels {
             for b in &labels {
-                if std::ptr::eq(a, b) || a.row != b.row {
+                if std::ptr::eq(a, b) || a.row.is_none() || a.row != b.row {
                     continue;
                 }
                 let span = |l: &PlacedLabel| {

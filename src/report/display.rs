@@ -44,6 +44,7 @@ pub fn number(value: f64) -> String {
 /// A value with its unit, or an em dash when it was not measured.
 pub fn with_unit(value: Option<f64>, unit: &str) -> String {
     match value {
+        Some(v) if unit == "bool" => if v >= 0.5 { "yes" } else { "no" }.to_string(),
         Some(v) if unit.is_empty() => number(v),
         Some(v) => format!("{} {unit}", number(v)),
         None => "—".to_string(),
@@ -105,6 +106,7 @@ mod tests {
         assert_eq!(number(3.0), "3");
         assert_eq!(with_unit(None, "ms"), "—");
         assert_eq!(with_unit(Some(5.5), "ms"), "5.50 ms");
+        assert_eq!(with_unit(Some(1.0), "bool"), "yes");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::chart::{self, Window};
-use super::history::HistorySummary;
+use super::history::{self, HistorySummary};
 use super::model::Report;
 use super::{html, junit, markdown, seams};
 
@@ -24,6 +24,9 @@ pub enum RenderError {
     /// The JUnit XML could not be produced.
     #[error(transparent)]
     Junit(#[from] junit::JunitError),
+    /// The run history could not be read or appended to.
+    #[error(transparent)]
+    History(#[from] super::history::HistoryError),
 }
 
 /// A report format written next to report.json.
@@ -118,6 +121,42 @@ pub fn write_formats(
     Ok(written)
 }
 
+/// What [`publish`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// The rendered files.
+    pub files: Vec<PathBuf>,
+    /// The history file the run was appended to.
+    pub history: PathBuf,
+}
+
+/// The end of a run, in one call: reads the run history beside `dir`
+/// (`history.jsonl` in its parent, see [`history::path_for`]), writes every
+/// rendered format into `dir` with the earlier runs beside this one, then
+/// appends this run to the history. `dir` already holds report.json.
+pub fn publish(dir: &Path, report: &Report) -> Result<Published, RenderError> {
+    let history_path = history::path_for(dir);
+    let earlier = history::read(&history_path)?;
+    let files = write_all(dir, report, &earlier.entries)?;
+    history::append(&history_path, report, dir)?;
+    Ok(Published {
+        files,
+        history: history_path,
+    })
+}
+
+/// Writes one JUnit XML file for several scenario runs (one suite each), as
+/// `takeover run --junit FILE` does.
+pub fn write_junit(path: &Path, reports: &[&Report]) -> Result<(), RenderError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| RenderError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    write_file(path, &junit::render(reports)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +200,29 @@ mod tests {
             .to_string_lossy()
             .ends_with(".tmp")));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn publish_renders_with_earlier_runs_then_appends_this_one() {
+        let root = std::env::temp_dir().join(format!("takeover-publish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut report = testdata::report();
+        report.run_id = "tk-first".into();
+        let first = publish(&root.join("run-1"), &report).unwrap();
+        assert_eq!(first.history, root.join("history.jsonl"));
+        report.run_id = "tk-second".into();
+        publish(&root.join("run-2"), &report).unwrap();
+        let html = std::fs::read_to_string(root.join("run-2/report.html")).unwrap();
+        assert!(html.contains("tk-first") && html.contains("tk-second (this run)"));
+        let runs = history::read(&root.join("history.jsonl")).unwrap().entries;
+        let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["tk-first", "tk-second"]);
+        let both = root.join("ci/junit.xml");
+        write_junit(&both, &[&report, &report]).unwrap();
+        let parsed =
+            quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&both).unwrap())
+                .unwrap();
+        assert_eq!(parsed.test_suites.len(), 2);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

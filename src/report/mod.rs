@@ -15,4 +15,4 @@ pub mod seams;
 #[cfg(test)]
 mod testdata;
 
-pub use files::{write_all, write_formats, Format, RenderError};
+pub use files::{publish, write_all, write_formats, write_junit, Format, Published, RenderError};

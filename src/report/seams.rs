@@ -1,12 +1,13 @@
 //! The audio around each resume seam, for the waveform pictures of the HTML
-//! report. The seams come from the verifier's verdict in report.json; the
-//! samples come from the candidate audio kept beside the report (the
-//! iteration's `.wav` artifact). Without that file the report says so instead
-//! of drawing a picture.
+//! report. The seams come from the verifier's verdict in report.json. The
+//! samples come from the seam's `waveform` (written into the verdict at run
+//! time by [`attach_waveforms`], so report.json alone is enough), or else from
+//! the candidate audio kept beside the report (the iteration's `.wav`
+//! artifact). Without either the report says so instead of drawing a picture.
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Iteration;
 
@@ -22,6 +23,49 @@ pub struct Owner {
     /// Lease epoch.
     #[serde(default)]
     pub epoch: u64,
+}
+
+/// The audio around a seam as stored in report.json (`waveform` of a seam).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredWaveform {
+    /// Sample rate of the audio.
+    pub sample_rate: u32,
+    /// Offset of `samples[0]` in the whole audio.
+    pub start_sample: u64,
+    /// The samples, `WINDOW_MS` on each side of the seam (less at the ends).
+    pub samples: Vec<i16>,
+}
+
+/// Adds a `waveform` ([`StoredWaveform`]) to every resume or suspect seam of a
+/// serialized verifier verdict, cut from the candidate audio `samples`. The
+/// run calls it when it builds the audio record, so the HTML report can draw
+/// each seam from report.json without keeping the whole audio.
+pub fn attach_waveforms(verdict: &mut serde_json::Value, samples: &[i16], sample_rate: u32) {
+    let Some(seams) = verdict.get_mut("seams").and_then(|s| s.as_array_mut()) else {
+        return;
+    };
+    let half = (WINDOW_MS / 1000.0 * sample_rate as f64).round() as u64;
+    let len = samples.len() as u64;
+    for seam in seams {
+        let flag = |name: &str| seam.get(name).and_then(|v| v.as_bool()).unwrap_or(false);
+        if !(flag("resume") || flag("suspect")) {
+            continue;
+        }
+        let Some(at) = seam.get("sample").and_then(|v| v.as_u64()) else {
+            continue;
+        };
+        let at = at.min(len);
+        let start = at.saturating_sub(half);
+        let end = (at + half).min(len);
+        let stored = StoredWaveform {
+            sample_rate,
+            start_sample: start,
+            samples: samples[start as usize..end as usize].to_vec(),
+        };
+        if let (Some(object), Ok(value)) = (seam.as_object_mut(), serde_json::to_value(stored)) {
+            object.insert("waveform".to_string(), value);
+        }
+    }
 }
 
 /// One seam of the verifier's verdict (the fields the report shows).
@@ -54,6 +98,9 @@ pub struct Seam {
     /// Whether the seam shows an unexplained discontinuity.
     #[serde(default)]
     pub suspect: bool,
+    /// The audio around it, when the run stored it ([`attach_waveforms`]).
+    #[serde(default)]
+    pub waveform: Option<StoredWaveform>,
 }
 
 /// One check of the verifier's verdict.
@@ -137,6 +184,21 @@ fn for_iteration(dir: &Path, iteration: &Iteration) -> IterationSeams {
     if seams.is_empty() {
         return result;
     }
+    if seams.iter().all(|s| s.waveform.is_some()) {
+        for mut seam in seams {
+            let stored = seam.waveform.take().unwrap_or_default();
+            result.windows.push(SeamWindow {
+                seam_at: seam
+                    .sample
+                    .saturating_sub(stored.start_sample)
+                    .min(stored.samples.len() as u64) as usize,
+                samples: stored.samples,
+                sample_rate: stored.sample_rate,
+                seam,
+            });
+        }
+        return result;
+    }
     let wav_path = audio
         .artifacts
         .iter()
@@ -212,5 +274,34 @@ mod tests {
             .contains("could not be read"));
         assert!(all[1].windows[0].samples.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn waveforms_attached_at_run_time_need_no_audio_file() {
+        let mut report = testdata::report();
+        let audio = testdata::audio(120 * 3200);
+        let verdict = &mut report.iterations[0].audio.as_mut().unwrap().verdict;
+        attach_waveforms(verdict, &audio, 24_000);
+        // It survives the trip through report.json.
+        let text = serde_json::to_string(&report).unwrap();
+        let report: crate::report::model::Report = serde_json::from_str(&text).unwrap();
+        let nowhere = std::env::temp_dir().join("takeover-seams-no-such-dir");
+        let all = collect(&nowhere, &report.iterations);
+        let window = &all[0].windows[0];
+        assert_eq!(all[0].missing_audio, None);
+        let seam = window.seam.sample as usize;
+        assert_eq!(window.seam_at, 600);
+        assert_eq!(&window.samples[..], &audio[seam - 600..seam + 600]);
+        // A seam at the very end keeps what audio there is.
+        let mut short = serde_json::json!({"seams": [{"sample": 100, "resume": true}, {"sample": 5, "resume": false}]});
+        attach_waveforms(&mut short, &audio[..300], 24_000);
+        assert_eq!(
+            short["seams"][0]["waveform"]["samples"]
+                .as_array()
+                .unwrap()
+                .len(),
+            300
+        );
+        assert!(short["seams"][1].get("waveform").is_none());
     }
 }

@@ -160,7 +160,16 @@ pub fn judge_candidate(
         .to_string(),
         intact: verdict.intact,
         reference: reference_note,
-        verdict: serde_json::to_value(&verdict).unwrap_or_default(),
+        verdict: {
+            // The audio around each seam travels in report.json for the HTML waveforms.
+            let mut json = serde_json::to_value(&verdict).unwrap_or_default();
+            crate::report::seams::attach_waveforms(
+                &mut json,
+                &candidate.wav.samples,
+                candidate.wav.sample_rate,
+            );
+            json
+        },
         artifacts: Vec::new(),
     }
 }
