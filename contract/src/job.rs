@@ -108,7 +108,9 @@ pub struct JobStatus {
 /// Frames one turn lasts: its words at [`WORDS_PER_SECOND`], at least one frame.
 pub fn turn_frames(turn: &Turn) -> u64 {
     let words = turn.text.split_whitespace().count() as f64;
-    ((words / WORDS_PER_SECOND) * FRAME_RATE_HZ).round().max(1.0) as u64
+    ((words / WORDS_PER_SECOND) * FRAME_RATE_HZ)
+        .round()
+        .max(1.0) as u64
 }
 
 /// Frames the whole script lasts.

@@ -1,17 +1,17 @@
 //! The command line: one file per subcommand, each with an `execute` that
 //! returns the process outcome. `main.rs` only parses and dispatches.
 
-pub mod run;
-pub mod validate;
-pub mod list;
-pub mod schema;
 pub mod bench;
-pub mod images;
 pub mod clean;
-pub mod verify;
-pub mod report;
 pub mod compare;
 pub mod history;
+pub mod images;
+pub mod list;
+pub mod report;
+pub mod run;
+pub mod schema;
+pub mod validate;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 

@@ -1,7 +1,5 @@
 //! Reports of a drill: the model every format renders from, and the formats.
 
-pub mod json;
-pub mod model;
 pub mod chart;
 pub mod compare;
 pub mod display;
@@ -9,8 +7,10 @@ pub mod figures;
 pub mod files;
 pub mod history;
 pub mod html;
+pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod model;
 pub mod seams;
 #[cfg(test)]
 mod testdata;
