@@ -1,4 +1,5 @@
-//! `takeover clean`: remove Docker objects left by runs whose harness is gone.
+//! `takeover clean`: remove Docker objects (and local processes of
+//! `runtime: process` runs) left by runs whose harness is gone.
 
 use anyhow::Context;
 
@@ -26,31 +27,59 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 }
 
 async fn run(args: Args) -> anyhow::Result<Outcome> {
-    let docker = crate::stack::docker::connect().await?;
-    let removed = if args.all {
-        cleanup::remove_all_runs(&docker).await?
-    } else if !args.run.is_empty() {
-        let mut out = Vec::new();
-        for run_id in &args.run {
-            out.push((
-                run_id.clone(),
-                cleanup::remove_run_with(&docker, run_id).await?,
-            ));
+    // Process runs need no engine; Docker runs are swept when one answers.
+    let docker = match crate::stack::docker::connect().await {
+        Ok(d) => Some(d),
+        Err(e) if !args.images => {
+            println!("note: Docker is not reachable ({e}); only process runs are cleaned");
+            None
         }
-        out
-    } else {
-        cleanup::sweep_dead_owners(&docker).await?
+        Err(e) => return Err(e.into()),
     };
+    let mut removed = Vec::new();
+    if args.all {
+        removed.extend(cleanup::remove_all_process_runs()?);
+        if let Some(docker) = &docker {
+            removed.extend(cleanup::remove_all_runs(docker).await?);
+        }
+    } else if !args.run.is_empty() {
+        for run_id in &args.run {
+            let process_root = crate::stack::process::run_dir::runs_root();
+            if let Some(r) = crate::stack::process::run_dir::remove_run(&process_root, run_id)? {
+                removed.push((run_id.clone(), r));
+            } else if let Some(docker) = &docker {
+                removed.push((
+                    run_id.clone(),
+                    cleanup::remove_run_with(docker, run_id).await?,
+                ));
+            }
+        }
+    } else if let Some(docker) = &docker {
+        // Sweeps process runs as well.
+        removed.extend(cleanup::sweep_dead_owners(docker).await?);
+    } else {
+        removed.extend(cleanup::sweep_dead_process_runs()?);
+    }
     for (run_id, r) in &removed {
-        println!(
-            "removed run {run_id}: {} container(s), {} network(s), {} volume(s)",
-            r.containers, r.networks, r.volumes
-        );
+        if r.processes + r.directories > 0 {
+            println!(
+                "removed process run {run_id}: {} process(es), {} directory",
+                r.processes, r.directories
+            );
+        } else {
+            println!(
+                "removed run {run_id}: {} container(s), {} network(s), {} volume(s)",
+                r.containers, r.networks, r.volumes
+            );
+        }
     }
     if removed.iter().all(|(_, r)| r.total() == 0) {
         println!("nothing to remove");
     }
-    let left = cleanup::list_runs(&docker).await?;
+    let mut left = cleanup::list_process_runs();
+    if let Some(docker) = &docker {
+        left.extend(cleanup::list_runs(docker).await?);
+    }
     for run in &left {
         println!(
             "kept run {} ({} object(s)): owner pid {} on {} is alive or on another host; \
@@ -62,8 +91,8 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
             run.run_id
         );
     }
-    if args.images {
-        let local = crate::stack::images::list_local(&docker).await?;
+    if let (true, Some(docker)) = (args.images, &docker) {
+        let local = crate::stack::images::list_local(docker).await?;
         for (reference, _) in local {
             docker
                 .remove_image(

@@ -39,6 +39,47 @@ pub struct Args {
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Run the stack here instead of where the scenario says: `docker`, or
+    /// `process` (local processes on 127.0.0.1, for hosts without Docker).
+    /// The scenario is checked again for the new runtime.
+    #[arg(long, value_enum, value_name = "RUNTIME")]
+    pub runtime: Option<crate::stack::RuntimeKind>,
+    /// The workers' compute backend, overriding `stack.worker.backend`
+    /// (e.g. `--worker-backend cuda` on a GPU host).
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub worker_backend: Option<crate::stack::Backend>,
+    /// The `redis-server` program of `runtime: process` (default:
+    /// $TAKEOVER_REDIS_SERVER, next to `takeover`, then PATH).
+    #[arg(long, value_name = "PATH")]
+    pub redis_server: Option<PathBuf>,
+    /// The `haproxy` program of `runtime: process` (default: $TAKEOVER_HAPROXY,
+    /// next to `takeover`, then PATH).
+    #[arg(long, value_name = "PATH")]
+    pub haproxy: Option<PathBuf>,
+    /// The `synth-worker` binary (default: $TAKEOVER_WORKER_BINARY, next to `takeover`).
+    #[arg(long, value_name = "PATH")]
+    pub worker_binary: Option<PathBuf>,
+}
+
+impl Args {
+    /// Applies the stack overrides of the command line to a loaded scenario.
+    fn override_stack(&self, stack: &mut crate::stack::StackSpec) {
+        if let Some(runtime) = self.runtime {
+            stack.runtime = runtime;
+        }
+        if let Some(backend) = self.worker_backend {
+            stack.worker.backend = backend;
+        }
+        if let Some(p) = &self.redis_server {
+            stack.process.redis_server = Some(p.clone());
+        }
+        if let Some(p) = &self.haproxy {
+            stack.process.haproxy = Some(p.clone());
+        }
+        if let Some(p) = &self.worker_binary {
+            stack.images.worker_binary = Some(p.clone());
+        }
+    }
 }
 
 fn default_report_dir(name: &str) -> PathBuf {
@@ -53,7 +94,17 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let mut bad = false;
     for file in &args.scenarios {
         match scenario::load(file) {
-            Ok(l) => loaded.push(l),
+            Ok(mut l) => {
+                args.override_stack(&mut l.scenario.stack);
+                // A runtime chosen on the command line must suit the scenario's faults too.
+                let problems = scenario::validate::check(&l);
+                if problems.is_empty() {
+                    loaded.push(l);
+                } else {
+                    eprintln!("{}", scenario::ScenarioError::Invalid { problems }.render());
+                    bad = true;
+                }
+            }
             Err(e) => {
                 eprintln!("{}", e.render());
                 bad = true;
@@ -101,15 +152,25 @@ async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
 }
 
 async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::Result<Outcome> {
-    let docker = match crate::stack::docker::connect().await {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Outcome::BadInput);
-        }
+    use crate::stack::RuntimeKind;
+    let needs_docker = loaded
+        .iter()
+        .any(|l| l.scenario.stack.runtime == RuntimeKind::Docker);
+    // Heal leftovers first: runs whose harness died are removed before this one
+    // starts (process runs always; Docker runs when Docker is needed).
+    let swept = if needs_docker {
+        let docker = match crate::stack::docker::connect().await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e} (or run the stack as local processes: `--runtime process`)");
+                return Ok(Outcome::BadInput);
+            }
+        };
+        crate::stack::cleanup::sweep_dead_owners(&docker).await
+    } else {
+        crate::stack::cleanup::sweep_dead_process_runs()
     };
-    // Heal leftovers first: runs whose harness died are removed before this one starts.
-    match crate::stack::cleanup::sweep_dead_owners(&docker).await {
+    match swept {
         Ok(swept) => {
             for (run_id, removed) in swept {
                 eprintln!(

@@ -16,6 +16,7 @@ pub mod netfilter;
 mod oom_kill;
 mod partition;
 mod pause;
+pub mod process;
 mod restart;
 pub mod sidecar;
 pub mod spec;
@@ -25,7 +26,7 @@ use std::time::Duration;
 pub use spec::{signal_number, Direction, FaultEffect, FaultSpec, GpuFault, PartitionMethod};
 
 use crate::clock::Clock;
-use crate::stack::{Role, Stack, StackError};
+use crate::stack::{Role, RuntimeKind, Stack, StackError};
 
 /// Why a fault could not be made (distinct from "made, but no witness").
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,24 @@ pub enum FaultError {
         exit_code: i64,
         /// Its output.
         output: String,
+    },
+    /// The fault needs Docker and the stack runs as local processes.
+    #[error(
+        "fault `{kind}` needs `stack.runtime: docker` ({reason}); this stack runs `runtime: process`"
+    )]
+    NeedsDocker {
+        /// The fault kind.
+        kind: String,
+        /// What it needs Docker for.
+        reason: String,
+    },
+    /// A process of a `runtime: process` stack could not be signalled or changed.
+    #[error("the {role} process: {detail}")]
+    Process {
+        /// Which role.
+        role: Role,
+        /// What happened.
+        detail: String,
     },
     /// The worker's fault endpoint refused or failed.
     #[error("the {role} worker's fault endpoint: {detail}")]
@@ -95,6 +114,9 @@ pub async fn inject(
         clock,
         deadline: witness_deadline,
     };
+    if stack.runtime_kind() == RuntimeKind::Process {
+        return process::inject(&ctx, fault).await;
+    }
     match fault {
         FaultSpec::Kill { target, signal } => kill::inject(&ctx, *target, signal).await,
         FaultSpec::OomKill { target, headroom } => oom_kill::inject(&ctx, *target, *headroom).await,
@@ -128,6 +150,9 @@ pub async fn inject(
 /// Reverts everything faults added to the run: rules, qdiscs, disconnects,
 /// pauses, lowered memory limits, fill files.
 pub async fn heal_all(stack: &Stack) -> Result<(), FaultError> {
+    if stack.runtime_kind() == RuntimeKind::Process {
+        return process::heal(stack, None).map(|_| ());
+    }
     heal::heal(stack, None).await.map(|_| ())
 }
 

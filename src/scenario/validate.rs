@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::model::{Action, Scenario, Timing};
 use super::parse::{LoadedScenario, Problem};
 use crate::fault::FaultSpec;
-use crate::stack::Role;
+use crate::stack::{Role, RuntimeKind};
 
 /// Where the parts of a scenario are in its file (a second, lenient pass over
 /// the YAML that keeps positions only).
@@ -27,6 +27,14 @@ struct Positions {
     expect: Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>,
     #[serde(default)]
     iterations: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    stack: Option<Spanned<StackPositions>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StackPositions {
+    #[serde(default)]
+    runtime: Option<Spanned<IgnoredAny>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +119,7 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
     }
 
     check_steps(loaded, &step_at, &mut f);
+    check_runtime(s, &positions, &step_at, &mut f);
     check_expectations(s, &positions, &mut f);
     f.problems
 }
@@ -124,6 +133,48 @@ fn check_script(loaded: &LoadedScenario, at: At, f: &mut Findings) {
             }
         }
         Err(e) => f.add(at, e.to_string()),
+    }
+}
+
+/// Faults and stack options that the chosen runtime cannot honour.
+fn check_runtime(
+    s: &Scenario,
+    positions: &Positions,
+    step_at: &dyn Fn(usize) -> At,
+    f: &mut Findings,
+) {
+    if s.stack.runtime != RuntimeKind::Process {
+        return;
+    }
+    let runtime_at = positions
+        .stack
+        .as_ref()
+        .and_then(|st| st.value.runtime.as_ref().and_then(pos).or_else(|| pos(st)));
+    for (i, step) in s.steps.iter().enumerate() {
+        if let Action::Fault(fault) = &step.action {
+            if let Some(reason) = crate::fault::process::needs_docker(fault) {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: fault `{}` needs `stack.runtime: docker` ({reason}); this scenario runs `stack.runtime: process`",
+                        i + 1,
+                        fault.kind()
+                    ),
+                );
+            }
+        }
+    }
+    if s.stack.worker.memory_limit.is_some() {
+        f.add(
+            runtime_at,
+            "`stack.worker.memory_limit` needs `stack.runtime: docker` (a container's memory cgroup); remove it or run on Docker",
+        );
+    }
+    if s.stack.data_volume_size.is_some() {
+        f.add(
+            runtime_at,
+            "`stack.data_volume_size` needs `stack.runtime: docker` (a tmpfs volume); the process runtime uses a plain directory",
+        );
     }
 }
 
@@ -362,6 +413,26 @@ mod tests {
         assert_eq!(p[0].line, Some(3));
         assert!(p[1].message.contains("runbooks/nope.sh"), "{}", p[1]);
         assert_eq!(p[1].line, Some(7));
+    }
+
+    #[test]
+    fn docker_only_faults_on_the_process_runtime_are_located_and_explained() {
+        let p = problems(
+            "process.yaml",
+            "name: p\nstack:\n  runtime: process\n  worker: {memory_limit: 1GiB}\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: kill, target: primary}\n  - at: 2s\n    fault: {kind: partition, target: standby}\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("fault `partition` needs `stack.runtime: docker`")
+                && p[0].message.contains("network namespace")
+                && p[0].message.contains("runs `stack.runtime: process`"),
+            "{}",
+            p[0]
+        );
+        assert_eq!((p[0].line, p[0].column), (Some(10), Some(5)), "{}", p[0]);
+        assert!(p[1].message.contains("memory_limit"), "{}", p[1]);
+        assert_eq!(p[1].line, Some(3), "{}", p[1]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Removing a run's Docker objects: at the end of a run, from a guard when the
-//! harness panics or is interrupted, and from `takeover clean` for runs whose
-//! harness died.
+//! Removing a run's Docker objects (or, for `runtime: process`, its processes
+//! and run directory): at the end of a run, from a guard when the harness
+//! panics or is interrupted, and from `takeover clean` for runs whose harness died.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use bollard::Docker;
 use serde::Serialize;
 
 use super::docker::is_not_found;
+use super::process::run_dir as process_runs;
 use super::{labels, StackError};
 
 /// What a removal removed.
@@ -24,26 +25,59 @@ pub struct Removed {
     pub networks: usize,
     /// Volumes removed.
     pub volumes: usize,
+    /// Processes killed (process runtime).
+    pub processes: usize,
+    /// Run directories removed (process runtime).
+    pub directories: usize,
 }
 
 impl Removed {
     /// Total number of objects.
     pub fn total(&self) -> usize {
-        self.containers + self.networks + self.volumes
+        self.containers + self.networks + self.volumes + self.processes + self.directories
     }
 
     fn add(&mut self, other: &Removed) {
         self.containers += other.containers;
         self.networks += other.networks;
         self.volumes += other.volumes;
+        self.processes += other.processes;
+        self.directories += other.directories;
     }
 }
 
-/// Removes every object of `run_id` (containers, then network, then volume).
+/// Removes every object of `run_id` (containers, then network, then volume;
+/// or, for a process run, its processes and directory).
 /// Idempotent: objects already gone are not an error.
 pub async fn remove_run(run_id: &str) -> Result<Removed, StackError> {
+    if let Some(removed) = process_runs::remove_run(&process_runs::runs_root(), run_id)? {
+        return Ok(removed);
+    }
     let docker = super::docker::connect().await?;
     remove_run_with(&docker, run_id).await
+}
+
+/// Removes the process runs (`runtime: process`) whose owner ran on this host
+/// and is gone; needs no Docker engine. Returns the runs removed.
+pub fn sweep_dead_process_runs() -> Result<Vec<(String, Removed)>, StackError> {
+    process_runs::sweep_dead_owners(&process_runs::runs_root())
+}
+
+/// Every process run (`runtime: process`) on this host, with its owner.
+pub fn list_process_runs() -> Vec<RunOwner> {
+    process_runs::list_runs(&process_runs::runs_root())
+}
+
+/// Removes every process run on this host, whoever owns it.
+pub fn remove_all_process_runs() -> Result<Vec<(String, Removed)>, StackError> {
+    let root = process_runs::runs_root();
+    let mut all = Vec::new();
+    for run in process_runs::list_runs(&root) {
+        if let Some(removed) = process_runs::remove_run(&root, &run.run_id)? {
+            all.push((run.run_id, removed));
+        }
+    }
+    Ok(all)
 }
 
 /// [`remove_run`] with an existing connection.
@@ -222,9 +256,10 @@ pub async fn list_runs(docker: &Docker) -> Result<Vec<RunOwner>, StackError> {
     Ok(runs.into_values().collect())
 }
 
-/// Removes the runs whose owner ran on this host and is gone. Returns the runs removed.
+/// Removes the runs whose owner ran on this host and is gone (Docker runs and
+/// process runs). Returns the runs removed.
 pub async fn sweep_dead_owners(docker: &Docker) -> Result<Vec<(String, Removed)>, StackError> {
-    let mut swept = Vec::new();
+    let mut swept = sweep_dead_process_runs()?;
     for run in list_runs(docker).await? {
         if run.is_dead_here() {
             let removed = remove_run_with(docker, &run.run_id).await?;

@@ -20,10 +20,50 @@ pub const BACKEND: &str = "workers";
 /// Where the configuration goes in the container.
 pub const CONFIG_DIR: &str = "/etc/haproxy";
 
-/// HAProxy's configuration for the stack. Servers are the workers' names on
-/// the run network, resolved through Docker's DNS so a restarted worker with a
-/// new address is found again.
+/// Where HAProxy listens and where its servers are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Address HAProxy binds its front door, stats and runtime API to.
+    pub bind_host: String,
+    /// Front door port.
+    pub front_port: u16,
+    /// Stats page port.
+    pub stats_port: u16,
+    /// Runtime API (admin level) port.
+    pub admin_port: u16,
+    /// The primary worker, `host:port`.
+    pub primary: String,
+    /// The standby worker, `host:port`.
+    pub standby: String,
+    /// Resolve the servers through Docker's DNS (names on the run network).
+    pub docker_dns: bool,
+}
+
+impl Layout {
+    /// The Docker stack: fixed ports in the container, workers by role name.
+    pub fn docker(worker_port: u16) -> Self {
+        Self {
+            bind_host: "0.0.0.0".into(),
+            front_port: FRONT_PORT,
+            stats_port: STATS_PORT,
+            admin_port: ADMIN_PORT,
+            primary: format!("primary:{worker_port}"),
+            standby: format!("standby:{worker_port}"),
+            docker_dns: true,
+        }
+    }
+}
+
+/// HAProxy's configuration for the Docker stack. Servers are the workers'
+/// names on the run network, resolved through Docker's DNS so a restarted
+/// worker with a new address is found again.
 pub fn render_config(spec: &FrontdoorSpec, worker_port: u16) -> String {
+    render_config_for(spec, &Layout::docker(worker_port))
+}
+
+/// HAProxy's configuration for any [`Layout`] (the process runtime gives
+/// 127.0.0.1 ports and fixed server addresses, no DNS).
+pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
     let standby_flags = match spec.failover {
         Failover::Backup => "backup",
@@ -34,11 +74,38 @@ pub fn render_config(spec: &FrontdoorSpec, worker_port: u16) -> String {
     } else {
         ""
     };
+    let (resolvers, server_dns) = if layout.docker_dns {
+        (
+            "resolvers docker
+    nameserver dns 127.0.0.11:53
+    accepted_payload_size 8192
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+    hold refused 1s
+    hold timeout 1s
+    hold other 1s
+
+",
+            " resolvers docker init-addr last,libc,none",
+        )
+    } else {
+        ("", "")
+    };
+    let Layout {
+        bind_host: host,
+        front_port,
+        stats_port,
+        admin_port,
+        primary,
+        standby,
+        ..
+    } = layout;
     format!(
         "# Written by takeover for one run.
 global
     maxconn 4096
-    stats socket ipv4@0.0.0.0:{ADMIN_PORT} level admin
+    stats socket ipv4@{host}:{admin_port} level admin
     hard-stop-after 2s
 
 defaults
@@ -49,29 +116,19 @@ defaults
     timeout check {check}
     retries {retries}
 {redispatch}
-resolvers docker
-    nameserver dns 127.0.0.11:53
-    accepted_payload_size 8192
-    hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-    hold refused 1s
-    hold timeout 1s
-    hold other 1s
-
-frontend front
-    bind 0.0.0.0:{FRONT_PORT}
+{resolvers}frontend front
+    bind {host}:{front_port}
     default_backend {BACKEND}
 
 backend {BACKEND}
     option httpchk GET /health
     http-check expect status 200
-    default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise} resolvers docker init-addr last,libc,none
-    server primary primary:{worker_port} check
-    server standby standby:{worker_port} check {standby_flags}
+    default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise}{server_dns}
+    server primary {primary} check
+    server standby {standby} check {standby_flags}
 
 listen stats
-    bind 0.0.0.0:{STATS_PORT}
+    bind {host}:{stats_port}
     stats enable
     stats uri /stats
     stats refresh 1s
@@ -224,6 +281,31 @@ mod tests {
         let cfg = render_config(&spec, 8080);
         assert!(cfg.contains("server standby standby:8080 check backup disabled"));
         assert!(!cfg.contains("option redispatch"));
+    }
+
+    #[test]
+    fn a_loopback_layout_names_addresses_and_needs_no_dns() {
+        let layout = Layout {
+            bind_host: "127.0.0.1".into(),
+            front_port: 4001,
+            stats_port: 4002,
+            admin_port: 4003,
+            primary: "127.0.0.1:4004".into(),
+            standby: "127.0.0.1:4005".into(),
+            docker_dns: false,
+        };
+        let cfg = render_config_for(&FrontdoorSpec::default(), &layout);
+        assert!(cfg.contains("bind 127.0.0.1:4001"), "{cfg}");
+        assert!(cfg.contains("bind 127.0.0.1:4002"));
+        assert!(cfg.contains("stats socket ipv4@127.0.0.1:4003 level admin"));
+        assert!(cfg.contains("server primary 127.0.0.1:4004 check\n"));
+        assert!(cfg.contains("server standby 127.0.0.1:4005 check backup\n"));
+        assert!(!cfg.contains("resolvers"), "{cfg}");
+        // The Docker layout is unchanged by the refactoring.
+        let docker = render_config(&FrontdoorSpec::default(), 8080);
+        assert!(docker.contains("resolvers docker\n    nameserver dns 127.0.0.11:53"));
+        assert!(docker.contains("rise 2 resolvers docker init-addr last,libc,none\n"));
+        assert!(docker.contains("bind 0.0.0.0:8080"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The reference stack in Docker: images, network, volume, Redis, two workers
-//! and an HAProxy front door, every object labelled with the run id and
-//! removed when the run ends.
+//! The reference stack: Redis, two workers and an HAProxy front door, in
+//! Docker (images, network, volume, every object labelled with the run id) or
+//! as local processes ([`process`]), removed when the run ends.
 //!
 //! [`Stack::up`] starts it, [`Stack::down`] (or dropping the [`Stack`]) removes it;
 //! [`cleanup`] removes what a killed run left behind.
@@ -12,6 +12,7 @@ pub mod events;
 pub mod haproxy;
 pub mod images;
 pub mod labels;
+pub mod process;
 pub mod spec;
 pub mod units;
 mod up;
@@ -24,10 +25,11 @@ use bollard::Docker;
 pub use events::{DockerEvent, EventLog};
 pub use haproxy::BackendServerState;
 pub use spec::{
-    Backend, Failover, FrontdoorSpec, Gpus, ImagesSpec, Role, RuntimeKind, StackSpec, WorkerSpec,
+    Backend, Failover, FrontdoorSpec, Gpus, ImagesSpec, ProcessSpec, Role, RuntimeKind, StackSpec,
+    WorkerSpec,
 };
 pub use units::ByteSize;
-pub use up::{network_ip, published_ports, upload_file, worker_args, WORKER_PORT};
+pub use up::{network_ip, published_ports, upload_file, worker_args, worker_args_at, WORKER_PORT};
 
 use crate::clock::Clock;
 
@@ -117,6 +119,25 @@ pub enum StackError {
         /// Its last log lines.
         logs: String,
     },
+    /// A process of a `runtime: process` stack did not become ready in time.
+    #[error(
+        "process {role} (`{program}`) was not ready after {waited_s:.1}s: {reason}; its state: {state}; \
+         last log lines:\n{logs}"
+    )]
+    ProcessNotReady {
+        /// Which role.
+        role: Role,
+        /// The program.
+        program: String,
+        /// What the readiness check saw last.
+        reason: String,
+        /// The process's state (`running`, `exited (code 1)`).
+        state: String,
+        /// Seconds waited.
+        waited_s: f64,
+        /// Its last log lines.
+        logs: String,
+    },
     /// The front door's stats or runtime API answered something unexpected.
     #[error("the front door (HAProxy) {0}")]
     Frontdoor(String),
@@ -158,12 +179,9 @@ pub struct ContainerInfo {
 
 /// A running stack. Dropping it removes every object of the run (also after a panic).
 pub struct Stack {
-    pub(crate) docker: Docker,
     run_id: String,
     clock: Clock,
     spec: StackSpec,
-    network: String,
-    volume: String,
     containers: BTreeMap<Role, ContainerInfo>,
     frontdoor_url: String,
     stats_url: String,
@@ -172,17 +190,45 @@ pub struct Stack {
     fault_token: String,
     images: images::ResolvedImages,
     events: EventLog,
-    recorder: Option<events::Recorder>,
     pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
+    pub(crate) runtime: Runtime,
+}
+
+/// The parts of a stack that depend on where it runs.
+pub(crate) enum Runtime {
+    /// Containers on a Docker engine.
+    Docker(DockerRun),
+    /// Local processes on 127.0.0.1.
+    Process(process::ProcessRun),
+}
+
+/// The Docker-only parts of a running stack.
+pub(crate) struct DockerRun {
+    pub(crate) docker: Docker,
+    network: String,
+    volume: String,
+    recorder: Option<events::Recorder>,
     guard: Option<cleanup::RunGuard>,
 }
 
 impl Stack {
-    /// Starts the stack for `run_id`: images (built when missing), network,
-    /// volume, Redis, both workers, HAProxy; returns when all are ready.
-    /// On any error, everything already created is removed.
+    /// Starts the stack for `run_id` on `spec.runtime`: for Docker, images
+    /// (built when missing), network, volume, Redis, both workers, HAProxy;
+    /// for processes, the same programs on 127.0.0.1 ports. Returns when all
+    /// are ready. On any error, everything already created is removed.
     pub async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
-        up::up(spec, run_id, clock).await
+        match spec.runtime {
+            RuntimeKind::Docker => up::up(spec, run_id, clock).await,
+            RuntimeKind::Process => process::up(spec, run_id, clock).await,
+        }
+    }
+
+    /// Where the stack runs.
+    pub fn runtime_kind(&self) -> RuntimeKind {
+        match self.runtime {
+            Runtime::Docker(_) => RuntimeKind::Docker,
+            Runtime::Process(_) => RuntimeKind::Process,
+        }
     }
 
     /// The run id every object is labelled with.
@@ -226,22 +272,30 @@ impl Stack {
         &self.clock
     }
 
-    /// The run's Docker network.
+    /// The run's Docker network (empty for the process runtime).
     pub fn network_name(&self) -> &str {
-        &self.network
+        match &self.runtime {
+            Runtime::Docker(d) => &d.network,
+            Runtime::Process(_) => "",
+        }
     }
 
-    /// The run's shared data volume (mounted at `/data` in both workers).
+    /// The run's shared data volume (mounted at `/data` in both workers); for
+    /// the process runtime, the path of the shared data directory.
     pub fn volume_name(&self) -> &str {
-        &self.volume
+        match &self.runtime {
+            Runtime::Docker(d) => &d.volume,
+            Runtime::Process(p) => p.data_dir_str(),
+        }
     }
 
-    /// The container of a role.
+    /// The container of a role (for the process runtime: its process, the pid as id).
     pub fn container(&self, role: Role) -> &ContainerInfo {
         &self.containers[&role]
     }
 
-    /// The images the stack runs.
+    /// The images the stack runs (for the process runtime: the programs,
+    /// the worker as `process:synth-worker@<content hash>`).
     pub fn images(&self) -> &images::ResolvedImages {
         &self.images
     }
@@ -252,8 +306,30 @@ impl Stack {
     }
 
     /// The Docker client.
+    ///
+    /// # Panics
+    /// On a process stack. Docker-only faults are refused before they get
+    /// here (`fault::inject` and scenario validation); use [`Stack::try_docker`]
+    /// where the runtime is not known.
     pub fn docker(&self) -> &Docker {
-        &self.docker
+        self.try_docker()
+            .expect("a Docker operation on a `runtime: process` stack")
+    }
+
+    /// The Docker client, `None` on a process stack.
+    pub fn try_docker(&self) -> Option<&Docker> {
+        match &self.runtime {
+            Runtime::Docker(d) => Some(&d.docker),
+            Runtime::Process(_) => None,
+        }
+    }
+
+    /// The local processes, `None` on a Docker stack.
+    pub fn processes(&self) -> Option<&process::ProcessRun> {
+        match &self.runtime {
+            Runtime::Docker(_) => None,
+            Runtime::Process(p) => Some(p),
+        }
     }
 
     /// HAProxy's view of each server (status, backup or not, last change), read now.
@@ -261,38 +337,58 @@ impl Stack {
         haproxy::read_view(&self.stats_url, &self.clock).await
     }
 
-    /// Docker events of this run, from before the first container started, in clock ms.
+    /// Events of this run (Docker's, or the process supervisor's `start`,
+    /// `die`, `pause`, `unpause`, `restart`), from before the first
+    /// container or process started, in clock ms.
     pub fn events(&self) -> EventLog {
         self.events.clone()
     }
 
     /// The last `tail` lines of a container's output (stdout and stderr), or a note why there are none.
     pub async fn logs(&self, role: Role, tail: usize) -> String {
-        docker::tail_logs(&self.docker, &self.containers[&role].name, tail).await
-    }
-
-    /// The container's state as Docker reports it (`running`, `paused`, `exited (code 137, OOMKilled)`).
-    pub async fn state(&self, role: Role) -> Result<docker::ContainerStatus, StackError> {
-        docker::status(&self.docker, &self.containers[&role].name).await
-    }
-
-    /// Removes every object of the run (containers, network, volume) and stops recording events.
-    pub async fn down(mut self) -> Result<(), StackError> {
-        self.recorder.take();
-        let result = cleanup::remove_run_with(&self.docker, &self.run_id)
-            .await
-            .map(|_| ());
-        if let Some(guard) = self.guard.take() {
-            guard.disarm();
+        match &self.runtime {
+            Runtime::Docker(d) => {
+                docker::tail_logs(&d.docker, &self.containers[&role].name, tail).await
+            }
+            Runtime::Process(p) => p.tail_log(role, tail),
         }
-        result
+    }
+
+    /// The container's state as Docker reports it (`running`, `paused`,
+    /// `exited (code 137, OOMKilled)`); for a process, from `/proc` and its exit status.
+    pub async fn state(&self, role: Role) -> Result<docker::ContainerStatus, StackError> {
+        match &self.runtime {
+            Runtime::Docker(d) => docker::status(&d.docker, &self.containers[&role].name).await,
+            Runtime::Process(p) => Ok(p.status(role)),
+        }
+    }
+
+    /// Removes every object of the run (containers, network, volume; or the
+    /// processes and the run directory) and stops recording events.
+    pub async fn down(mut self) -> Result<(), StackError> {
+        match &mut self.runtime {
+            Runtime::Docker(d) => {
+                d.recorder.take();
+                let result = cleanup::remove_run_with(&d.docker, &self.run_id)
+                    .await
+                    .map(|_| ());
+                if let Some(guard) = d.guard.take() {
+                    guard.disarm();
+                }
+                result
+            }
+            Runtime::Process(p) => p.shutdown(),
+        }
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         // Stop recording first; then the guard (if still armed) removes the run.
-        self.recorder.take();
+        // A process run's own drop stops its processes and removes its directory.
+        if let Runtime::Docker(d) = &mut self.runtime {
+            d.recorder.take();
+        }
     }
 }
 

@@ -13,8 +13,10 @@ use super::units::{serde_duration, ByteSize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StackSpec {
-    /// Where the containers run.
+    /// Where the stack runs: `docker` (containers) or `process` (local processes on 127.0.0.1).
     pub runtime: RuntimeKind,
+    /// Host programs of `runtime: process` (ignored by `docker`).
+    pub process: ProcessSpec,
     /// Images to run instead of the locally built ones (for users with a registry).
     pub images: ImagesSpec,
     /// The HAProxy front door.
@@ -36,6 +38,7 @@ impl Default for StackSpec {
     fn default() -> Self {
         Self {
             runtime: RuntimeKind::Docker,
+            process: ProcessSpec::default(),
             images: ImagesSpec::default(),
             frontdoor: FrontdoorSpec::default(),
             worker: WorkerSpec::default(),
@@ -46,12 +49,43 @@ impl Default for StackSpec {
 }
 
 /// The container runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// The local Docker engine (through its Unix socket, or `DOCKER_HOST`).
     #[default]
     Docker,
+    /// Local processes on 127.0.0.1, for hosts without Docker (a GPU machine):
+    /// the host's `redis-server` and `haproxy`, two `synth-worker serve`.
+    /// Only `kill`, `pause`, `unpause`, `restart`, `heal`, `gpu` and
+    /// `corrupt-checkpoint` faults work there.
+    Process,
+}
+
+impl RuntimeKind {
+    /// The name written in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Process => "process",
+        }
+    }
+}
+
+/// Host programs of the process runtime. Each left out is looked for in
+/// its environment variable (`TAKEOVER_REDIS_SERVER`, `TAKEOVER_HAPROXY`),
+/// next to the `takeover` binary, then on `PATH`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessSpec {
+    /// The `redis-server` program.
+    #[schemars(with = "Option<String>")]
+    pub redis_server: Option<PathBuf>,
+    /// The `haproxy` program.
+    #[schemars(with = "Option<String>")]
+    pub haproxy: Option<PathBuf>,
 }
 
 /// Named images; any left out is built locally from the host's binaries.
@@ -153,10 +187,11 @@ pub struct WorkerSpec {
     pub watchdog: Duration,
     /// Fencing of stale writers (off passes `--no-fencing`: for split-brain drills that must fail).
     pub fencing: bool,
-    /// Memory limit of each worker container, e.g. `1GiB` (none: unlimited).
+    /// Memory limit of each worker container, e.g. `1GiB` (none: unlimited; Docker only).
     #[schemars(with = "Option<String>")]
     pub memory_limit: Option<ByteSize>,
-    /// GPUs handed to each worker: `none` or `all` (needs Docker's NVIDIA runtime).
+    /// GPUs handed to each worker: `none` or `all` (needs Docker's NVIDIA runtime;
+    /// ignored by `runtime: process`, where the workers see the host's GPUs).
     pub gpus: Gpus,
     /// Extra arguments appended to `synth-worker serve`.
     pub extra_args: Vec<String>,
@@ -177,7 +212,9 @@ impl Default for WorkerSpec {
 }
 
 /// The worker's compute backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// CUDA when a GPU is usable, else CPU.

@@ -17,7 +17,10 @@ use bollard::Docker;
 use super::cleanup::{self, RunGuard};
 use super::events::{self, EventLog};
 use super::spec::{Failover, Gpus};
-use super::{docker, haproxy, images, labels, ContainerInfo, Role, Stack, StackError, StackSpec};
+use super::{
+    docker, haproxy, images, labels, ContainerInfo, DockerRun, Role, Runtime, Stack, StackError,
+    StackSpec,
+};
 use crate::clock::Clock;
 
 /// Port the workers listen on inside their containers.
@@ -235,12 +238,9 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         );
     }
     Ok(Stack {
-        docker,
         run_id: run_id.to_string(),
         clock: *clock,
         spec: spec.clone(),
-        network,
-        volume,
         containers,
         frontdoor_url,
         stats_url,
@@ -249,24 +249,44 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         fault_token,
         images,
         events,
-        recorder: Some(recorder),
         faults: Default::default(),
-        guard: Some(guard),
+        runtime: Runtime::Docker(DockerRun {
+            docker,
+            network,
+            volume,
+            recorder: Some(recorder),
+            guard: Some(guard),
+        }),
     })
 }
 
-/// The `synth-worker serve` arguments for a role.
+/// The `synth-worker serve` arguments for a role in its container.
 pub fn worker_args(spec: &StackSpec, role: Role, fault_token: &str) -> Vec<String> {
+    let listen = format!("0.0.0.0:{WORKER_PORT}");
+    let redis = format!("redis://state:{REDIS_PORT}");
+    worker_args_at(spec, role, fault_token, &listen, &redis, "/data")
+}
+
+/// The `synth-worker serve` arguments for a role that listens on `listen`,
+/// uses Redis at `redis_url` and keeps its files in `data_dir`.
+pub fn worker_args_at(
+    spec: &StackSpec,
+    role: Role,
+    fault_token: &str,
+    listen: &str,
+    redis_url: &str,
+    data_dir: &str,
+) -> Vec<String> {
     let w = &spec.worker;
     let dur = |d: Duration| format!("{}ms", d.as_millis());
     let mut args: Vec<String> = vec![
         "serve".into(),
         "--listen".into(),
-        format!("0.0.0.0:{WORKER_PORT}"),
+        listen.into(),
         "--redis".into(),
-        format!("redis://state:{REDIS_PORT}"),
+        redis_url.into(),
         "--data-dir".into(),
-        "/data".into(),
+        data_dir.into(),
         "--worker-id".into(),
         role.as_str().into(),
         "--backend".into(),
@@ -482,7 +502,7 @@ pub async fn network_ip(docker: &Docker, id: &str, network: &str) -> Result<Stri
         .unwrap_or_default())
 }
 
-async fn redis_ready(addr: &str) -> Result<(), String> {
+pub(super) async fn redis_ready(addr: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr)
@@ -511,7 +531,7 @@ async fn redis_ready(addr: &str) -> Result<(), String> {
         .unwrap_or_else(|_| Err("PING timed out".into()))
 }
 
-async fn http_ok(url: String) -> Result<(), String> {
+pub(super) async fn http_ok(url: String) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()
@@ -530,7 +550,7 @@ async fn http_ok(url: String) -> Result<(), String> {
     }
 }
 
-async fn frontdoor_ready(
+pub(super) async fn frontdoor_ready(
     stats_url: String,
     clock: Clock,
     want_standby_up: bool,
