@@ -52,6 +52,37 @@ fn judged(iterations: &[Iteration]) -> impl Iterator<Item = &Iteration> {
     })
 }
 
+/// Fault steps that could not be made on this machine and were skipped
+/// (`kind on target: why`), once each across the iterations.
+pub fn skipped_faults(iterations: &[Iteration]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for it in iterations {
+        for f in &it.faults {
+            if let Some(why) = &f.unavailable {
+                let line = format!("{} on {}: {why}", f.kind, f.target);
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why no iteration could be judged, in words: a skipped fault says what it
+/// was and why, rather than only that no witness came.
+fn unjudged_reason(iterations: &[Iteration]) -> String {
+    let skipped = skipped_faults(iterations);
+    if skipped.is_empty() {
+        "every fault lacked a witness".to_string()
+    } else {
+        format!(
+            "the fault step was skipped, it cannot be made on this machine ({})",
+            skipped.join("; ")
+        )
+    }
+}
+
 fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
     let mut values = Vec::new();
     let mut missing = 0;
@@ -126,6 +157,7 @@ fn judge_bound(
     bound: &Bound,
     summary: &Summary,
     what: &str,
+    why_unjudged: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
     let d = summary.figures.get(figure).cloned().unwrap_or_default();
@@ -150,7 +182,7 @@ fn judge_bound(
             match measured {
                 None => (
                     Verdict::Inconclusive,
-                    format!("no iteration produced a {what}: every fault lacked a witness"),
+                    format!("no iteration produced a {what}: {why_unjudged}"),
                 ),
                 Some(m) if m <= threshold => (
                     Verdict::Held,
@@ -190,6 +222,7 @@ fn judge_max_count(
     threshold: f64,
     summary: &Summary,
     what: &str,
+    why_unjudged: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
     let d = summary.figures.get(figure).cloned().unwrap_or_default();
@@ -206,7 +239,7 @@ fn judge_max_count(
         match d.max {
             None => (
                 Verdict::Inconclusive,
-                format!("no iteration could be judged, so no {what} was counted"),
+                format!("no iteration could be judged ({why_unjudged}), so no {what} was counted"),
             ),
             Some(m) if m <= threshold => (
                 Verdict::Held,
@@ -272,7 +305,10 @@ fn judge_audio(mode: AudioExpectation, iterations: &[Iteration], out: &mut Vec<E
         (
             Verdict::Inconclusive,
             None,
-            "no iteration could be judged, so no audio was checked".to_string(),
+            format!(
+                "no iteration could be judged ({}), so no audio was checked",
+                unjudged_reason(iterations)
+            ),
         )
     } else {
         (
@@ -301,11 +337,28 @@ pub fn judge(
     summary: &Summary,
 ) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
+    let why = unjudged_reason(iterations);
     if let Some(b) = &expect.rto {
-        judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
+        judge_bound(
+            "rto",
+            "rto_ms",
+            b,
+            summary,
+            "front-door RTO",
+            &why,
+            &mut out,
+        );
     }
     if let Some(b) = &expect.job_resume {
-        judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
+        judge_bound(
+            "job_resume",
+            "job_rto_ms",
+            b,
+            summary,
+            "job RTO",
+            &why,
+            &mut out,
+        );
     }
     if let Some(w) = &expect.work_lost {
         let limit = w.frames(chunk_frames) as f64;
@@ -316,6 +369,7 @@ pub fn judge(
             limit,
             summary,
             "work lost",
+            &why,
             &mut out,
         );
     }
@@ -327,6 +381,7 @@ pub fn judge(
             e as f64,
             summary,
             "failed probes",
+            &why,
             &mut out,
         );
     }
@@ -406,6 +461,44 @@ mod tests {
             p95: Some(HumanDuration::from_millis(ms)),
             ..BoundSpec::default()
         })
+    }
+
+    #[test]
+    fn a_skipped_fault_is_named_in_the_inconclusive_verdicts() {
+        let mut it = iteration(1, IterationOutcome::Inconclusive, None, 0, 0);
+        it.faults.push(crate::report::model::FaultRecord {
+            step: 0,
+            kind: "latency".into(),
+            target: "primary".into(),
+            requested_at_ms: 1.0,
+            in_effect_at_ms: None,
+            witness: None,
+            evidence: serde_json::Value::Null,
+            unavailable: Some("this kernel has no netem queueing discipline".into()),
+            error: None,
+        });
+        let its = vec![it];
+        let summary = summarize(&its, 20.0, 100.0);
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            errors: Some(10),
+            audio: Some(AudioExpectation::Exact),
+            ..Expectations::default()
+        };
+        let results = judge(&expect, 8, &its, &summary);
+        assert_eq!(results.len(), 3);
+        for r in &results {
+            assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+            assert!(
+                r.evidence.contains("skipped")
+                    && r.evidence
+                        .contains("latency on primary: this kernel has no netem"),
+                "{}",
+                r.evidence
+            );
+        }
+        assert_eq!(skipped_faults(&its).len(), 1);
+        assert_eq!(outcome(&its, &results), RunOutcome::Inconclusive);
     }
 
     #[test]
