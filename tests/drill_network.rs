@@ -131,7 +131,7 @@ fn a_paused_redis_stalls_the_job_which_then_resumes() {
 }
 
 #[test]
-fn a_paused_front_door_is_an_outage_as_long_as_the_pause() {
+fn a_paused_front_door_is_an_outage_of_about_the_pause() {
     let run = drill("pause-frontdoor");
     let pause = witnessed(&run, "pause")[0];
     assert_eq!(pause.target, "frontdoor");

@@ -159,7 +159,6 @@ fn judge_bound(
     bound: &Bound,
     summary: &Summary,
     what: &str,
-    why_unjudged: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
     let d = summary.figures.get(figure).cloned().unwrap_or_default();
@@ -184,7 +183,7 @@ fn judge_bound(
             match measured {
                 None => (
                     Verdict::Inconclusive,
-                    format!("no iteration produced a {what}: {why_unjudged}"),
+                    format!("no iteration produced a {what}"),
                 ),
                 Some(m) if m <= threshold => (
                     Verdict::Held,
@@ -224,7 +223,6 @@ fn judge_max_count(
     threshold: f64,
     summary: &Summary,
     what: &str,
-    why_unjudged: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
     let d = summary.figures.get(figure).cloned().unwrap_or_default();
@@ -241,7 +239,7 @@ fn judge_max_count(
         match d.max {
             None => (
                 Verdict::Inconclusive,
-                format!("no iteration could be judged ({why_unjudged}), so no {what} was counted"),
+                format!("no iteration could be judged, so no {what} was counted"),
             ),
             Some(m) if m <= threshold => (
                 Verdict::Held,
@@ -307,10 +305,7 @@ fn judge_audio(mode: AudioExpectation, iterations: &[Iteration], out: &mut Vec<E
         (
             Verdict::Inconclusive,
             None,
-            format!(
-                "no iteration could be judged ({}), so no audio was checked",
-                unjudged_reason(iterations)
-            ),
+            "no iteration could be judged, so no audio was checked".to_string(),
         )
     } else {
         (
@@ -440,28 +435,11 @@ pub fn judge(
     summary: &Summary,
 ) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
-    let why = unjudged_reason(iterations);
     if let Some(b) = &expect.rto {
-        judge_bound(
-            "rto",
-            "rto_ms",
-            b,
-            summary,
-            "front-door RTO",
-            &why,
-            &mut out,
-        );
+        judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
     }
     if let Some(b) = &expect.job_resume {
-        judge_bound(
-            "job_resume",
-            "job_rto_ms",
-            b,
-            summary,
-            "job RTO",
-            &why,
-            &mut out,
-        );
+        judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
     }
     if let Some(w) = &expect.work_lost {
         let limit = w.frames(chunk_frames) as f64;
@@ -472,7 +450,6 @@ pub fn judge(
             limit,
             summary,
             "work lost",
-            &why,
             &mut out,
         );
     }
@@ -484,7 +461,6 @@ pub fn judge(
             e as f64,
             summary,
             "failed probes",
-            &why,
             &mut out,
         );
     }
@@ -493,6 +469,13 @@ pub fn judge(
     }
     if let Some(job) = &expect.job {
         judge_job(job, iterations, &mut out);
+    }
+    let why = unjudged_reason(iterations);
+    for e in out
+        .iter_mut()
+        .filter(|e| e.verdict == Verdict::Inconclusive)
+    {
+        e.evidence = format!("{}: {why}", e.evidence);
     }
     out
 }

@@ -121,30 +121,27 @@ pub fn check_fencing(manifest: &Manifest, takeovers: &[Takeover]) -> CheckResult
             None => "no takeover seen and epochs never go back".to_string(),
         }
     } else {
-        // Group by (writer, epoch) so that the sentence names who wrote what.
-        let mut groups: Vec<(String, u64, u64, Option<String>, Vec<u64>)> = Vec::new();
+        // Group by writer and epochs so that the sentence names who wrote what.
+        let mut groups: Vec<(&Conflict, Vec<u64>)> = Vec::new();
         for c in &found {
-            match groups
-                .iter_mut()
-                .find(|g| g.0 == c.writer && g.1 == c.epoch && g.2 == c.newer_epoch)
-            {
-                Some(g) => g.4.push(c.index),
-                None => groups.push((
-                    c.writer.clone(),
-                    c.epoch,
-                    c.newer_epoch,
-                    c.newer_owner.clone(),
-                    vec![c.index],
-                )),
+            let same = |g: &&mut (&Conflict, Vec<u64>)| {
+                g.0.writer == c.writer && g.0.epoch == c.epoch && g.0.newer_epoch == c.newer_epoch
+            };
+            match groups.iter_mut().find(same) {
+                Some(g) => g.1.push(c.index),
+                None => groups.push((c, vec![c.index])),
             }
         }
         let named: Vec<String> = groups
             .iter()
-            .map(|(writer, epoch, newer, owner, idx)| {
+            .map(|(c, idx)| {
                 format!(
-                    "chunk(s) {} by {writer} at stale epoch {epoch} after epoch {newer}{}",
+                    "chunk(s) {} by {} at stale epoch {} after epoch {}{}",
                     ranges(idx),
-                    owner
+                    c.writer,
+                    c.epoch,
+                    c.newer_epoch,
+                    c.newer_owner
                         .as_deref()
                         .map(|o| format!(" ({o})"))
                         .unwrap_or_default()
