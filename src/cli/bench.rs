@@ -362,7 +362,10 @@ fn run_stack(a: StackArgs) -> anyhow::Result<BenchOutput> {
             );
         }
     }
-    let _ = writeln!(t, "where up spends its time (median of each phase, in order):");
+    let _ = writeln!(
+        t,
+        "where up spends its time (median of each phase, in order):"
+    );
     for (name, s) in figures.phase_summaries() {
         let _ = writeln!(
             t,
@@ -370,7 +373,10 @@ fn run_stack(a: StackArgs) -> anyhow::Result<BenchOutput> {
             name, s.median_ms, s.min_ms, s.max_ms
         );
     }
-    let _ = writeln!(t, "readiness check passed, ms from the start of up (median):");
+    let _ = writeln!(
+        t,
+        "readiness check passed, ms from the start of up (median):"
+    );
     for (role, s) in figures.ready_summaries() {
         let _ = writeln!(
             t,

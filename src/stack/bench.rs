@@ -104,7 +104,12 @@ impl UpDownFigures {
                 let samples: Vec<f64> = self
                     .up_timings
                     .iter()
-                    .flat_map(|t| t.ready_at_ms.iter().filter(|(r, _)| *r == role).map(|(_, ms)| *ms))
+                    .flat_map(|t| {
+                        t.ready_at_ms
+                            .iter()
+                            .filter(|(r, _)| *r == role)
+                            .map(|(_, ms)| *ms)
+                    })
                     .collect();
                 Summary::of(&samples).map(|s| (role, s))
             })

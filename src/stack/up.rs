@@ -15,9 +15,9 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use super::cleanup::{self, RunGuard};
-use super::startup::PhaseTimer;
 use super::events::{self, EventLog};
 use super::spec::{Failover, Gpus};
+use super::startup::PhaseTimer;
 use super::{docker, haproxy, images, labels, ContainerInfo, Role, Stack, StackError, StackSpec};
 use crate::clock::Clock;
 
@@ -126,7 +126,9 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             )
         };
         let frontdoor = async {
-            let id = ctx.create("frontdoor", frontdoor_body(&ctx, &images.haproxy), true).await?;
+            let id = ctx
+                .create("frontdoor", frontdoor_body(&ctx, &images.haproxy), true)
+                .await?;
             upload_file(
                 &docker,
                 &id,
@@ -171,9 +173,9 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             holder,
             ctx.start(&state),
             ctx.start(&workers[0].1),
-            ctx.start(&workers[1].1)
-        )?;
-        ctx.start(&frontdoor).await
+            ctx.start(&workers[1].1),
+            ctx.start(&frontdoor)
+        )
     };
     start_backends.await?;
     timer.mark("start containers");
@@ -212,8 +214,18 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     };
     let (t_state, t_primary, t_standby, t_frontdoor) = tokio::try_join!(
         ctx.wait_ready(Role::State, &state, deadline, || redis_ready(&redis_addr)),
-        ctx.wait_ready(Role::Primary, &workers[0].1, deadline, health(Role::Primary)),
-        ctx.wait_ready(Role::Standby, &workers[1].1, deadline, health(Role::Standby)),
+        ctx.wait_ready(
+            Role::Primary,
+            &workers[0].1,
+            deadline,
+            health(Role::Primary)
+        ),
+        ctx.wait_ready(
+            Role::Standby,
+            &workers[1].1,
+            deadline,
+            health(Role::Standby)
+        ),
         ctx.wait_ready(Role::Frontdoor, &frontdoor, deadline, || {
             frontdoor_ready(http.clone(), stats_url.clone(), *clock, want_standby_up)
         }),
@@ -487,8 +499,7 @@ impl Ctx<'_> {
             if expired || state_read.is_none_or(|t| now - t >= STATE_EVERY) {
                 state_read = Some(now);
                 let status = docker::status(self.docker, id).await?;
-                let gone =
-                    !matches!(status.status.as_str(), "running" | "created" | "restarting");
+                let gone = !matches!(status.status.as_str(), "running" | "created" | "restarting");
                 if gone || expired {
                     return Err(StackError::NotReady {
                         role,
@@ -713,5 +724,44 @@ mod tests {
         assert!(joined.contains("--lease-ttl 1000ms --watchdog 5000ms"));
         assert!(joined.contains("--fault-injection --fault-token tok"));
         assert!(joined.ends_with("--no-fencing --denoise-steps 2"));
+    }
+
+    fn server(name: &str, role: Role, status: &str, check: &str) -> haproxy::BackendServerState {
+        haproxy::BackendServerState {
+            server: name.into(),
+            role: Some(role),
+            status: status.into(),
+            backup: role == Role::Standby,
+            last_change_s: Some(0),
+            check_status: check.into(),
+            read_at_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn frontdoor_is_ready_only_after_a_passed_check() {
+        // Right after start HAProxy shows servers UP before checking them.
+        let unchecked = [
+            server("primary", Role::Primary, "UP", "INI"),
+            server("standby", Role::Standby, "UP", "INI"),
+        ];
+        assert!(frontdoor_view_ready(&unchecked, true).is_err());
+        let checked = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "UP", "L7OK"),
+        ];
+        assert!(frontdoor_view_ready(&checked, true).is_ok());
+        let standby_down = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "DOWN", "L4CON"),
+        ];
+        let err = frontdoor_view_ready(&standby_down, true).unwrap_err();
+        assert!(err.contains("standby DOWN (L4CON)"), "{err}");
+        let manual = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "MAINT", ""),
+        ];
+        assert!(frontdoor_view_ready(&manual, false).is_ok());
+        assert!(frontdoor_view_ready(&manual, true).is_err());
     }
 }
