@@ -399,15 +399,11 @@ fn iteration_section(
     for runbook in &it.runbooks {
         let _ = write!(
             page,
-            r#"<h3>Runbook {}</h3><p class="note">{} to {}, exit {}{}</p><pre>{}</pre>"#,
+            r#"<h3>Runbook {}</h3><p class="note">{} to {}: {}</p><pre>{}</pre>"#,
             escape(&runbook.script),
             seconds(runbook.started_at_ms),
             seconds(runbook.ended_at_ms),
-            runbook
-                .exit_code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "none (killed)".into()),
-            if runbook.timed_out { ", timed out" } else { "" },
+            escape(&runbook.ending()),
             escape(&format!("{}{}", runbook.stdout, runbook.stderr))
         );
     }

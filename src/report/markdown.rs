@@ -136,6 +136,8 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
         md.push('\n');
     }
 
+    runbooks_section(&mut md, report);
+
     if charts && !report.iterations.is_empty() {
         md.push_str("## Timelines\n\n");
         for it in &report.iterations {
@@ -185,6 +187,44 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
     }
     md.push_str("The full report with charts and waveforms is `report.html` beside this file; every figure is in `report.json`.\n");
     md
+}
+
+/// Lines of a runbook's output kept in the Markdown report (all of it is in report.json).
+const RUNBOOK_TAIL_LINES: usize = 30;
+
+/// Each runbook step: how it ended and the end of its output.
+fn runbooks_section(md: &mut String, report: &Report) {
+    if report.iterations.iter().all(|it| it.runbooks.is_empty()) {
+        return;
+    }
+    md.push_str("## Runbooks\n\n");
+    for it in &report.iterations {
+        for rb in &it.runbooks {
+            let _ = writeln!(
+                md,
+                "Iteration {}, step {}: `{}`: {}\n",
+                it.index,
+                rb.step + 1,
+                rb.script,
+                rb.ending()
+            );
+            let output = format!("{}{}", rb.stdout, rb.stderr);
+            let lines: Vec<&str> = output.lines().collect();
+            let start = lines.len().saturating_sub(RUNBOOK_TAIL_LINES);
+            md.push_str("```text\n");
+            if start > 0 {
+                let _ = writeln!(md, "[{start} earlier line(s) in report.json]");
+            }
+            for line in &lines[start..] {
+                // A fence inside the output would end the block early.
+                let _ = writeln!(md, "{}", line.replace("```", "'''"));
+            }
+            if lines.is_empty() {
+                md.push_str("(no output)\n");
+            }
+            md.push_str("```\n\n");
+        }
+    }
 }
 
 fn witnesses(it: &Iteration) -> String {
@@ -263,5 +303,29 @@ mod tests {
         assert!(md.contains("| ❌ FAILED | job_resume.max |"));
         assert!(md.contains("max 6100 ms \\| over 5000 ms"));
         assert!(md.contains("- iteration 1: job resumed after the deadline"));
+    }
+    #[test]
+    fn a_runbook_shows_how_it_ended_and_its_output() {
+        let mut report = testdata::report();
+        assert!(!render(&report, &[], false).contains("## Runbooks"));
+        report.iterations[0]
+            .runbooks
+            .push(crate::report::model::RunbookRecord {
+                step: 1,
+                script: "runbooks/restart-primary.sh".into(),
+                started_at_ms: 6_000.0,
+                ended_at_ms: 26_010.0,
+                exit_code: None,
+                timed_out: true,
+                timeout_ms: Some(20_000.0),
+                stdout: "waiting for the primary to come back (attempt 19)\n".into(),
+                stderr: String::new(),
+            });
+        let md = render(&report, &[], false);
+        assert!(
+            md.contains("step 2: `runbooks/restart-primary.sh`: timed out after 20s and was killed (no exit code)"),
+            "{md}"
+        );
+        assert!(md.contains("waiting for the primary to come back (attempt 19)"));
     }
 }

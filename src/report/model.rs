@@ -351,10 +351,31 @@ pub struct RunbookRecord {
     pub exit_code: Option<i32>,
     /// It ran past its timeout and was killed.
     pub timed_out: bool,
+    /// The timeout it ran under, in ms.
+    #[serde(default)]
+    pub timeout_ms: Option<f64>,
     /// Its standard output (the last 64 KiB).
     pub stdout: String,
     /// Its standard error (the last 64 KiB).
     pub stderr: String,
+}
+
+impl RunbookRecord {
+    /// How it ended, in words: `exit code 0 after 1.7s` or
+    /// `timed out after 20s and was killed (no exit code)`.
+    pub fn ending(&self) -> String {
+        let took = (self.ended_at_ms - self.started_at_ms) / 1000.0;
+        match (self.timed_out, self.exit_code) {
+            (true, _) => format!(
+                "timed out after {} and was killed (no exit code)",
+                self.timeout_ms
+                    .map(|t| format!("{}s", t / 1000.0))
+                    .unwrap_or_else(|| format!("{took:.1}s"))
+            ),
+            (false, Some(code)) => format!("exit code {code} after {took:.1}s"),
+            (false, None) => format!("killed by a signal after {took:.1}s (no exit code)"),
+        }
+    }
 }
 
 /// The probes of an iteration, stored column by column to keep the file small.

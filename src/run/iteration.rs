@@ -482,10 +482,18 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
         .unwrap_or_else(|| "unknown".to_string());
     if let Some(s) = &last {
         if s.state == contract::JobState::Failed {
-            rec.fail(format!(
-                "the job failed: {}",
-                s.error.as_deref().unwrap_or("no reason given")
-            ));
+            let why = s.error.as_deref().unwrap_or("no reason given");
+            if scenario
+                .expect
+                .job
+                .as_ref()
+                .is_some_and(|j| j.expects_failure())
+            {
+                // A drill of a fault the worker must refuse: `expect.job` judges it.
+                rec.now(EventKind::Note, format!("the job failed: {why}"));
+            } else {
+                rec.fail(format!("the job failed: {why}"));
+            }
         }
     }
     if fault_at.is_some() && out.figures.rto_ms.is_none() {
@@ -895,7 +903,10 @@ async fn run_runbook_step(
         Ok(output) => {
             let ended = clock.now_ms();
             let summary = if output.timed_out {
-                format!("killed after its timeout of {}", rb.timeout)
+                format!(
+                    "timed out after {} and was killed (no exit code)",
+                    rb.timeout
+                )
             } else {
                 format!(
                     "exit code {}",
@@ -920,6 +931,7 @@ async fn run_runbook_step(
                 ended_at_ms: ended,
                 exit_code: output.exit_code,
                 timed_out: output.timed_out,
+                timeout_ms: Some(rb.timeout.as_millis_f64()),
                 stdout: output.stdout,
                 stderr: output.stderr,
             });

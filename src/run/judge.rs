@@ -7,7 +7,9 @@ use crate::report::model::{
     Distribution, ExpectationResult, Iteration, IterationOutcome, Report, RunOutcome, Summary,
     Verdict,
 };
-use crate::scenario::model::{AudioExpectation, Bound, Expectations, Statistic};
+use crate::scenario::model::{
+    AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
+};
 
 /// Nearest-rank percentile of sorted values (`q` from 0 to 100).
 pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
@@ -293,6 +295,107 @@ fn judge_audio(mode: AudioExpectation, iterations: &[Iteration], out: &mut Vec<E
     });
 }
 
+/// Why one iteration's job did not end as `expect.job` says; `None` when it did.
+fn job_mismatch(expect: &JobExpectation, it: &Iteration) -> Option<String> {
+    let Some(job) = &it.job else {
+        return Some("no job was submitted".to_string());
+    };
+    let want = match expect.0.state {
+        JobEndState::Done => "done",
+        JobEndState::Failed => "failed",
+    };
+    if job.final_state != want {
+        let error = job
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "the job ended {}{error}, expected {want}",
+            job.final_state
+        ));
+    }
+    if expect.0.state == JobEndState::Failed {
+        let error = job.error.as_deref().unwrap_or("");
+        if let Some(words) = &expect.0.error_contains {
+            if !error.to_lowercase().contains(&words.to_lowercase()) {
+                return Some(format!(
+                    "the job failed with \"{error}\", which does not mention \"{words}\""
+                ));
+            }
+        }
+        let frames_done = job
+            .samples
+            .iter()
+            .rev()
+            .find(|s| s.state != "unreachable")
+            .map_or(0, |s| s.frames_done);
+        if frames_done >= job.frames_total {
+            return Some(format!(
+                "the job is marked failed but claims all {} frames: its audio would pass for complete",
+                job.frames_total
+            ));
+        }
+    }
+    None
+}
+
+fn judge_job(expect: &JobExpectation, iterations: &[Iteration], out: &mut Vec<ExpectationResult>) {
+    let mut judged_count = 0;
+    let mut wrong = Vec::new();
+    let mut errors = Vec::new();
+    for it in judged(iterations) {
+        judged_count += 1;
+        match job_mismatch(expect, it) {
+            Some(why) => wrong.push(format!("iteration {}: {why}", it.index)),
+            None => {
+                if let Some(e) = it.job.as_ref().and_then(|j| j.error.clone()) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    let state = match expect.0.state {
+        JobEndState::Done => "done",
+        JobEndState::Failed => "failed",
+    };
+    let (verdict, measured, evidence) = if !wrong.is_empty() {
+        (Verdict::Failed, Some(0.0), wrong.join("; "))
+    } else if judged_count == 0 {
+        (
+            Verdict::Inconclusive,
+            None,
+            "no iteration could be judged, so no job end was seen".to_string(),
+        )
+    } else if expect.0.state == JobEndState::Failed {
+        errors.dedup();
+        (
+            Verdict::Held,
+            Some(1.0),
+            format!(
+                "the job failed safe in all {judged_count} iteration(s), short of its last frame: {}",
+                errors.join("; ")
+            ),
+        )
+    } else {
+        (
+            Verdict::Held,
+            Some(1.0),
+            format!("the job ended {state} in all {judged_count} iteration(s)"),
+        )
+    };
+    out.push(ExpectationResult {
+        name: "job".to_string(),
+        figure: format!("job_{state}"),
+        statistic: "all".to_string(),
+        threshold: 1.0,
+        measured,
+        unit: "bool".to_string(),
+        verdict,
+        evidence,
+    });
+}
+
 /// Each expectation of a scenario, judged against the iterations and their summary.
 pub fn judge(
     expect: &Expectations,
@@ -332,6 +435,9 @@ pub fn judge(
     }
     if let Some(mode) = expect.audio {
         judge_audio(mode, iterations, &mut out);
+    }
+    if let Some(job) = &expect.job {
+        judge_job(job, iterations, &mut out);
     }
     out
 }
@@ -523,5 +629,101 @@ mod tests {
         let r = judge(&expect, 8, &its, &summary);
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert_eq!(outcome(&its, &r), RunOutcome::Failed);
+    }
+    fn with_job(state: &str, error: Option<&str>, frames_done: u64) -> Iteration {
+        let mut it = iteration(1, IterationOutcome::Passed, Some(300.0), 0, 0);
+        it.job = Some(crate::report::model::JobRecord {
+            id: "j".into(),
+            script: "s.yaml".into(),
+            seed: 1,
+            frames_total: 960,
+            chunk_frames: 8,
+            pace_rtf: None,
+            final_state: state.into(),
+            error: error.map(str::to_string),
+            samples: vec![
+                crate::report::model::JobSample {
+                    at_ms: 1.0,
+                    frames_done,
+                    state: state.into(),
+                    owner: None,
+                    epoch: 2,
+                    frames_lost: 0,
+                    frames_synthesized: 0,
+                },
+                crate::report::model::JobSample {
+                    at_ms: 2.0,
+                    frames_done: 0,
+                    state: "unreachable".into(),
+                    owner: None,
+                    epoch: 0,
+                    frames_lost: 0,
+                    frames_synthesized: 0,
+                },
+            ],
+        });
+        it
+    }
+
+    fn job_expect(yaml: &str) -> Expectations {
+        let text = format!("name: t\nworkload:\n  script: s.yaml\nexpect:\n  job: {yaml}\n");
+        crate::scenario::parse_str(&text, "t.yaml").unwrap().expect
+    }
+
+    #[test]
+    fn a_job_expected_to_fail_safe_is_judged_by_state_error_and_frames() {
+        let expect = job_expect("{state: failed, error_contains: Checkpoint}");
+        let judge_one = |it: Iteration| {
+            let its = vec![it];
+            let summary = summarize(&its, 20.0, 100.0);
+            judge(&expect, 8, &its, &summary).remove(0)
+        };
+        let safe = judge_one(with_job(
+            "failed",
+            Some(
+                "cannot resume from chunk 3: checkpoint /data/jobs/j/00000003.e1.ckpt is corrupted",
+            ),
+            32,
+        ));
+        assert_eq!(safe.name, "job");
+        assert_eq!(safe.verdict, Verdict::Held, "{}", safe.evidence);
+        assert!(safe.evidence.contains("corrupted"), "{}", safe.evidence);
+
+        let finished = judge_one(with_job("done", None, 960));
+        assert_eq!(finished.verdict, Verdict::Failed);
+        assert!(
+            finished.evidence.contains("ended done"),
+            "{}",
+            finished.evidence
+        );
+
+        let other_error = judge_one(with_job("failed", Some("synthesis failed"), 32));
+        assert_eq!(other_error.verdict, Verdict::Failed);
+        assert!(
+            other_error.evidence.contains("does not mention"),
+            "{}",
+            other_error.evidence
+        );
+
+        let claims_all = judge_one(with_job("failed", Some("checkpoint bad"), 960));
+        assert_eq!(claims_all.verdict, Verdict::Failed);
+        assert!(
+            claims_all.evidence.contains("complete"),
+            "{}",
+            claims_all.evidence
+        );
+    }
+
+    #[test]
+    fn a_job_expected_done_fails_when_it_failed() {
+        let expect = job_expect("done");
+        let its = vec![with_job("failed", Some("No space left on device"), 40)];
+        let summary = summarize(&its, 20.0, 100.0);
+        let r = judge(&expect, 8, &its, &summary);
+        assert_eq!(r[0].verdict, Verdict::Failed);
+        assert!(r[0].evidence.contains("No space left"), "{}", r[0].evidence);
+        let its = vec![with_job("done", None, 960)];
+        let r = judge(&expect, 8, &its, &summarize(&its, 20.0, 100.0));
+        assert_eq!(r[0].verdict, Verdict::Held, "{}", r[0].evidence);
     }
 }

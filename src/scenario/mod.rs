@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use duration::HumanDuration;
 pub use model::{
-    Action, AudioExpectation, Bound, Condition, Expectations, ProbeSpec, RunbookSpec, Scenario,
-    Step, Timing, WorkloadSpec,
+    Action, AudioExpectation, Bound, Condition, Expectations, JobExpectation, ProbeSpec,
+    RunbookSpec, Scenario, Step, Timing, WorkloadSpec,
 };
 pub use parse::{load, parse_str, LoadedScenario, Problem, ScenarioError};

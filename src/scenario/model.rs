@@ -415,6 +415,90 @@ pub struct Expectations {
     /// How the job's final audio is checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioExpectation>,
+    /// How the job must end (`done`, or `failed` for a drill where failing safe is right).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobExpectation>,
+}
+
+/// The state a drilled job must end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobEndState {
+    /// Every chunk committed.
+    Done,
+    /// The worker gave up on the job with an error (failing safe).
+    Failed,
+}
+
+/// How the job must end: a state, and for `failed` words its error must contain.
+///
+/// Written `job: done`, `job: failed` or `job: {state: failed, error_contains: checkpoint}`.
+/// A job expected to fail must also not claim all its frames (no audio served as complete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobExpectationSpec {
+    /// The state the job must end in.
+    pub state: JobEndState,
+    /// Text the job's error must contain (case-insensitive); only with `state: failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_contains: Option<String>,
+}
+
+/// How the job must end; see [`JobExpectationSpec`].
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(with = "JobExpectationShape")]
+#[serde(transparent)]
+pub struct JobExpectation(pub JobExpectationSpec);
+
+/// The two ways a [`JobExpectation`] may be written (for the JSON Schema only).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum JobExpectationShape {
+    State(JobEndState),
+    Full(JobExpectationSpec),
+}
+
+impl JobExpectation {
+    /// The job is expected to fail.
+    pub fn expects_failure(&self) -> bool {
+        self.0.state == JobEndState::Failed
+    }
+}
+
+impl<'de> Deserialize<'de> for JobExpectation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JobExpectation;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`done`, `failed` or `{state: failed, error_contains: ...}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JobExpectation, E> {
+                let state =
+                    JobEndState::deserialize(serde::de::value::StrDeserializer::<E>::new(v))?;
+                Ok(JobExpectation(JobExpectationSpec {
+                    state,
+                    error_contains: None,
+                }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<JobExpectation, A::Error> {
+                let spec = JobExpectationSpec::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                if spec.state == JobEndState::Done && spec.error_contains.is_some() {
+                    return Err(serde::de::Error::custom(
+                        "`error_contains` only goes with `state: failed`",
+                    ));
+                }
+                Ok(JobExpectation(spec))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// How the final audio is checked.
@@ -644,5 +728,37 @@ impl JsonSchema for WorkAmount {
             ],
             "description": "An amount of work: `1 chunk`, `2 chunks`, `8 frames`, or 0."
         })
+    }
+}
+
+#[cfg(test)]
+mod job_expectation_tests {
+    use super::*;
+
+    fn expect_of(yaml: &str) -> Result<Expectations, String> {
+        let text = format!("name: t\nworkload:\n  script: s.yaml\nexpect:\n{yaml}");
+        crate::scenario::parse_str(&text, "t.yaml")
+            .map(|s| s.expect)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn job_expectation_reads_as_a_word_or_a_mapping() {
+        let e = expect_of("  job: done\n").unwrap();
+        assert_eq!(e.job.unwrap().0.state, JobEndState::Done);
+        let e = expect_of("  job: {state: failed, error_contains: checkpoint}\n").unwrap();
+        let job = e.job.unwrap();
+        assert!(job.expects_failure());
+        assert_eq!(job.0.error_contains.as_deref(), Some("checkpoint"));
+    }
+
+    #[test]
+    fn job_expectation_mistakes_are_refused() {
+        let err = expect_of("  job: exploded\n").unwrap_err();
+        assert!(err.contains("exploded"), "{err}");
+        let err = expect_of("  job: {state: done, error_contains: x}\n").unwrap_err();
+        assert!(err.contains("error_contains"), "{err}");
+        let err = expect_of("  job: {state: failed, eror: x}\n").unwrap_err();
+        assert!(err.contains("eror"), "{err}");
     }
 }

@@ -132,6 +132,8 @@ fn check_script(loaded: &LoadedScenario, at: At, f: &mut Findings) {
 struct Healable {
     network: BTreeSet<Role>,
     paused: BTreeSet<Role>,
+    /// A `disk-fill` not yet healed: a heal of any worker (or of all) deletes the fill file.
+    disk_filled: bool,
 }
 
 fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut Findings) {
@@ -191,6 +193,7 @@ fn check_fault(i: usize, fault: &FaultSpec, at: At, healable: &mut Healable, f: 
         FaultSpec::Pause { target } => {
             healable.paused.insert(*target);
         }
+        FaultSpec::DiskFill { .. } => healable.disk_filled = true,
         FaultSpec::Unpause { target } if !healable.paused.remove(target) => {
             f.add(
                 at,
@@ -203,11 +206,14 @@ fn check_fault(i: usize, fault: &FaultSpec, at: At, healable: &mut Healable, f: 
         FaultSpec::Heal { target } => {
             let nothing = match target {
                 Some(t) => {
-                    let had = healable.network.remove(t) | healable.paused.remove(t);
+                    let disk = t.is_worker() && std::mem::take(&mut healable.disk_filled);
+                    let had = healable.network.remove(t) | healable.paused.remove(t) | disk;
                     !had
                 }
                 None => {
-                    let had = !healable.network.is_empty() || !healable.paused.is_empty();
+                    let had = !healable.network.is_empty()
+                        || !healable.paused.is_empty()
+                        || std::mem::take(&mut healable.disk_filled);
                     healable.network.clear();
                     healable.paused.clear();
                     !had
@@ -220,7 +226,7 @@ fn check_fault(i: usize, fault: &FaultSpec, at: At, healable: &mut Healable, f: 
                 f.add(
                     at,
                     format!(
-                        "step {n}: `heal` has nothing to heal: no earlier step partitions, degrades or pauses {whom}"
+                        "step {n}: `heal` has nothing to heal: no earlier step partitions, degrades, pauses or fills the disk of {whom}"
                     ),
                 );
             }
@@ -327,6 +333,16 @@ mod tests {
             }
         }
         assert!(count >= 4, "only {count} scenarios shipped");
+    }
+
+    #[test]
+    fn a_disk_fill_can_be_healed_once() {
+        let p = problems(
+            "fill.yaml",
+            "name: f\nstack: {data_volume_size: 64MiB}\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 2s\n    fault: {kind: disk-fill, target: primary}\n  - after: 1s\n    fault: {kind: heal, target: primary}\n  - after: 1s\n    fault: {kind: heal, target: standby}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.starts_with("step 3"), "{}", p[0]);
     }
 
     #[test]

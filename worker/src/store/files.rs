@@ -204,17 +204,32 @@ impl FileStore {
     }
 }
 
+/// Writes `bytes` to `path` through a temp file; on failure the temp file is
+/// removed, so a write refused by a full disk leaves no partial file taking space.
 fn write_atomic(path: &Path, bytes: &[u8], pause: Option<Duration>) -> Result<(), FileStoreError> {
     let name = path.file_name().expect("chunk paths have a file name");
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
+    let written = write_then_rename(&tmp, path, bytes, pause);
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_then_rename(
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+    pause: Option<Duration>,
+) -> Result<(), FileStoreError> {
+    let mut f = File::create(tmp).map_err(io("create", tmp))?;
+    f.write_all(bytes).map_err(io("write", tmp))?;
+    f.sync_all().map_err(io("fsync", tmp))?;
     drop(f);
     if let Some(pause) = pause {
         std::thread::sleep(pause);
     }
-    fs::rename(&tmp, path).map_err(io("rename into", path))
+    fs::rename(tmp, path).map_err(io("rename into", path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), FileStoreError> {
@@ -313,6 +328,34 @@ mod tests {
         fs::write(&ck_path, &bytes[..bytes.len() - 5]).unwrap();
         let err = store.read_checkpoint::<u32>("job", 0, 1).unwrap_err();
         assert!(err.to_string().contains("corrupted"), "{err}");
+        fs::remove_dir_all(root).unwrap();
+    }
+    #[test]
+    fn a_failed_write_leaves_no_temp_file_and_nothing_in_place() {
+        let root = temp_root("failed");
+        let store = FileStore::open(&root).unwrap();
+        let pcm = vec![3i16; 3200];
+        let ck = checkpoint(&pcm);
+        // A non-empty directory where the PCM file belongs: the rename fails.
+        let blocker = store.pcm_path("job", 0, 1);
+        fs::create_dir_all(blocker.join("x")).unwrap();
+        let err = store.write_chunk(&pcm, &ck).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileStoreError::Io {
+                    action: "rename into",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let names: Vec<_> = fs::read_dir(store.job_dir("job"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["00000000.e1.pcm".to_string()], "{names:?}");
+        assert!(!store.checkpoint_path("job", 0, 1).exists());
         fs::remove_dir_all(root).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use contract::{ChunkRecord, JobRequest, JobState, JobStatus};
 use redis::aio::MultiplexedConnection;
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 use thiserror::Error;
 use tokio::sync::Mutex;
 
@@ -203,6 +203,19 @@ impl JobStore {
         }
     }
 
+    /// Runs a prepared Lua script (keys and arguments already added) with the
+    /// deadline of [`Self::run`] and returns its integer answer.
+    async fn invoke(&self, inv: ScriptInvocation<'_>) -> Result<i64, JobStoreError> {
+        self.run(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await
+    }
+
+    /// [`Self::invoke`] for the scripts that answer 1 for done and anything else
+    /// for refused.
+    async fn invoke_flag(&self, inv: ScriptInvocation<'_>) -> Result<bool, JobStoreError> {
+        Ok(self.invoke(inv).await? == 1)
+    }
+
     /// Round trip to Redis, for health checks.
     pub async fn ping(&self) -> Result<(), JobStoreError> {
         self.run(|mut c| async move {
@@ -237,10 +250,7 @@ impl JobStore {
             .arg(worker)
             .arg(ttl_ms(ttl))
             .arg(now_ms());
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(r == 1)
+        self.invoke_flag(inv).await
     }
 
     /// Renews `worker`'s lease at `epoch`.
@@ -257,10 +267,7 @@ impl JobStore {
             .arg(worker)
             .arg(epoch)
             .arg(ttl_ms(ttl));
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(match r {
+        Ok(match self.invoke(inv).await? {
             1 => Renewal::Renewed,
             -2 => Renewal::Finished,
             -3 => Renewal::Missing,
@@ -283,20 +290,15 @@ impl JobStore {
             .arg(worker)
             .arg(ttl_ms(ttl))
             .arg(id);
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok((r > 0).then_some(r as u64))
+        let epoch = self.invoke(inv).await?;
+        Ok((epoch > 0).then_some(epoch as u64))
     }
 
     /// Publishes how far the owner at `epoch` has synthesized. Returns false when stale.
     pub async fn mark(&self, id: &str, epoch: u64, next_frame: u64) -> Result<bool, JobStoreError> {
         let mut inv = self.mark.prepare_invoke();
         inv.key(job_key(id)).arg(epoch).arg(next_frame);
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(r == 1)
+        self.invoke_flag(inv).await
     }
 
     /// Commits a chunk already durable on the data directory.
@@ -320,10 +322,7 @@ impl JobStore {
             .arg(if fencing { "1" } else { "0" })
             .arg(now_ms())
             .arg(id);
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(match r {
+        Ok(match self.invoke(inv).await? {
             n if n > 0 => CommitOutcome::Committed(n as u64),
             -1 => CommitOutcome::Stale,
             -2 => CommitOutcome::NotRunning,
@@ -352,10 +351,7 @@ impl JobStore {
             .arg(if fencing { "1" } else { "0" })
             .arg(now_ms())
             .arg(id);
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(r == 1)
+        self.invoke_flag(inv).await
     }
 
     /// Deletes `worker`'s lease at `epoch` so another worker may claim at once.
@@ -365,10 +361,7 @@ impl JobStore {
             .key(lease_key(id))
             .arg(worker)
             .arg(epoch);
-        let r: i64 = self
-            .run(|mut c| async move { inv.invoke_async(&mut c).await })
-            .await?;
-        Ok(r == 1)
+        self.invoke_flag(inv).await
     }
 
     /// Ids of jobs still running.
