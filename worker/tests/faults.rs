@@ -39,13 +39,6 @@ async fn inject(url: &str, body: serde_json::Value) -> FaultReport {
     r.json().await.unwrap()
 }
 
-async fn health_code(url: &str) -> Option<u16> {
-    reqwest::get(format!("{url}/health"))
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
-}
-
 fn request(seed: u64) -> serde_json::Value {
     json!({"script": script(seed, 2), "options": {"chunk_frames": 4, "pace_rtf": 0.5}})
 }
@@ -58,11 +51,7 @@ async fn a_stall_trips_the_watchdog_and_the_standby_takes_the_job() {
     let a = Worker::start("a", &redis, &data.0, "30s", faulty(&["--watchdog", "1s"])).await;
     let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
     let req = request(31);
-    let job = submit(&a.url, &req).await;
-    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
-        s.chunks_committed >= 2
-    })
-    .await;
+    let (job, _) = submit_and_wait_for_commits(&a.url, &req, 2, LONG).await;
     let report = inject(&a.url, json!({"kind": "stall"})).await;
     assert_eq!(
         (report.error_class.as_str(), report.reaction.as_str()),
@@ -70,16 +59,13 @@ async fn a_stall_trips_the_watchdog_and_the_standby_takes_the_job() {
     );
     let t0 = Instant::now();
     // HTTP still answers, health turns 503.
-    loop {
-        if health_code(&a.url).await == Some(503) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "health never failed during the stall"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_health(
+        &a.url,
+        503,
+        Duration::from_secs(20),
+        "health never failed during the stall",
+    )
+    .await;
     let s = wait_for(&b.url, &job.id, LONG, "b to finish the job", |s| {
         s.state == JobState::Done
     })
@@ -104,26 +90,17 @@ async fn a_sticky_device_error_drops_the_lease_and_exits() {
     let mut a = Worker::start("a", &redis, &data.0, "30s", faulty(&[])).await;
     let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
     let req = request(32);
-    let job = submit(&a.url, &req).await;
-    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
-        s.chunks_committed >= 2
-    })
-    .await;
+    let (job, _) = submit_and_wait_for_commits(&a.url, &req, 2, LONG).await;
     let t0 = Instant::now();
     let report = inject(&a.url, json!({"kind": "gpu-illegal-address"})).await;
     assert_eq!(report.error_class, "CUDA_ERROR_ILLEGAL_ADDRESS");
     assert_eq!(report.reaction, "exit");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(st) = a.child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the worker did not exit after a sticky error"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let code = a
+        .wait_exit(
+            Duration::from_secs(10),
+            "the worker did not exit after a sticky error",
+        )
+        .await;
     assert_eq!(code, Some(70), "{}", a.log());
     let s = wait_for(&b.url, &job.id, LONG, "b to finish", |s| {
         s.state == JobState::Done
@@ -208,15 +185,13 @@ async fn a_hang_is_cut_by_the_watchdog_and_the_worker_exits() {
         (report.error_class.as_str(), report.reaction.as_str()),
         ("WATCHDOG_HANG", "exit")
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the worker did not exit after a hang"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(a.child.wait().unwrap().code(), Some(70));
+    let code = a
+        .wait_exit(
+            Duration::from_secs(10),
+            "the worker did not exit after a hang",
+        )
+        .await;
+    assert_eq!(code, Some(70));
 }
 
 #[tokio::test]
@@ -226,11 +201,7 @@ async fn sigterm_hands_the_job_over_without_waiting_for_the_lease() {
     let mut a = Worker::start("a", &redis, &data.0, "30s", WorkerOpts::default()).await;
     let b = Worker::start("b", &redis, &data.0, "30s", WorkerOpts::default()).await;
     let req = request(34);
-    let job = submit(&a.url, &req).await;
-    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
-        s.chunks_committed >= 2
-    })
-    .await;
+    let (job, _) = submit_and_wait_for_commits(&a.url, &req, 2, LONG).await;
     let t0 = Instant::now();
     a.signal(libc::SIGTERM);
     assert_eq!(a.child.wait().unwrap().code(), Some(0), "{}", a.log());
@@ -252,11 +223,7 @@ async fn an_unwritable_data_directory_fails_the_job_cleanly() {
     let data = TempDir::new("nospace");
     let a = Worker::start("a", &redis, &data.0, "300ms", WorkerOpts::default()).await;
     let req = request(35);
-    let job = submit(&a.url, &req).await;
-    let s = wait_for(&a.url, &job.id, LONG, "first commits", |s| {
-        s.chunks_committed >= 2
-    })
-    .await;
+    let (job, s) = submit_and_wait_for_commits(&a.url, &req, 2, LONG).await;
     // Put a plain file where the job's directory was: every later chunk write fails.
     let dir = data.0.join("jobs").join(&job.id);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -293,20 +260,9 @@ async fn after_a_timed_stall_the_worker_recovers_and_picks_the_job_up_again() {
     )
     .await;
     let req = request(36);
-    let job = submit(&a.url, &req).await;
-    wait_for(&a.url, &job.id, LONG, "first commits", |s| {
-        s.chunks_committed >= 2
-    })
-    .await;
+    let (job, _) = submit_and_wait_for_commits(&a.url, &req, 2, LONG).await;
     inject(&a.url, json!({"kind": "stall", "duration_ms": 2000})).await;
-    let t0 = Instant::now();
-    while health_code(&a.url).await != Some(503) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "health never failed"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for_health(&a.url, 503, Duration::from_secs(10), "health never failed").await;
     // The stall ends, the worker is fit again and claims the job it gave up (epoch 2).
     let s = wait_for(&a.url, &job.id, LONG, "the job to finish", |s| {
         s.state == JobState::Done

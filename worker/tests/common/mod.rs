@@ -188,6 +188,19 @@ impl Worker {
         let _ = self.child.wait();
     }
 
+    /// Waits until the process exits on its own and returns its exit code;
+    /// panics with `what` when it is still running after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration, what: &str) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends a signal (SIGSTOP, SIGCONT).
     pub fn signal(&self, sig: i32) {
         let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
@@ -296,6 +309,39 @@ pub async fn wait_for(
             "timed out waiting for {what}; last status {s:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Submits `request` to `url` and waits until its job has committed at least
+/// `chunks` chunks; returns the submitted status and the one that saw the commits.
+pub async fn submit_and_wait_for_commits(
+    url: &str,
+    request: &Value,
+    chunks: u64,
+    limit: Duration,
+) -> (JobStatus, JobStatus) {
+    let job = submit(url, request).await;
+    let seen = wait_for(url, &job.id, limit, "first commits", |s| {
+        s.chunks_committed >= chunks
+    })
+    .await;
+    (job, seen)
+}
+
+/// The HTTP status of `GET /health`, or `None` when the worker does not answer.
+pub async fn health_code(url: &str) -> Option<u16> {
+    reqwest::get(format!("{url}/health"))
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// Polls `GET /health` until it answers `code`; panics with `what` after `limit`.
+pub async fn wait_for_health(url: &str, code: u16, limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
+    while health_code(url).await != Some(code) {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
