@@ -134,11 +134,13 @@ pub async fn fetch_candidate(client: &JobClient, job_id: &str) -> Result<Candida
     })
 }
 
-/// Judges the candidate: exact against `reference` when given, else structural.
+/// Judges the candidate: exact against `reference` when given, else structural;
+/// in both modes also the fencing check against the takeovers the job's status showed.
 pub fn judge_candidate(
     candidate: &Candidate,
     reference: Option<(&[i16], String)>,
     expected_frames: u64,
+    takeovers: &[crate::verify::Takeover],
 ) -> AudioRecord {
     let (verdict, reference_note, mode) = match reference {
         Some((samples, note)) => (
@@ -152,6 +154,7 @@ pub fn judge_candidate(
             AudioExpectation::Structural,
         ),
     };
+    let verdict = crate::verify::with_fencing(verdict, &candidate.manifest, takeovers);
     AudioRecord {
         mode: match mode {
             AudioExpectation::Exact => "exact",

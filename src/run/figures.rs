@@ -86,6 +86,40 @@ fn sample_of(at_ms: f64, s: &JobStatus) -> JobSample {
     }
 }
 
+/// Takeovers the status polls show: each epoch after the first, its owner, and
+/// the chunks committed when it was first seen (for the audio's fencing check).
+pub fn takeovers(polls: &[StatusPoll]) -> Vec<crate::verify::Takeover> {
+    let mut out: Vec<crate::verify::Takeover> = Vec::new();
+    for s in polls.iter().filter_map(|p| p.status.as_ref()) {
+        if s.epoch <= 1 || out.iter().any(|t| t.epoch == s.epoch) {
+            continue;
+        }
+        out.push(crate::verify::Takeover {
+            epoch: s.epoch,
+            owner: s.owner.clone().unwrap_or_else(|| "unknown".into()),
+            first_chunk: s.chunks_committed,
+        });
+    }
+    out
+}
+
+/// The sum of a Prometheus counter's samples in a `/metrics` text, if present.
+pub fn metric_total(text: &str, name: &str) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            total = Some(total.unwrap_or(0.0) + v);
+        }
+    }
+    total
+}
+
 /// Events the status polls show: owner changes, progress resuming, done or failed.
 pub fn job_events(polls: &[StatusPoll], fault_at_ms: Option<f64>) -> Vec<Event> {
     let mut events = Vec::new();
@@ -278,6 +312,50 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_counter_is_read_from_metrics_text() {
+        let text = "# TYPE synth_fenced_total counter\nsynth_fenced_total{worker=\"primary\"} 2\nsynth_fenced_totals 9\n";
+        assert_eq!(metric_total(text, "synth_fenced_total"), Some(2.0));
+        assert_eq!(metric_total("", "synth_fenced_total"), None);
+    }
+
+    #[test]
+    fn takeovers_are_the_epochs_after_the_first_with_their_first_chunk() {
+        let status = |epoch: u64, owner: &str, chunks: u64| StatusPoll {
+            at_ms: 0.0,
+            status: Some(JobStatus {
+                id: "j".into(),
+                state: JobState::Running,
+                frames_done: chunks * 8,
+                frames_total: 800,
+                chunks_committed: chunks,
+                chunks_total: 100,
+                owner: Some(owner.into()),
+                epoch,
+                frames_synthesized: 0,
+                frames_lost: 0,
+                error: None,
+            }),
+        };
+        let polls = vec![
+            status(1, "primary", 3),
+            StatusPoll {
+                at_ms: 0.0,
+                status: None,
+            },
+            status(2, "standby", 40),
+            status(2, "standby", 41),
+            status(3, "primary", 50),
+        ];
+        let t = takeovers(&polls);
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].epoch, t[0].owner.as_str(), t[0].first_chunk),
+            (2, "standby", 40)
+        );
+        assert_eq!((t[1].epoch, t[1].first_chunk), (3, 50));
+    }
     use contract::JobState;
 
     fn probe(seq: u64, ok: bool) -> ProbeSample {

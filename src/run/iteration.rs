@@ -518,10 +518,40 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
     if final_state == "done" {
         rec.ui.phase("checking the audio");
         let started = clock.now_ms();
-        check_audio(plan, rec, &mut out, &front, &job_id, reference).await;
+        let takeovers = figures::takeovers(&polls);
+        check_audio(plan, rec, &mut out, &front, &job_id, reference, &takeovers).await;
+        if !takeovers.is_empty() {
+            record_fenced_counters(stack, rec).await;
+        }
         rec.phases.insert("verify".into(), clock.now_ms() - started);
     }
     out
+}
+
+/// After a takeover: each worker's own count of stale writes it stopped
+/// (`synth_fenced_total`), as notes on the timeline: the evidence that a
+/// zombie tried to write and was refused (or, with fencing off, never was).
+async fn record_fenced_counters(stack: &Stack, rec: &mut Recorder<'_>) {
+    for role in [Role::Primary, Role::Standby] {
+        let Some(url) = stack.worker_url(role) else {
+            continue;
+        };
+        let answer = reqwest::Client::new()
+            .get(format!("{url}/metrics"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        let Ok(resp) = answer else { continue };
+        let text = resp.text().await.unwrap_or_default();
+        if let Some(n) = figures::metric_total(&text, "synth_fenced_total") {
+            rec.now(
+                EventKind::Note,
+                format!(
+                    "{role} worker: synth_fenced_total {n} (stale writes it found and stopped)"
+                ),
+            );
+        }
+    }
 }
 
 async fn check_audio(
@@ -531,6 +561,7 @@ async fn check_audio(
     front: &JobClient,
     job_id: &str,
     reference: Option<(Vec<i16>, String)>,
+    takeovers: &[crate::verify::Takeover],
 ) {
     let scenario = &plan.loaded.scenario;
     match audio::fetch_candidate(front, job_id).await {
@@ -539,6 +570,7 @@ async fn check_audio(
                 &candidate,
                 reference.as_ref().map(|(s, n)| (s.as_slice(), n.clone())),
                 plan.frames_total,
+                takeovers,
             );
             let summary = record
                 .verdict

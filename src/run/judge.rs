@@ -54,6 +54,37 @@ fn judged(iterations: &[Iteration]) -> impl Iterator<Item = &Iteration> {
     })
 }
 
+/// Fault steps that could not be made on this machine and were skipped
+/// (`kind on target: why`), once each across the iterations.
+pub fn skipped_faults(iterations: &[Iteration]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for it in iterations {
+        for f in &it.faults {
+            if let Some(why) = &f.unavailable {
+                let line = format!("{} on {}: {why}", f.kind, f.target);
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why no iteration could be judged, in words: a skipped fault says what it
+/// was and why, rather than only that no witness came.
+fn unjudged_reason(iterations: &[Iteration]) -> String {
+    let skipped = skipped_faults(iterations);
+    if skipped.is_empty() {
+        "every fault lacked a witness".to_string()
+    } else {
+        format!(
+            "the fault step was skipped, it cannot be made on this machine ({})",
+            skipped.join("; ")
+        )
+    }
+}
+
 fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
     let mut values = Vec::new();
     let mut missing = 0;
@@ -152,7 +183,7 @@ fn judge_bound(
             match measured {
                 None => (
                     Verdict::Inconclusive,
-                    format!("no iteration produced a {what}: every fault lacked a witness"),
+                    format!("no iteration produced a {what}"),
                 ),
                 Some(m) if m <= threshold => (
                     Verdict::Held,
@@ -439,6 +470,13 @@ pub fn judge(
     if let Some(job) = &expect.job {
         judge_job(job, iterations, &mut out);
     }
+    let why = unjudged_reason(iterations);
+    for e in out
+        .iter_mut()
+        .filter(|e| e.verdict == Verdict::Inconclusive)
+    {
+        e.evidence = format!("{}: {why}", e.evidence);
+    }
     out
 }
 
@@ -512,6 +550,44 @@ mod tests {
             p95: Some(HumanDuration::from_millis(ms)),
             ..BoundSpec::default()
         })
+    }
+
+    #[test]
+    fn a_skipped_fault_is_named_in_the_inconclusive_verdicts() {
+        let mut it = iteration(1, IterationOutcome::Inconclusive, None, 0, 0);
+        it.faults.push(crate::report::model::FaultRecord {
+            step: 0,
+            kind: "latency".into(),
+            target: "primary".into(),
+            requested_at_ms: 1.0,
+            in_effect_at_ms: None,
+            witness: None,
+            evidence: serde_json::Value::Null,
+            unavailable: Some("this kernel has no netem queueing discipline".into()),
+            error: None,
+        });
+        let its = vec![it];
+        let summary = summarize(&its, 20.0, 100.0);
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            errors: Some(10),
+            audio: Some(AudioExpectation::Exact),
+            ..Expectations::default()
+        };
+        let results = judge(&expect, 8, &its, &summary);
+        assert_eq!(results.len(), 3);
+        for r in &results {
+            assert_eq!(r.verdict, Verdict::Inconclusive, "{r:?}");
+            assert!(
+                r.evidence.contains("skipped")
+                    && r.evidence
+                        .contains("latency on primary: this kernel has no netem"),
+                "{}",
+                r.evidence
+            );
+        }
+        assert_eq!(skipped_faults(&its).len(), 1);
+        assert_eq!(outcome(&its, &results), RunOutcome::Inconclusive);
     }
 
     #[test]

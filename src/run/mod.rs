@@ -212,6 +212,13 @@ pub fn verdict_lines(report: &Report) -> Vec<String> {
         RunOutcome::Inconclusive => "INCONCLUSIVE",
         RunOutcome::Error => "ERROR",
     };
+    let skipped = judge::skipped_faults(&report.iterations);
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "  skipped (cannot be made on this machine): {}",
+            skipped.join("; ")
+        ));
+    }
     lines.push(format!(
         "{}: {verdict} (exit {})",
         report.scenario.name, report.exit_code

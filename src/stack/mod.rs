@@ -13,6 +13,7 @@ pub mod haproxy;
 pub mod images;
 pub mod labels;
 pub mod spec;
+pub mod startup;
 pub mod units;
 mod up;
 
@@ -175,6 +176,7 @@ pub struct Stack {
     recorder: Option<events::Recorder>,
     pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
     guard: Option<cleanup::RunGuard>,
+    up_timings: startup::UpTimings,
 }
 
 impl Stack {
@@ -183,6 +185,11 @@ impl Stack {
     /// On any error, everything already created is removed.
     pub async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
         up::up(spec, run_id, clock).await
+    }
+
+    /// Where `up` spent its time, phase by phase.
+    pub fn up_timings(&self) -> &startup::UpTimings {
+        &self.up_timings
     }
 
     /// The run id every object is labelled with.
