@@ -362,6 +362,28 @@ fn run_stack(a: StackArgs) -> anyhow::Result<BenchOutput> {
             );
         }
     }
+    let _ = writeln!(
+        t,
+        "where up spends its time (median of each phase, in order):"
+    );
+    for (name, s) in figures.phase_summaries() {
+        let _ = writeln!(
+            t,
+            "  {:<44} {:>8.0} ms  (min {:.0}, max {:.0})",
+            name, s.median_ms, s.min_ms, s.max_ms
+        );
+    }
+    let _ = writeln!(
+        t,
+        "readiness check passed, ms from the start of up (median):"
+    );
+    for (role, s) in figures.ready_summaries() {
+        let _ = writeln!(
+            t,
+            "  {:<44} {:>8.0} ms  (min {:.0}, max {:.0})",
+            role, s.median_ms, s.min_ms, s.max_ms
+        );
+    }
     let json = serde_json::json!({ "bench": "stack", "figures": figures });
     Ok((t, json, Outcome::Passed))
 }

@@ -60,6 +60,61 @@ pub struct UpDownFigures {
     pub up: Option<Summary>,
     /// Summary of `down_ms`.
     pub down: Option<Summary>,
+    /// Where each `up` spent its time.
+    pub up_timings: Vec<super::startup::UpTimings>,
+}
+
+impl UpDownFigures {
+    /// Each phase of `up` (in the order they ran) with the summary of its durations.
+    pub fn phase_summaries(&self) -> Vec<(String, Summary)> {
+        let mut names: Vec<String> = Vec::new();
+        for t in &self.up_timings {
+            for p in &t.phases {
+                if !names.contains(&p.name) {
+                    names.push(p.name.clone());
+                }
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let samples: Vec<f64> = self
+                    .up_timings
+                    .iter()
+                    .flat_map(|t| t.phases.iter().filter(|p| p.name == name).map(|p| p.ms))
+                    .collect();
+                Summary::of(&samples).map(|s| (name, s))
+            })
+            .collect()
+    }
+
+    /// Per role, the summary of when its readiness check passed (ms from the start of `up`).
+    pub fn ready_summaries(&self) -> Vec<(String, Summary)> {
+        let mut roles: Vec<String> = Vec::new();
+        for t in &self.up_timings {
+            for (role, _) in &t.ready_at_ms {
+                if !roles.contains(role) {
+                    roles.push(role.clone());
+                }
+            }
+        }
+        roles
+            .into_iter()
+            .filter_map(|role| {
+                let samples: Vec<f64> = self
+                    .up_timings
+                    .iter()
+                    .flat_map(|t| {
+                        t.ready_at_ms
+                            .iter()
+                            .filter(|(r, _)| *r == role)
+                            .map(|(_, ms)| *ms)
+                    })
+                    .collect();
+                Summary::of(&samples).map(|s| (role, s))
+            })
+            .collect()
+    }
 }
 
 /// Request-to-witness delays of one fault over repetitions (a fresh stack each time).
@@ -100,11 +155,13 @@ pub async fn stack_up_down(
     super::images::ensure_all(&docker, &spec.images).await?;
     let mut up_ms = Vec::new();
     let mut down_ms = Vec::new();
+    let mut up_timings = Vec::new();
     for _ in 0..repetitions {
         let clock = Clock::start();
         let t = Instant::now();
         let stack = Stack::up(spec, &new_run_id(), &clock).await?;
         up_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        up_timings.push(stack.up_timings().clone());
         let t = Instant::now();
         stack.down().await?;
         down_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -114,6 +171,7 @@ pub async fn stack_up_down(
         down: Summary::of(&down_ms),
         up_ms,
         down_ms,
+        up_timings,
     })
 }
 

@@ -95,6 +95,8 @@ pub async fn remove_run_with(docker: &Docker, run_id: &str) -> Result<Removed, S
     let removals = containers.into_iter().filter_map(|c| c.id).map(|id| {
         let docker = docker.clone();
         async move {
+            // Force removal kills the container (SIGKILL, no grace period): a run's
+            // containers are disposable, and their volume is removed next.
             let options = RemoveContainerOptions {
                 force: true,
                 v: true,
@@ -111,44 +113,74 @@ pub async fn remove_run_with(docker: &Docker, run_id: &str) -> Result<Removed, S
             }
         }
     });
-    for result in futures_util::future::join_all(removals).await {
+    // The network and volume lists are read while the containers go.
+    let list_networks = async {
+        docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters.clone()),
+            }))
+            .await
+            .map_err(|e| StackError::docker("list the run's networks", e))
+    };
+    let list_volumes = async {
+        docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters.clone()),
+            }))
+            .await
+            .map_err(|e| StackError::docker("list the run's volumes", e))
+    };
+    let (container_results, networks, volumes) = tokio::join!(
+        futures_util::future::join_all(removals),
+        list_networks,
+        list_volumes
+    );
+    for result in container_results {
         removed.containers += result?;
     }
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filters.clone()),
-        }))
-        .await
-        .map_err(|e| StackError::docker("list the run's networks", e))?;
-    for net in networks.into_iter().filter_map(|n| n.id) {
-        match retry_busy(|| docker.remove_network(&net)).await {
-            Ok(()) => removed.networks += 1,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(StackError::docker(format!("remove network {net}"), e)),
-        }
+    let (networks, volumes) = (networks?, volumes?);
+    // Networks and volumes are independent of each other: remove them at once.
+    let network_removals = networks
+        .into_iter()
+        .filter_map(|n| n.id)
+        .map(|net| async move {
+            match retry_busy(|| docker.remove_network(&net)).await {
+                Ok(()) => Ok(1),
+                Err(e) if is_not_found(&e) => Ok(0),
+                Err(e) => Err(StackError::docker(format!("remove network {net}"), e)),
+            }
+        });
+    let volume_removals = volumes
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|vol| async move {
+            let name = vol.name;
+            let result = retry_busy(|| {
+                docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true }))
+            })
+            .await;
+            match result {
+                Ok(()) => Ok(1),
+                Err(e) if is_not_found(&e) => Ok(0),
+                Err(e) => Err(StackError::docker(format!("remove volume {name}"), e)),
+            }
+        });
+    let (network_results, volume_results) = tokio::join!(
+        futures_util::future::join_all(network_removals),
+        futures_util::future::join_all(volume_removals)
+    );
+    for result in network_results {
+        removed.networks += result?;
     }
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .map_err(|e| StackError::docker("list the run's volumes", e))?;
-    for vol in volumes.volumes.unwrap_or_default() {
-        let name = vol.name;
-        let result =
-            retry_busy(|| docker.remove_volume(&name, Some(RemoveVolumeOptions { force: true })))
-                .await;
-        match result {
-            Ok(()) => removed.volumes += 1,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(StackError::docker(format!("remove volume {name}"), e)),
-        }
+    for result in volume_results {
+        removed.volumes += result?;
     }
     Ok(removed)
 }
 
 /// Retries a removal the engine refuses because the object is still in use
-/// (a container's removal completes asynchronously).
+/// (a container's removal completes asynchronously): every 20 ms for up to 2 s.
 async fn retry_busy<F, Fut>(mut call: F) -> Result<(), bollard::errors::Error>
 where
     F: FnMut() -> Fut,
@@ -160,9 +192,9 @@ where
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409 | 403,
                 ..
-            }) if attempt < 20 => {
+            }) if attempt < 100 => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             other => return other,
         }

@@ -188,6 +188,7 @@ pub async fn start_recording(
         ..Default::default()
     };
     let mut tasks = Vec::new();
+    let mut readiness = Vec::new();
     for options in [by_label, by_network] {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         let docker = docker.clone();
@@ -211,8 +212,10 @@ pub async fn start_recording(
                 }
             }
         }));
-        let _ = ready_rx.await;
+        readiness.push(ready_rx);
     }
+    // Both subscriptions are made at once; wait for the two of them.
+    futures_util::future::join_all(readiness).await;
     Recorder(tasks)
 }
 

@@ -79,6 +79,8 @@ pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
             "resolvers docker
     nameserver dns 127.0.0.11:53
     accepted_payload_size 8192
+    timeout resolve 100ms
+    timeout retry 100ms
     hold valid 1s
     hold obsolete 1s
     hold nx 1s

@@ -296,7 +296,37 @@ fn file_hash(path: &Path) -> Result<[u8; 32], StackError> {
 }
 
 /// The shared libraries (and the loader) `ldd` lists for some programs, as host paths.
+///
+/// Remembered per (path, size, modification time) of the programs, so that a
+/// process that starts several stacks runs `ldd` once: over the sidecar's 120-odd
+/// iptables modules it takes about a second. A changed program runs it again;
+/// the libraries' content is hashed on every call regardless, so a changed
+/// library still gives a new image tag.
 pub fn ldd_closure(programs: &[PathBuf]) -> Result<Vec<PathBuf>, StackError> {
+    type Key = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+    static MEMO: Mutex<BTreeMap<Key, Vec<PathBuf>>> = Mutex::new(BTreeMap::new());
+    let key: Key = programs
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).ok();
+            (
+                p.clone(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect();
+    if let Some(libs) = MEMO.lock().expect("ldd memo poisoned").get(&key) {
+        return Ok(libs.clone());
+    }
+    let libs = run_ldd(programs)?;
+    MEMO.lock()
+        .expect("ldd memo poisoned")
+        .insert(key, libs.clone());
+    Ok(libs)
+}
+
+fn run_ldd(programs: &[PathBuf]) -> Result<Vec<PathBuf>, StackError> {
     let shown = programs
         .iter()
         .map(|p| p.display().to_string())

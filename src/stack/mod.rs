@@ -14,6 +14,7 @@ pub mod images;
 pub mod labels;
 pub mod process;
 pub mod spec;
+pub mod startup;
 pub mod units;
 mod up;
 
@@ -192,6 +193,7 @@ pub struct Stack {
     events: EventLog,
     pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
     pub(crate) runtime: Runtime,
+    up_timings: startup::UpTimings,
 }
 
 /// The parts of a stack that depend on where it runs.
@@ -229,6 +231,11 @@ impl Stack {
             Runtime::Docker(_) => RuntimeKind::Docker,
             Runtime::Process(_) => RuntimeKind::Process,
         }
+    }
+
+    /// Where `up` spent its time, phase by phase.
+    pub fn up_timings(&self) -> &startup::UpTimings {
+        &self.up_timings
     }
 
     /// The run id every object is labelled with.

@@ -17,6 +17,7 @@ use bollard::Docker;
 use super::cleanup::{self, RunGuard};
 use super::events::{self, EventLog};
 use super::spec::{Failover, Gpus};
+use super::startup::PhaseTimer;
 use super::{
     docker, haproxy, images, labels, ContainerInfo, DockerRun, Role, Runtime, Stack, StackError,
     StackSpec,
@@ -29,48 +30,65 @@ pub const WORKER_PORT: u16 = 8080;
 pub const REDIS_PORT: u16 = 6379;
 /// Role label of the container that keeps a sized (tmpfs) volume mounted.
 pub const VOLUME_HOLDER: &str = "volume-holder";
+/// How often a readiness check is repeated while it fails.
+const READY_POLL: Duration = Duration::from_millis(10);
+/// How often a container's state is read while its readiness check fails.
+const STATE_EVERY: Duration = Duration::from_millis(250);
 
 pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
+    let mut timer = PhaseTimer::new();
     let docker = docker::connect().await?;
-    // Heal leftovers first: runs whose harness died on this host.
-    if let Err(e) = cleanup::sweep_dead_owners(&docker).await {
-        eprintln!("warning: could not sweep runs left by dead harnesses: {e}");
-    }
-    if spec.worker.gpus == Gpus::All {
-        docker::require_nvidia_runtime(&docker).await?;
-    }
-    let images = images::ensure_all(&docker, &spec.images).await?;
+    timer.mark("connect");
+    // Heal leftovers first (runs whose harness died on this host), while the images are checked.
+    let sweep = async {
+        if let Err(e) = cleanup::sweep_dead_owners(&docker).await {
+            eprintln!("warning: could not sweep runs left by dead harnesses: {e}");
+        }
+    };
+    let prepare = async {
+        if spec.worker.gpus == Gpus::All {
+            docker::require_nvidia_runtime(&docker).await?;
+        }
+        images::ensure_all(&docker, &spec.images).await
+    };
+    let ((), images) = tokio::join!(sweep, prepare);
+    let images = images?;
+    timer.mark("sweep and images");
     // From here on, everything created is removed if a later step fails.
     let guard = RunGuard::new(run_id);
     let network = format!("{run_id}-net");
     let volume = format!("{run_id}-data");
-    docker
-        .create_network(NetworkCreateRequest {
-            name: network.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(labels::for_run(run_id)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| StackError::docker(format!("create network {network}"), e))?;
-    let events = EventLog::new();
-    let recorder = events::start_recording(&docker, run_id, &network, *clock, &events).await;
     let mut driver_opts = HashMap::new();
     if let Some(size) = spec.data_volume_size {
         driver_opts.insert("type".to_string(), "tmpfs".to_string());
         driver_opts.insert("device".to_string(), "tmpfs".to_string());
         driver_opts.insert("o".to_string(), format!("size={}", size.0));
     }
-    docker
-        .create_volume(VolumeCreateRequest {
-            name: Some(volume.clone()),
-            driver: Some("local".into()),
-            driver_opts: Some(driver_opts),
-            labels: Some(labels::for_run(run_id)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| StackError::docker(format!("create volume {volume}"), e))?;
+    let create_network = async {
+        docker
+            .create_network(NetworkCreateRequest {
+                name: network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(labels::for_run(run_id)),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StackError::docker(format!("create network {network}"), e))
+    };
+    let create_volume = async {
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(volume.clone()),
+                driver: Some("local".into()),
+                driver_opts: Some(driver_opts),
+                labels: Some(labels::for_run(run_id)),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StackError::docker(format!("create volume {volume}"), e))
+    };
+    tokio::try_join!(create_network, create_volume)?;
+    timer.mark("network and volume");
 
     let fault_token = super::new_fault_token();
     let ctx = Ctx {
@@ -79,30 +97,21 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         network: &network,
         volume: &volume,
     };
-    if spec.data_volume_size.is_some() {
-        // A tmpfs volume lives only while some container has it mounted: keep one that does.
-        let holder = ctx
-            .create(
-                VOLUME_HOLDER,
-                ContainerCreateBody {
-                    image: Some(images.sidecar.clone()),
-                    entrypoint: Some(vec!["/usr/bin/sleep".into()]),
-                    cmd: Some(vec!["infinity".into()]),
-                    host_config: Some(HostConfig {
-                        binds: Some(vec![format!("{volume}:/data")]),
-                        network_mode: Some("none".into()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                false,
-            )
-            .await?;
-        ctx.start(&holder).await?;
-    }
-
-    let state = ctx
-        .create(
+    // The event subscriptions are made while the containers are created; both
+    // are done before the first container starts, so no event is missed.
+    let events = EventLog::new();
+    let record = events::start_recording(&docker, run_id, &network, *clock, &events);
+    let create = async {
+        let holder = async {
+            if spec.data_volume_size.is_none() {
+                return Ok(None);
+            }
+            // A tmpfs volume lives only while some container has it mounted: keep one that does.
+            ctx.create(VOLUME_HOLDER, holder_body(&images.sidecar, &volume), false)
+                .await
+                .map(Some)
+        };
+        let state = ctx.create(
             "state",
             ContainerCreateBody {
                 image: Some(images.redis.clone()),
@@ -111,129 +120,143 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
                 ..Default::default()
             },
             true,
-        )
-        .await?;
-    let mut workers = Vec::new();
-    for role in [Role::Primary, Role::Standby] {
-        let mut host_config = ctx.host_config(&[WORKER_PORT], true);
-        if let Some(limit) = spec.worker.memory_limit {
-            host_config.memory = Some(limit.0 as i64);
-            host_config.memory_swap = Some(limit.0 as i64);
-        }
-        if spec.worker.gpus == Gpus::All {
-            host_config.device_requests = Some(vec![DeviceRequest {
-                driver: Some("nvidia".into()),
-                count: Some(-1),
-                capabilities: Some(vec![vec!["gpu".into()]]),
-                ..Default::default()
-            }]);
-        }
-        let id = ctx
-            .create(
+        );
+        let worker = |role: Role| {
+            ctx.create(
                 role.as_str(),
-                ContainerCreateBody {
-                    image: Some(images.worker.clone()),
-                    cmd: Some(worker_args(spec, role, &fault_token)),
-                    exposed_ports: Some(vec![format!("{WORKER_PORT}/tcp")]),
-                    host_config: Some(host_config),
-                    env: Some(vec!["RUST_BACKTRACE=1".into()]),
-                    ..Default::default()
-                },
+                worker_body(spec, &ctx, role, &images.worker, &fault_token),
                 true,
             )
+        };
+        let frontdoor = async {
+            let id = ctx
+                .create("frontdoor", frontdoor_body(&ctx, &images.haproxy), true)
+                .await?;
+            upload_file(
+                &docker,
+                &id,
+                haproxy::CONFIG_DIR,
+                "haproxy.cfg",
+                haproxy::render_config(&spec.frontdoor, WORKER_PORT).as_bytes(),
+            )
             .await?;
-        events.learn_container(&id, role);
-        workers.push((role, id));
-    }
-    let frontdoor = ctx
-        .create(
-            "frontdoor",
-            ContainerCreateBody {
-                image: Some(images.haproxy.clone()),
-                exposed_ports: Some(
-                    [
-                        haproxy::FRONT_PORT,
-                        haproxy::STATS_PORT,
-                        haproxy::ADMIN_PORT,
-                    ]
-                    .iter()
-                    .map(|p| format!("{p}/tcp"))
-                    .collect(),
-                ),
-                host_config: Some(ctx.host_config(
-                    &[
-                        haproxy::FRONT_PORT,
-                        haproxy::STATS_PORT,
-                        haproxy::ADMIN_PORT,
-                    ],
-                    false,
-                )),
-                ..Default::default()
-            },
-            true,
+            Ok::<_, StackError>(id)
+        };
+        tokio::try_join!(
+            holder,
+            state,
+            worker(Role::Primary),
+            worker(Role::Standby),
+            frontdoor
         )
-        .await?;
+    };
+    let (recorder, created) = tokio::join!(record, create);
+    let (holder, state, primary, standby, frontdoor) = created?;
+    let workers = [(Role::Primary, primary), (Role::Standby, standby)];
     events.learn_container(&state, Role::State);
+    for (role, id) in &workers {
+        events.learn_container(id, *role);
+    }
     events.learn_container(&frontdoor, Role::Frontdoor);
-    upload_file(
-        &docker,
-        &frontdoor,
-        haproxy::CONFIG_DIR,
-        "haproxy.cfg",
-        haproxy::render_config(&spec.frontdoor, WORKER_PORT).as_bytes(),
-    )
-    .await?;
+    timer.mark("create containers and subscribe to events");
 
     let deadline = Instant::now() + spec.ready_timeout;
-    // Redis first: the workers need it to be healthy.
-    ctx.start(&state).await?;
-    let state_ports = published_ports(&docker, &state).await?;
-    let redis_addr = format!("127.0.0.1:{}", state_ports[&REDIS_PORT]);
-    ctx.wait_ready(Role::State, &state, deadline, || redis_ready(&redis_addr))
-        .await?;
-    // Both workers at once.
-    futures_util::future::try_join_all(workers.iter().map(|(_, id)| ctx.start(id))).await?;
+    // Redis, the workers (and the volume holder) start together: a worker
+    // reports unhealthy until Redis answers, which the readiness wait allows.
+    // HAProxy starts once the workers are on the network (so that Docker's DNS
+    // knows their names), while they are still starting up.
+    let start_backends = async {
+        let holder = async {
+            match &holder {
+                Some(id) => ctx.start(id).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            holder,
+            ctx.start(&state),
+            ctx.start(&workers[0].1),
+            ctx.start(&workers[1].1),
+            ctx.start(&frontdoor)
+        )
+    };
+    start_backends.await?;
+    timer.mark("start containers");
+
+    let (state_ep, primary_ep, standby_ep, frontdoor_ep) = tokio::try_join!(
+        endpoint(&docker, &state, &network),
+        endpoint(&docker, &workers[0].1, &network),
+        endpoint(&docker, &workers[1].1, &network),
+        endpoint(&docker, &frontdoor, &network),
+    )?;
+    let redis_addr = format!("127.0.0.1:{}", port(&state, &state_ep.0, REDIS_PORT)?);
     let mut worker_urls = BTreeMap::new();
-    for (role, id) in &workers {
-        let ports = published_ports(&docker, id).await?;
-        worker_urls.insert(*role, format!("http://127.0.0.1:{}", ports[&WORKER_PORT]));
+    for (role, ep) in [(Role::Primary, &primary_ep), (Role::Standby, &standby_ep)] {
+        let id = &workers[if role == Role::Primary { 0 } else { 1 }].1;
+        worker_urls.insert(
+            role,
+            format!("http://127.0.0.1:{}", port(id, &ep.0, WORKER_PORT)?),
+        );
     }
-    futures_util::future::try_join_all(workers.iter().map(|(role, id)| {
-        let url = format!("{}/health", worker_urls[role]);
-        let ctx = &ctx;
-        async move {
-            ctx.wait_ready(*role, id, deadline, || http_ok(url.clone()))
-                .await
-        }
-    }))
-    .await?;
-    // The front door last, once it has servers to check.
-    ctx.start(&frontdoor).await?;
-    let fd_ports = published_ports(&docker, &frontdoor).await?;
-    let frontdoor_url = format!("http://127.0.0.1:{}", fd_ports[&haproxy::FRONT_PORT]);
-    let stats_url = format!("http://127.0.0.1:{}/stats", fd_ports[&haproxy::STATS_PORT]);
-    let admin_addr = format!("127.0.0.1:{}", fd_ports[&haproxy::ADMIN_PORT]);
+    let fd_port = |p| port(&frontdoor, &frontdoor_ep.0, p);
+    let frontdoor_url = format!("http://127.0.0.1:{}", fd_port(haproxy::FRONT_PORT)?);
+    let stats_url = format!("http://127.0.0.1:{}/stats", fd_port(haproxy::STATS_PORT)?);
+    let admin_addr = format!("127.0.0.1:{}", fd_port(haproxy::ADMIN_PORT)?);
+    timer.mark("read ports");
+
+    // Every readiness check runs at once, each polling at a fine interval.
     let want_standby_up = spec.frontdoor.failover == Failover::Backup;
-    ctx.wait_ready(Role::Frontdoor, &frontdoor, deadline, || {
-        frontdoor_ready(stats_url.clone(), *clock, want_standby_up)
-    })
-    .await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .map_err(|e| StackError::Unsupported(format!("HTTP client: {e}")))?;
+    let health = |role: Role| {
+        let url = format!("{}/health", worker_urls[&role]);
+        let http = http.clone();
+        move || http_ok(http.clone(), url.clone())
+    };
+    let (t_state, t_primary, t_standby, t_frontdoor) = tokio::try_join!(
+        ctx.wait_ready(Role::State, &state, deadline, || redis_ready(&redis_addr)),
+        ctx.wait_ready(
+            Role::Primary,
+            &workers[0].1,
+            deadline,
+            health(Role::Primary)
+        ),
+        ctx.wait_ready(
+            Role::Standby,
+            &workers[1].1,
+            deadline,
+            health(Role::Standby)
+        ),
+        ctx.wait_ready(Role::Frontdoor, &frontdoor, deadline, || {
+            frontdoor_ready(http.clone(), stats_url.clone(), *clock, want_standby_up)
+        }),
+    )?;
+    for (role, at) in [
+        (Role::State, t_state),
+        (Role::Primary, t_primary),
+        (Role::Standby, t_standby),
+        (Role::Frontdoor, t_frontdoor),
+    ] {
+        timer.ready(role.as_str(), at);
+    }
+    timer.mark("ready");
 
     let mut containers = BTreeMap::new();
-    for (role, id) in [
-        (Role::State, &state),
-        (Role::Primary, &workers[0].1),
-        (Role::Standby, &workers[1].1),
-        (Role::Frontdoor, &frontdoor),
+    for (role, id, ep) in [
+        (Role::State, &state, &state_ep),
+        (Role::Primary, &workers[0].1, &primary_ep),
+        (Role::Standby, &workers[1].1, &standby_ep),
+        (Role::Frontdoor, &frontdoor, &frontdoor_ep),
     ] {
-        let ip = network_ip(&docker, id, &network).await?;
         containers.insert(
             role,
             ContainerInfo {
                 role,
                 id: id.clone(),
                 name: ctx.name(role.as_str()),
-                ip,
+                ip: ep.1.clone(),
             },
         );
     }
@@ -257,6 +280,94 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             recorder: Some(recorder),
             guard: Some(guard),
         }),
+        up_timings: timer.finish(),
+    })
+}
+
+fn holder_body(sidecar_image: &str, volume: &str) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(sidecar_image.to_string()),
+        entrypoint: Some(vec!["/usr/bin/sleep".into()]),
+        cmd: Some(vec!["infinity".into()]),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{volume}:/data")]),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn worker_body(
+    spec: &StackSpec,
+    ctx: &Ctx<'_>,
+    role: Role,
+    image: &str,
+    fault_token: &str,
+) -> ContainerCreateBody {
+    let mut host_config = ctx.host_config(&[WORKER_PORT], true);
+    if let Some(limit) = spec.worker.memory_limit {
+        host_config.memory = Some(limit.0 as i64);
+        host_config.memory_swap = Some(limit.0 as i64);
+    }
+    if spec.worker.gpus == Gpus::All {
+        host_config.device_requests = Some(vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            count: Some(-1),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..Default::default()
+        }]);
+    }
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(worker_args(spec, role, fault_token)),
+        exposed_ports: Some(vec![format!("{WORKER_PORT}/tcp")]),
+        host_config: Some(host_config),
+        env: Some(vec!["RUST_BACKTRACE=1".into()]),
+        ..Default::default()
+    }
+}
+
+fn frontdoor_body(ctx: &Ctx<'_>, image: &str) -> ContainerCreateBody {
+    let ports = [
+        haproxy::FRONT_PORT,
+        haproxy::STATS_PORT,
+        haproxy::ADMIN_PORT,
+    ];
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
+        host_config: Some(ctx.host_config(&ports, false)),
+        ..Default::default()
+    }
+}
+
+/// A started container's published ports (container port -> host port on
+/// 127.0.0.1) and its address on the run network, from one inspection.
+async fn endpoint(
+    docker: &Docker,
+    id: &str,
+    network: &str,
+) -> Result<(HashMap<u16, u16>, String), StackError> {
+    let inspect = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| StackError::docker(format!("inspect container {id}"), e))?;
+    let settings = inspect.network_settings.unwrap_or_default();
+    let ports = loopback_ports(settings.ports.unwrap_or_default());
+    let ip = settings
+        .networks
+        .and_then(|mut nets| nets.remove(network))
+        .and_then(|ep| ep.ip_address)
+        .unwrap_or_default();
+    Ok((ports, ip))
+}
+
+fn port(id: &str, ports: &HashMap<u16, u16>, container_port: u16) -> Result<u16, StackError> {
+    ports.get(&container_port).copied().ok_or_else(|| {
+        StackError::Unsupported(format!(
+            "container {id} has no port {container_port} published on 127.0.0.1"
+        ))
     })
 }
 
@@ -382,41 +493,49 @@ impl Ctx<'_> {
             .map_err(|e| StackError::docker(format!("start container {id}"), e))
     }
 
-    /// Polls `check` until it passes, the container stops, or the deadline passes.
+    /// Polls `check` every few ms until it passes (returning when it did), the
+    /// container stops, or the deadline passes. The container's state is read
+    /// at most every [`STATE_EVERY`] while the check fails.
     async fn wait_ready<F, Fut>(
         &self,
         role: Role,
         id: &str,
         deadline: Instant,
         check: F,
-    ) -> Result<(), StackError>
+    ) -> Result<Instant, StackError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,
     {
         let started = Instant::now();
+        let mut state_read: Option<Instant> = None;
         loop {
             let last = match check().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Instant::now()),
                 Err(reason) => reason,
             };
-            let status = docker::status(self.docker, id).await?;
-            let gone = !matches!(status.status.as_str(), "running" | "created" | "restarting");
-            if gone || Instant::now() >= deadline {
-                return Err(StackError::NotReady {
-                    role,
-                    container: self.name(role.as_str()),
-                    reason: if gone {
-                        format!("it stopped (last check: {last})")
-                    } else {
-                        last
-                    },
-                    state: status.to_string(),
-                    waited_s: started.elapsed().as_secs_f64(),
-                    logs: docker::tail_logs(self.docker, id, 20).await,
-                });
+            let now = Instant::now();
+            let expired = now >= deadline;
+            if expired || state_read.is_none_or(|t| now - t >= STATE_EVERY) {
+                state_read = Some(now);
+                let status = docker::status(self.docker, id).await?;
+                let gone = !matches!(status.status.as_str(), "running" | "created" | "restarting");
+                if gone || expired {
+                    return Err(StackError::NotReady {
+                        role,
+                        container: self.name(role.as_str()),
+                        reason: if gone {
+                            format!("it stopped (last check: {last})")
+                        } else {
+                            last
+                        },
+                        state: status.to_string(),
+                        waited_s: started.elapsed().as_secs_f64(),
+                        logs: docker::tail_logs(self.docker, id, 20).await,
+                    });
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(READY_POLL).await;
         }
     }
 }
@@ -462,11 +581,23 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .map_err(|e| StackError::docker(format!("inspect container {id}"), e))?;
+    let out = loopback_ports(
+        inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default(),
+    );
+    if out.is_empty() {
+        return Err(StackError::Unsupported(format!(
+            "container {id} has no port published on 127.0.0.1"
+        )));
+    }
+    Ok(out)
+}
+
+/// Container port -> host port, for the ports bound on 127.0.0.1.
+fn loopback_ports(ports: HashMap<String, Option<Vec<PortBinding>>>) -> HashMap<u16, u16> {
     let mut out = HashMap::new();
-    let ports = inspect
-        .network_settings
-        .and_then(|n| n.ports)
-        .unwrap_or_default();
     for (key, bindings) in ports {
         let Some(container_port) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
             continue;
@@ -480,12 +611,7 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
             out.insert(container_port, hp);
         }
     }
-    if out.is_empty() {
-        return Err(StackError::Unsupported(format!(
-            "container {id} has no port published on 127.0.0.1"
-        )));
-    }
-    Ok(out)
+    out
 }
 
 /// A container's address on a network (empty when it is not attached).
@@ -531,11 +657,7 @@ pub(super) async fn redis_ready(addr: &str) -> Result<(), String> {
         .unwrap_or_else(|_| Err("PING timed out".into()))
 }
 
-pub(super) async fn http_ok(url: String) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .map_err(|e| e.to_string())?;
+pub(super) async fn http_ok(client: reqwest::Client, url: String) -> Result<(), String> {
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => {
@@ -550,31 +672,57 @@ pub(super) async fn http_ok(url: String) -> Result<(), String> {
     }
 }
 
+/// HAProxy is ready when the primary (and, with a backup standby, the
+/// standby) is `UP` after a health check that passed (`L7OK`): right after
+/// start HAProxy shows its servers `UP` before it has checked them.
 pub(super) async fn frontdoor_ready(
+    client: reqwest::Client,
     stats_url: String,
     clock: Clock,
     want_standby_up: bool,
 ) -> Result<(), String> {
-    let view = haproxy::read_view(&stats_url, &clock)
+    let url = format!("{stats_url};csv");
+    let response = client
+        .get(&url)
+        .send()
         .await
-        .map_err(|e| e.to_string())?;
-    let status_of = |role: Role| {
-        view.iter()
-            .find(|s| s.role == Some(role))
-            .map(|s| s.status.clone())
-            .unwrap_or_else(|| "absent".into())
+        .map_err(|e| format!("stats page {url} did not answer: {e}"))?;
+    let read_at_ms = clock.now_ms();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("stats page {url}: {e}"))?;
+    let view = haproxy::parse_stats_csv(&body, read_at_ms)?;
+    frontdoor_view_ready(&view, want_standby_up)
+}
+
+/// Whether a view of the worker backend shows the stack ready (see [`frontdoor_ready`]).
+fn frontdoor_view_ready(
+    view: &[haproxy::BackendServerState],
+    want_standby_up: bool,
+) -> Result<(), String> {
+    let server = |role: Role| view.iter().find(|s| s.role == Some(role));
+    let checked_up = |role: Role| {
+        server(role).is_some_and(|s| s.status == "UP" && s.check_status.starts_with("L7OK"))
     };
-    let primary = status_of(Role::Primary);
-    let standby = status_of(Role::Standby);
+    let shown = |role: Role| {
+        server(role).map_or("absent".to_string(), |s| {
+            format!("{} ({})", s.status, s.check_status)
+        })
+    };
     let standby_ok = if want_standby_up {
-        standby == "UP"
+        checked_up(Role::Standby)
     } else {
-        standby.starts_with("MAINT")
+        server(Role::Standby).is_some_and(|s| s.status.starts_with("MAINT"))
     };
-    if primary == "UP" && standby_ok {
+    if checked_up(Role::Primary) && standby_ok {
         Ok(())
     } else {
-        Err(format!("HAProxy sees primary {primary}, standby {standby}"))
+        Err(format!(
+            "HAProxy sees primary {}, standby {}",
+            shown(Role::Primary),
+            shown(Role::Standby)
+        ))
     }
 }
 
@@ -596,5 +744,44 @@ mod tests {
         assert!(joined.contains("--lease-ttl 1000ms --watchdog 5000ms"));
         assert!(joined.contains("--fault-injection --fault-token tok"));
         assert!(joined.ends_with("--no-fencing --denoise-steps 2"));
+    }
+
+    fn server(name: &str, role: Role, status: &str, check: &str) -> haproxy::BackendServerState {
+        haproxy::BackendServerState {
+            server: name.into(),
+            role: Some(role),
+            status: status.into(),
+            backup: role == Role::Standby,
+            last_change_s: Some(0),
+            check_status: check.into(),
+            read_at_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn frontdoor_is_ready_only_after_a_passed_check() {
+        // Right after start HAProxy shows servers UP before checking them.
+        let unchecked = [
+            server("primary", Role::Primary, "UP", "INI"),
+            server("standby", Role::Standby, "UP", "INI"),
+        ];
+        assert!(frontdoor_view_ready(&unchecked, true).is_err());
+        let checked = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "UP", "L7OK"),
+        ];
+        assert!(frontdoor_view_ready(&checked, true).is_ok());
+        let standby_down = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "DOWN", "L4CON"),
+        ];
+        let err = frontdoor_view_ready(&standby_down, true).unwrap_err();
+        assert!(err.contains("standby DOWN (L4CON)"), "{err}");
+        let manual = [
+            server("primary", Role::Primary, "UP", "L7OK"),
+            server("standby", Role::Standby, "MAINT", ""),
+        ];
+        assert!(frontdoor_view_ready(&manual, false).is_ok());
+        assert!(frontdoor_view_ready(&manual, true).is_err());
     }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::haproxy::{self, Layout};
+use super::startup::PhaseTimer;
 use super::up::{frontdoor_ready, http_ok, redis_ready, worker_args_at};
 use super::{
     docker::ContainerStatus, images::ResolvedImages, ContainerInfo, EventLog, Failover, Role,
@@ -152,6 +153,7 @@ impl Drop for ProcessRun {
 
 /// Starts the process stack: Redis, both workers, HAProxy, each ready in turn.
 pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
+    let mut timer = PhaseTimer::new();
     let root = run_dir::runs_root();
     // Heal leftovers first: process runs whose harness died on this host.
     match run_dir::sweep_dead_owners(&root) {
@@ -167,6 +169,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     }
     let programs = programs::resolve(spec)?;
     let worker_hash = content_hash(&programs.worker)?;
+    timer.mark("sweep and programs");
     let dir = RunDir::create(&root, run_id)?;
     let events = EventLog::new();
     let supervisor = Supervisor::new(*clock, events.clone(), dir.clone());
@@ -183,6 +186,10 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let [redis_port, front_port, stats_port, admin_port, primary_port, standby_port] =
         ports::free_ports::<6>()?;
     let deadline = Instant::now() + spec.ready_timeout;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .map_err(|e| StackError::Unsupported(format!("HTTP client: {e}")))?;
     let ready = Readiness {
         run: &run,
         deadline,
@@ -214,6 +221,8 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     )?;
     let redis_addr = format!("127.0.0.1:{redis_port}");
     ready.wait(Role::State, || redis_ready(&redis_addr)).await?;
+    timer.ready(Role::State.as_str(), Instant::now());
+    timer.mark("redis");
 
     let fault_token = super::new_fault_token();
     let redis_url = format!("redis://{redis_addr}");
@@ -231,12 +240,21 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         )?;
         worker_urls.insert(role, format!("http://{listen}"));
     }
-    futures_util::future::try_join_all([Role::Primary, Role::Standby].map(|role| {
+    let ready_at = futures_util::future::try_join_all([Role::Primary, Role::Standby].map(|role| {
         let url = format!("{}/health", worker_urls[&role]);
-        let ready = &ready;
-        async move { ready.wait(role, || http_ok(url.clone())).await }
+        let (ready, http) = (&ready, &http);
+        async move {
+            ready
+                .wait(role, || http_ok(http.clone(), url.clone()))
+                .await?;
+            Ok::<_, StackError>((role, Instant::now()))
+        }
     }))
     .await?;
+    for (role, at) in ready_at {
+        timer.ready(role.as_str(), at);
+    }
+    timer.mark("workers");
 
     let layout = Layout {
         bind_host: "127.0.0.1".into(),
@@ -271,9 +289,11 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let want_standby_up = spec.frontdoor.failover == Failover::Backup;
     ready
         .wait(Role::Frontdoor, || {
-            frontdoor_ready(stats_url.clone(), *clock, want_standby_up)
+            frontdoor_ready(http.clone(), stats_url.clone(), *clock, want_standby_up)
         })
         .await?;
+    timer.ready(Role::Frontdoor.as_str(), Instant::now());
+    timer.mark("haproxy");
 
     let containers = Role::ALL
         .into_iter()
@@ -307,6 +327,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         events,
         faults: Default::default(),
         runtime: Runtime::Process(run),
+        up_timings: timer.finish(),
     })
 }
 
