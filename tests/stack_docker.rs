@@ -55,6 +55,24 @@ async fn leftovers(run_id: &str) -> usize {
     containers.len() + networks.len() + volumes.volumes.unwrap_or_default().len()
 }
 
+/// A stack of `spec` under a fresh run id, with the clock it is measured on.
+async fn up(spec: &StackSpec) -> (Clock, String, Stack) {
+    let clock = Clock::start();
+    let run_id = stack::new_run_id();
+    let stack = Stack::up(spec, &run_id, &clock).await.expect("stack up");
+    (clock, run_id, stack)
+}
+
+/// Takes the stack down and checks that no object of its run is left.
+async fn down_leaving_nothing(stack: Stack, run_id: &str) {
+    stack.down().await.unwrap();
+    assert_eq!(
+        leftovers(run_id).await,
+        0,
+        "objects of {run_id} left behind"
+    );
+}
+
 /// Whether the running kernel has netem, from its config (None when it does not say).
 fn kernel_has_netem() -> Option<bool> {
     let out = std::process::Command::new("sh")
@@ -89,9 +107,7 @@ async fn get_status(url: &str) -> Result<u16, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let clock = Clock::start();
-    let run_id = stack::new_run_id();
-    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let (clock, run_id, stack) = up(&spec()).await;
     assert!(stack.frontdoor_url().starts_with("http://127.0.0.1:"));
     assert_eq!(
         get_status(&format!("{}/health", stack.frontdoor_url())).await,
@@ -129,20 +145,13 @@ async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
         assert!(start.at_ms > 0.0 && start.at_ms < clock.now_ms());
     }
     assert!(leftovers(&run_id).await >= 6);
-    stack.down().await.unwrap();
-    assert_eq!(
-        leftovers(&run_id).await,
-        0,
-        "objects of {run_id} left behind"
-    );
+    down_leaving_nothing(stack, &run_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let clock = Clock::start();
-    let run_id = stack::new_run_id();
-    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let (clock, run_id, stack) = up(&spec()).await;
 
     // pause: state paused and the pause event.
     let e = fault::inject(
@@ -286,16 +295,13 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
     assert_eq!(e.evidence["exit_code"], "137", "{e:?}");
     assert!(e.witness.unwrap().contains("die event"));
-    stack.down().await.unwrap();
-    assert_eq!(leftovers(&run_id).await, 0);
+    down_leaving_nothing(stack, &run_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oom_kill_is_a_real_cgroup_oom() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let clock = Clock::start();
-    let run_id = stack::new_run_id();
-    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let (clock, run_id, stack) = up(&spec()).await;
     let oom = FaultSpec::OomKill {
         target: Role::Primary,
         headroom: None,
@@ -311,8 +317,7 @@ async fn oom_kill_is_a_real_cgroup_oom() {
         status.oom_killed && status.exit_code == Some(137),
         "{status}"
     );
-    stack.down().await.unwrap();
-    assert_eq!(leftovers(&run_id).await, 0);
+    down_leaving_nothing(stack, &run_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,9 +464,7 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     let mut spec = spec();
     spec.frontdoor.failover = stack::Failover::Manual;
     spec.data_volume_size = Some(stack::ByteSize(64 << 20));
-    let clock = Clock::start();
-    let run_id = stack::new_run_id();
-    let stack = Stack::up(&spec, &run_id, &clock).await.expect("stack up");
+    let (clock, run_id, stack) = up(&spec).await;
 
     // Manual failover: the standby is out until the runtime API brings it in.
     let view = stack.frontdoor_view().await.unwrap();
@@ -546,16 +549,13 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
     assert_eq!(stack.state(Role::Primary).await.unwrap().status, "running");
 
-    stack.down().await.unwrap();
-    assert_eq!(leftovers(&run_id).await, 0);
+    down_leaving_nothing(stack, &run_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_fill_without_a_bounded_volume_is_unavailable_not_faked() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let clock = Clock::start();
-    let run_id = stack::new_run_id();
-    let stack = Stack::up(&spec(), &run_id, &clock).await.expect("stack up");
+    let (clock, _, stack) = up(&spec()).await;
     let e = fault::inject(
         &stack,
         &FaultSpec::DiskFill {

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use contract::{Manifest, Wav};
 use takeover::verify::calibration::{calibrate, TamperKind};
-use takeover::verify::{tamper, verify_exact, verify_structural, AudioVerdict, DetectorConfig};
+use takeover::verify::tamper::{self, Tampered};
+use takeover::verify::{verify_exact, verify_structural, AudioVerdict, DetectorConfig, Mismatch};
 
 /// The drilled job: audio, its manifest with a takeover at `seam`, the frames the script implies.
 struct Job {
@@ -20,6 +21,28 @@ struct Job {
 }
 
 const CHUNK: u64 = 8 * 3200;
+
+impl Job {
+    /// The first sample of the chunk the standby took over at.
+    fn seam_sample(&self) -> u64 {
+        self.seam as u64 * CHUNK
+    }
+
+    /// The structural verdict on damaged audio under the manifest that describes it.
+    fn structural(&self, damaged: &Tampered) -> AudioVerdict {
+        verify_structural(&wav(&damaged.samples), &damaged.manifest, self.frames)
+    }
+
+    /// The exact comparison's first mismatch for damaged audio, which must lie
+    /// within 64 samples after the seam.
+    fn mismatch_at_seam(&self, damaged: &Tampered) -> Mismatch {
+        let at = self.seam_sample();
+        let exact = verify_exact(&self.samples, &damaged.samples, Some(&damaged.manifest));
+        let m = exact.mismatch.clone().expect("a mismatch");
+        assert!(m.first_sample >= at && m.first_sample < at + 64, "{m:?}");
+        m
+    }
+}
 
 /// The worker binary next to this test's profile directory, built if missing.
 fn synth_worker() -> PathBuf {
@@ -117,7 +140,7 @@ fn untouched_worker_audio_passes_both_modes() {
     let exact = verify_exact(&job.samples, &job.samples, Some(&job.manifest));
     assert!(exact.intact, "{}", exact.summary);
     assert_eq!(exact.seams.len(), 1);
-    assert_eq!(exact.seams[0].sample, job.seam as u64 * CHUNK);
+    assert_eq!(exact.seams[0].sample, job.seam_sample());
 
     let structural = verify_structural(&wav(&job.samples), &job.manifest, job.frames);
     assert!(structural.intact, "{:#?}", structural.checks);
@@ -173,9 +196,9 @@ fn detector_raises_no_false_alarm_on_real_seams_and_keeps_a_margin() {
 #[test]
 fn a_repeated_chunk_is_caught_with_its_place() {
     let job = job();
-    let at = job.seam as u64 * CHUNK;
+    let at = job.seam_sample();
     let damaged = tamper::repeat_chunk(&job.samples, &job.manifest, job.seam).unwrap();
-    let verdict = verify_structural(&wav(&damaged.samples), &damaged.manifest, job.frames);
+    let verdict = job.structural(&damaged);
     assert!(!verdict.intact);
     let failed = failed(&verdict);
     assert!(
@@ -191,9 +214,7 @@ fn a_repeated_chunk_is_caught_with_its_place() {
     assert_eq!(repeat["first_sample"], at);
     assert_eq!(repeat["same_audio_as_index"], job.seam as u64 - 1);
 
-    let exact = verify_exact(&job.samples, &damaged.samples, Some(&damaged.manifest));
-    let m = exact.mismatch.clone().expect("a mismatch");
-    assert!(m.first_sample >= at && m.first_sample < at + 64, "{m:?}");
+    let m = job.mismatch_at_seam(&damaged);
     assert_eq!(m.chunk_index, Some(job.seam as u64));
     assert!(m.at_seam);
     assert_eq!(m.length_difference, CHUNK as i64);
@@ -202,9 +223,8 @@ fn a_repeated_chunk_is_caught_with_its_place() {
 #[test]
 fn a_dropped_chunk_is_caught_with_its_place() {
     let job = job();
-    let at = job.seam as u64 * CHUNK;
     let damaged = tamper::drop_chunk(&job.samples, &job.manifest, job.seam).unwrap();
-    let verdict = verify_structural(&wav(&damaged.samples), &damaged.manifest, job.frames);
+    let verdict = job.structural(&damaged);
     let failed = failed(&verdict);
     assert!(
         failed.contains(&"length") && failed.contains(&"manifest-contiguous"),
@@ -217,9 +237,7 @@ fn a_dropped_chunk_is_caught_with_its_place() {
     let contiguity = &verdict.check("manifest-contiguous").unwrap().evidence;
     assert_eq!(contiguity["frames_in_chunks"], job.frames - 8);
 
-    let exact = verify_exact(&job.samples, &damaged.samples, Some(&damaged.manifest));
-    let m = exact.mismatch.clone().expect("a mismatch");
-    assert!(m.first_sample >= at && m.first_sample < at + 64, "{m:?}");
+    let m = job.mismatch_at_seam(&damaged);
     assert!(m.at_seam);
     assert_eq!(m.length_difference, -(CHUNK as i64));
 }
@@ -227,9 +245,8 @@ fn a_dropped_chunk_is_caught_with_its_place() {
 #[test]
 fn a_one_sample_shift_is_caught_with_its_place() {
     let job = job();
-    let at = job.seam as u64 * CHUNK;
     let damaged = tamper::shift_one_sample(&job.samples, &job.manifest, job.seam).unwrap();
-    let verdict = verify_structural(&wav(&damaged.samples), &damaged.manifest, job.frames);
+    let verdict = job.structural(&damaged);
     let failed = failed(&verdict);
     assert!(
         failed.contains(&"length") && failed.contains(&"manifest-contiguous"),
@@ -243,9 +260,7 @@ fn a_one_sample_shift_is_caught_with_its_place() {
     assert_eq!(problem["problem"], "sample_count");
     assert_eq!(problem["index"], job.seam as u64);
 
-    let exact = verify_exact(&job.samples, &damaged.samples, Some(&damaged.manifest));
-    let m = exact.mismatch.clone().expect("a mismatch");
-    assert!(m.first_sample >= at && m.first_sample < at + 64, "{m:?}");
+    let m = job.mismatch_at_seam(&damaged);
     assert_eq!(m.chunk_index, Some(job.seam as u64));
     assert!(m.at_seam);
     assert!(
@@ -257,9 +272,9 @@ fn a_one_sample_shift_is_caught_with_its_place() {
 #[test]
 fn a_click_at_the_seam_is_caught_by_the_detector_alone() {
     let job = job();
-    let at = job.seam as u64 * CHUNK;
+    let at = job.seam_sample();
     let damaged = tamper::splice_click(&job.samples, &job.manifest, job.seam, 8000).unwrap();
-    let verdict = verify_structural(&wav(&damaged.samples), &damaged.manifest, job.frames);
+    let verdict = job.structural(&damaged);
     assert_eq!(failed(&verdict), vec!["seams"], "{:#?}", verdict.checks);
     let seam = verdict
         .seams

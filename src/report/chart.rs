@@ -107,6 +107,7 @@ fn marker(kind: EventKind) -> Option<(&'static str, &'static str)> {
         EventKind::FrontdoorMarkedPrimaryUp => ("HAProxy marks primary up", FRONTDOOR),
         EventKind::SwitchedToBackup => ("switch to standby", FRONTDOOR),
         EventKind::FirstGoodProbeViaStandby => ("first good probe via standby", GOOD),
+        EventKind::FirstGoodProbeViaPrimary => ("first good probe via primary", GOOD),
         EventKind::SustainedGood => ("sustained good", GOOD),
         EventKind::JobProgressResumed => ("job resumes", JOB),
         EventKind::JobOwnerChanged => ("job owner changed", JOB),

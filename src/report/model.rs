@@ -239,8 +239,12 @@ pub enum EventKind {
     FrontdoorMarkedPrimaryUp,
     /// HAProxy sends traffic to the backup (standby) server.
     SwitchedToBackup,
-    /// The first good probe answered by the standby after the fault.
+    /// The first good probe after HAProxy marked the primary down, while the
+    /// standby served (the primary not marked up again).
     FirstGoodProbeViaStandby,
+    /// The first good probe after HAProxy marked the primary down, once it had
+    /// marked the primary up again (the primary itself recovered, e.g. a healed fault).
+    FirstGoodProbeViaPrimary,
     /// The first probe of the sustained run of good probes that ends the outage.
     SustainedGood,
     /// The job's committed progress moved again after the fault.

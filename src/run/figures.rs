@@ -289,11 +289,29 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             .iter()
             .find(|p| p.ok && p.scheduled_ms >= down.at_ms)
         {
+            // HAProxy sends to the primary again once it marks it up: then the
+            // primary itself recovered (a healed fault) and served the probe.
+            let primary_back = r.events.iter().any(|e| {
+                e.kind == EventKind::FrontdoorMarkedPrimaryUp
+                    && e.at_ms > down.at_ms
+                    && e.at_ms <= p.scheduled_ms
+            });
+            let (kind, since) = if primary_back {
+                (
+                    EventKind::FirstGoodProbeViaPrimary,
+                    "HAProxy marked the primary down and up again",
+                )
+            } else {
+                (
+                    EventKind::FirstGoodProbeViaStandby,
+                    "HAProxy marked the primary down",
+                )
+            };
             events.push(Event {
                 at_ms: p.scheduled_ms,
-                kind: EventKind::FirstGoodProbeViaStandby,
+                kind,
                 detail: format!(
-                    "probe #{} answered {} after HAProxy marked the primary down",
+                    "probe #{} answered {} after {since}",
                     p.seq,
                     p.status.unwrap_or(0)
                 ),
@@ -450,6 +468,53 @@ mod tests {
             .iter()
             .any(|e| e.kind == EventKind::JobProgressResumed && e.at_ms == 2600.0));
         assert!(job.iter().any(|e| e.kind == EventKind::JobDone));
+    }
+
+    /// A healed fault: HAProxy marks the primary down at 1250 ms and up again
+    /// at 1350 ms, before the first good probe at 1400 ms; that probe reached
+    /// the primary, not the standby.
+    #[test]
+    fn a_good_probe_after_the_primary_is_back_is_not_credited_to_the_standby() {
+        let probes: Vec<ProbeSample> = (0..150).map(|i| probe(i, !(50..70).contains(&i))).collect();
+        let faults = vec![FaultRecord {
+            step: 0,
+            kind: "disk-fill".into(),
+            target: "primary".into(),
+            requested_at_ms: 995.0,
+            in_effect_at_ms: Some(1000.0),
+            witness: Some("df".into()),
+            evidence: serde_json::Value::Null,
+            unavailable: None,
+            error: None,
+        }];
+        let frontdoor = [
+            (1250.0, EventKind::FrontdoorMarkedPrimaryDown),
+            (1350.0, EventKind::FrontdoorMarkedPrimaryUp),
+        ]
+        .map(|(at_ms, kind)| Event {
+            at_ms,
+            kind,
+            detail: String::new(),
+        });
+        let (_, events) = figures(&Recorded {
+            probes: &probes,
+            sustain: 5,
+            polls: &[],
+            faults: &faults,
+            events: &frontdoor,
+        });
+        assert!(
+            !events
+                .iter()
+                .any(|e| e.kind == EventKind::FirstGoodProbeViaStandby),
+            "{events:?}"
+        );
+        let via = events
+            .iter()
+            .find(|e| e.kind == EventKind::FirstGoodProbeViaPrimary)
+            .unwrap();
+        assert_eq!(via.at_ms, 1400.0);
+        assert!(via.detail.contains("up again"), "{}", via.detail);
     }
 
     #[test]
