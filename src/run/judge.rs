@@ -470,6 +470,27 @@ pub fn judge(
     if let Some(job) = &expect.job {
         judge_job(job, iterations, &mut out);
     }
+    if let Some(n) = expect.takeovers {
+        use super::failovers::{judge_at_most, takeovers};
+        out.push(judge_at_most(
+            "takeovers",
+            "lease takeovers",
+            n,
+            takeovers,
+            iterations,
+        ));
+    }
+    if let Some(n) = expect.markdowns {
+        use super::failovers::{judge_at_most, primary_markdowns};
+        let what = "mark-downs of the primary";
+        out.push(judge_at_most(
+            "markdowns",
+            what,
+            n,
+            primary_markdowns,
+            iterations,
+        ));
+    }
     let why = unjudged_reason(iterations);
     for e in out
         .iter_mut()

@@ -6,6 +6,7 @@
 //! into figures and verdicts (pure, tested on recorded data).
 
 pub mod audio;
+pub mod failovers;
 pub mod figures;
 pub mod iteration;
 pub mod judge;

@@ -418,6 +418,14 @@ pub struct Expectations {
     /// How the job must end (`done`, or `failed` for a drill where failing safe is right).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobExpectation>,
+    /// Most lease takeovers (new epochs in the job's status) in any iteration;
+    /// `0` in a drill with no fault catches false failovers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeovers: Option<u64>,
+    /// Most times HAProxy marked the primary down in any iteration; `0` in a
+    /// drill with no fault catches false mark-downs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markdowns: Option<u64>,
 }
 
 /// The state a drilled job must end in.
