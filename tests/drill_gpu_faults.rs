@@ -8,43 +8,29 @@
 
 mod drill_support;
 
-use drill_support::*;
-
-/// One drill at a time: four stacks at once on a two-core CI machine would
-/// measure the machine, not the failover.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use drill_support::one_drill_at_a_time;
+use drill_support::run::run_scenario;
 
 fn drill(scenario: &str, class: &str, reaction: &str) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    require_docker();
-    let dir = temp_dir(scenario);
-    let out = takeover()
-        .args(["run", &format!("scenarios/{scenario}.yaml"), "--plain"])
-        .arg("--report-dir")
-        .arg(&dir)
-        .output()
-        .expect("takeover runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json ({e})\n{stdout}\n{stderr}"));
-    let report: takeover::report::model::Report = serde_json::from_str(&text).unwrap();
-    let it = &report.iterations[0];
+    let _turn = one_drill_at_a_time();
+    let run = run_scenario(scenario);
+    let it = &run.report.iterations[0];
     let fault = it.faults.first().expect("a fault record");
     assert_eq!(fault.kind, "gpu", "{fault:?}");
     let witness = fault.witness.as_deref().unwrap_or_default();
     assert!(
         fault.in_effect_at_ms.is_some() && witness.contains(class) && witness.contains(reaction),
-        "{scenario}: expected {class} / {reaction}, got {fault:?}\n{stderr}"
+        "{scenario}: expected {class} / {reaction}, got {fault:?}\n{}",
+        run.output
     );
     assert_eq!(
-        out.status.code(),
+        run.code,
         Some(0),
-        "{scenario} did not pass: {:?}\n{stdout}\n{stderr}",
-        report.expectations
+        "{scenario} did not pass: {:?}\n{}",
+        run.report.expectations,
+        run.output
     );
-    assert!(objects_with_label(&format!("takeover.run={}", it.run_id)).is_empty());
-    std::fs::remove_dir_all(&dir).ok();
+    run.clean();
 }
 
 #[test]

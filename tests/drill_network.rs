@@ -6,15 +6,12 @@
 
 mod drill_support;
 
+use drill_support::one_drill_at_a_time;
 use drill_support::run::{run_scenario, DrillRun};
 use takeover::report::model::{FaultRecord, IterationOutcome};
 
-/// One drill at a time: several stacks at once on a two-core CI machine would
-/// measure the machine, not the recovery.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn drill(name: &str) -> DrillRun {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     run_scenario(name)
 }
 

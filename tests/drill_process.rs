@@ -15,10 +15,6 @@ use takeover::report::model::Report;
 use takeover::stack::process::run_dir::{self, ChildRecord};
 use takeover::stack::Role;
 
-/// One drill at a time: two stacks at once on a two-core machine would
-/// measure the machine, not the failover.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// A private $TMPDIR, so that this test's run directories are its own.
 fn private_tmp(name: &str) -> PathBuf {
     let dir = temp_dir(&format!("process-tmpdir-{name}"));
@@ -123,7 +119,7 @@ fn assert_nothing_left(run_id: &str, tmp: &Path, started: &[ChildRecord]) {
 
 #[test]
 fn kill_primary_on_processes_passes_with_exact_audio_and_a_die_witness() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     let tmp = private_tmp("kill");
     let dir = temp_dir("process-kill-report");
     let (code, stderr, report, started) =
@@ -157,7 +153,7 @@ fn kill_primary_on_processes_passes_with_exact_audio_and_a_die_witness() {
 
 #[test]
 fn pause_primary_on_processes_is_witnessed_in_proc_and_fenced() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     let tmp = private_tmp("pause");
     let dir = temp_dir("process-pause-report");
     let (code, stderr, report, started) =
@@ -239,7 +235,7 @@ fn a_docker_only_fault_on_the_process_runtime_is_refused_before_anything_starts(
 
 #[test]
 fn a_sigkilled_harness_leaves_no_process_and_clean_removes_its_directory() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     let tmp = private_tmp("sigkill");
     let dir = temp_dir("process-sigkill-report");
     let mut child = takeover_in(&tmp)

@@ -5,47 +5,20 @@
 
 mod drill_support;
 
-use drill_support::*;
-use takeover::report::model::{Report, Verdict};
-
-/// One drill at a time: two stacks at once on a two-core CI machine would
-/// measure the machine, not the failover.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Runs a shipped scenario; returns its exit code, report and report.md.
-fn drill(scenario: &str) -> (i32, Report, String, String) {
-    require_docker();
-    let dir = temp_dir(scenario);
-    let out = takeover()
-        .args(["run", &format!("scenarios/{scenario}.yaml"), "--plain"])
-        .arg("--report-dir")
-        .arg(&dir)
-        .output()
-        .expect("takeover runs");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json ({e})\n{log}"));
-    let report: Report = serde_json::from_str(&text).unwrap();
-    let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
-    for it in &report.iterations {
-        assert!(
-            objects_with_label(&format!("takeover.run={}", it.run_id)).is_empty(),
-            "run {} left Docker objects behind",
-            it.run_id
-        );
-    }
-    std::fs::remove_dir_all(&dir).ok();
-    (out.status.code().expect("exited normally"), report, md, log)
-}
+use drill_support::one_drill_at_a_time;
+use drill_support::run::run_scenario;
+use takeover::report::model::Verdict;
 
 #[test]
 fn the_promoting_runbook_restores_service_within_budget() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (code, report, md, log) = drill("runbook-manual-failover");
+    let _turn = one_drill_at_a_time();
+    let run = run_scenario("runbook-manual-failover");
+    let (code, report, md, log) = (
+        run.code.expect("exited normally"),
+        &run.report,
+        &run.markdown,
+        &run.output,
+    );
     assert_eq!(code, 0, "{:?}\n{log}", report.expectations);
     let it = &report.iterations[0];
     let rb = it.runbooks.first().expect("a runbook record");
@@ -84,12 +57,19 @@ fn the_promoting_runbook_restores_service_within_budget() {
         md.contains("`runbooks/promote-standby.sh`: exit code 0"),
         "{md}"
     );
+    run.clean();
 }
 
 #[test]
 fn the_runbook_that_restarts_the_dead_primary_fails_the_drill_and_says_why() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (code, report, md, log) = drill("runbook-manual-failover-broken");
+    let _turn = one_drill_at_a_time();
+    let run = run_scenario("runbook-manual-failover-broken");
+    let (code, report, md, log) = (
+        run.code.expect("exited normally"),
+        &run.report,
+        &run.markdown,
+        &run.output,
+    );
     assert_eq!(code, 1, "the broken runbook was not caught\n{log}");
     let it = &report.iterations[0];
     let rb = it.runbooks.first().expect("a runbook record");
@@ -121,4 +101,5 @@ fn the_runbook_that_restarts_the_dead_primary_fails_the_drill_and_says_why() {
         md.contains("timed out after 20s and was killed (no exit code)"),
         "{md}"
     );
+    run.clean();
 }

@@ -6,11 +6,8 @@
 
 mod drill_support;
 
+use drill_support::one_drill_at_a_time;
 use drill_support::run::{run_scenario, DrillRun};
-
-/// One drill at a time: two stacks at once on a two-core CI machine would
-/// measure the machine, not the failover.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn fencing_check(run: &DrillRun) -> serde_json::Value {
     let audio = run.report.iterations[0]
@@ -49,7 +46,7 @@ fn assert_takeover_happened(run: &DrillRun) {
 
 #[test]
 fn with_fencing_the_zombie_is_refused_and_the_audio_is_exact() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     let run = run_scenario("split-brain");
     assert_takeover_happened(&run);
     assert_eq!(
@@ -80,7 +77,7 @@ fn with_fencing_the_zombie_is_refused_and_the_audio_is_exact() {
 
 #[test]
 fn without_fencing_the_drill_fails_and_names_the_conflicting_chunks() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = one_drill_at_a_time();
     let run = run_scenario("split-brain-unfenced");
     assert_takeover_happened(&run);
     assert_eq!(

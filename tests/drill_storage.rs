@@ -5,39 +5,9 @@
 
 mod drill_support;
 
-use drill_support::*;
-use takeover::report::model::{Iteration, Report, Verdict};
-
-/// One drill at a time (two cores on CI).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn drill(scenario: &str) -> (i32, Report, String) {
-    require_docker();
-    let dir = temp_dir(scenario);
-    let out = takeover()
-        .args(["run", &format!("scenarios/{scenario}.yaml"), "--plain"])
-        .arg("--report-dir")
-        .arg(&dir)
-        .output()
-        .expect("takeover runs");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json ({e})\n{log}"));
-    let report: Report = serde_json::from_str(&text).unwrap();
-    for it in &report.iterations {
-        assert!(
-            objects_with_label(&format!("takeover.run={}", it.run_id)).is_empty(),
-            "run {} left Docker objects behind",
-            it.run_id
-        );
-    }
-    std::fs::remove_dir_all(&dir).ok();
-    (out.status.code().expect("exited normally"), report, log)
-}
+use drill_support::one_drill_at_a_time;
+use drill_support::run::run_scenario;
+use takeover::report::model::{Iteration, Verdict};
 
 /// The job failed with an error, short of its last frame, and no audio was judged.
 fn assert_failed_safe(it: &Iteration) -> String {
@@ -61,8 +31,9 @@ fn assert_failed_safe(it: &Iteration) -> String {
 
 #[test]
 fn a_full_data_volume_fails_the_job_with_the_os_error_and_service_returns() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (code, report, log) = drill("disk-fill");
+    let _turn = one_drill_at_a_time();
+    let run = run_scenario("disk-fill");
+    let (code, report, log) = (run.code.expect("exited normally"), &run.report, &run.output);
     let it = &report.iterations[0];
     let fill = it
         .faults
@@ -90,12 +61,14 @@ fn a_full_data_volume_fails_the_job_with_the_os_error_and_service_returns() {
         .unwrap();
     assert_eq!(job.verdict, Verdict::Held, "{}", job.evidence);
     assert_eq!(code, 0, "{:?}\n{log}", report.expectations);
+    run.clean();
 }
 
 #[test]
 fn a_corrupted_checkpoint_is_refused_and_the_job_fails_naming_it() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (code, report, log) = drill("corrupt-checkpoint");
+    let _turn = one_drill_at_a_time();
+    let run = run_scenario("corrupt-checkpoint");
+    let (code, report, log) = (run.code.expect("exited normally"), &run.report, &run.output);
     let it = &report.iterations[0];
     let corrupt = it
         .faults
@@ -117,4 +90,5 @@ fn a_corrupted_checkpoint_is_refused_and_the_job_fails_naming_it() {
         job.samples.last()
     );
     assert_eq!(code, 0, "{:?}\n{log}", report.expectations);
+    run.clean();
 }

@@ -49,10 +49,25 @@ pub(super) async fn inject(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, F
         )
         .await;
     let (before, after, flipped) = result?;
+    Ok(judge(
+        ctx, target, requested, &path, &before, &after, &flipped,
+    ))
+}
+
+/// The effect of a corruption: witnessed when the file's blake3 checksum changed.
+pub(super) fn judge(
+    ctx: &Ctx<'_>,
+    target: Role,
+    requested: f64,
+    path: &str,
+    before: &str,
+    after: &str,
+    flipped: &[usize],
+) -> FaultEffect {
     let done = ctx.clock.now_ms();
     let evidence = json!({ "file": path, "blake3_before": before, "blake3_after": after, "flipped_offsets": flipped });
     if before != after {
-        Ok(ctx.witnessed(
+        ctx.witnessed(
             "corrupt-checkpoint",
             target,
             requested,
@@ -63,9 +78,9 @@ pub(super) async fn inject(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, F
                 &after[..12]
             ),
             evidence,
-        ))
+        )
     } else {
-        Ok(ctx.unwitnessed("corrupt-checkpoint", target, requested, evidence))
+        ctx.unwitnessed("corrupt-checkpoint", target, requested, evidence)
     }
 }
 

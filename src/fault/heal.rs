@@ -12,20 +12,29 @@ use crate::stack::{Role, Stack};
 pub(super) async fn inject(ctx: &Ctx<'_>, target: Option<Role>) -> Result<FaultEffect, FaultError> {
     let requested = ctx.clock.now_ms();
     let reverted = heal(ctx.stack, target).await?;
-    let done = ctx.clock.now_ms();
+    Ok(effect(ctx, target, requested, reverted))
+}
+
+/// The effect of a heal (any runtime): always witnessed, listing what it reverted.
+pub(super) fn effect(
+    ctx: &Ctx<'_>,
+    target: Option<Role>,
+    requested: f64,
+    reverted: Vec<String>,
+) -> FaultEffect {
     let witness = if reverted.is_empty() {
         "nothing to revert".to_string()
     } else {
         format!("reverted: {}", reverted.join("; "))
     };
-    Ok(ctx.witnessed(
+    ctx.witnessed(
         "heal",
         target.unwrap_or(Role::Primary),
         requested,
-        done,
+        ctx.clock.now_ms(),
         witness,
         json!({ "scope": target.map(|t| t.as_str()).unwrap_or("all"), "reverted": reverted }),
-    ))
+    )
 }
 
 /// Reverts the faults in place on `target` (every container when `None`); returns what it reverted.

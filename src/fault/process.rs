@@ -65,19 +65,7 @@ pub(super) async fn inject(ctx: &Ctx<'_>, fault: &FaultSpec) -> Result<FaultEffe
         FaultSpec::Heal { target } => {
             let requested = ctx.clock.now_ms();
             let reverted = heal(ctx.stack, *target)?;
-            let witness = if reverted.is_empty() {
-                "nothing to revert".to_string()
-            } else {
-                format!("reverted: {}", reverted.join("; "))
-            };
-            Ok(ctx.witnessed(
-                "heal",
-                target.unwrap_or(Role::Primary),
-                requested,
-                ctx.clock.now_ms(),
-                witness,
-                json!({ "scope": target.map(|t| t.as_str()).unwrap_or("all"), "reverted": reverted }),
-            ))
+            Ok(super::heal::effect(ctx, *target, requested, reverted))
         }
         FaultSpec::Gpu { target, fault, xid } => gpu::inject(ctx, *target, *fault, *xid).await,
         FaultSpec::CorruptCheckpoint { target } => corrupt_checkpoint_locally(ctx, *target).await,
@@ -312,25 +300,15 @@ async fn corrupt_checkpoint_locally(
     let after = blake3::hash(&std::fs::read(&path).map_err(io)?)
         .to_hex()
         .to_string();
-    let done = ctx.clock.now_ms();
-    let evidence = json!({ "file": path, "blake3_before": before, "blake3_after": after, "flipped_offsets": flipped });
-    if before != after {
-        Ok(ctx.witnessed(
-            "corrupt-checkpoint",
-            target,
-            requested,
-            done,
-            format!(
-                "checkpoint {} changed (blake3 {} -> {})",
-                path.display(),
-                &before[..12],
-                &after[..12]
-            ),
-            evidence,
-        ))
-    } else {
-        Ok(ctx.unwitnessed("corrupt-checkpoint", target, requested, evidence))
-    }
+    Ok(corrupt_checkpoint::judge(
+        ctx,
+        target,
+        requested,
+        &path.display().to_string(),
+        &before,
+        &after,
+        &flipped,
+    ))
 }
 
 #[cfg(test)]

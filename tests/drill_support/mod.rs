@@ -7,6 +7,13 @@ pub mod run;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// One drill at a time: two stacks at once on a two-core CI machine would
+/// measure the machine, not the failover. Hold the guard for the whole test.
+pub fn one_drill_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The `takeover` binary under test.
 pub fn takeover() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_takeover"));
