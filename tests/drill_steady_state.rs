@@ -31,7 +31,11 @@ fn steady_state_sees_no_false_failover() {
         "no HAProxy sample of the primary"
     );
     let job = it.job.as_ref().expect("a job record");
-    assert!(job.samples.iter().any(|s| s.epoch >= 1), "{:?}", job.samples);
+    assert!(
+        job.samples.iter().any(|s| s.epoch >= 1),
+        "{:?}",
+        job.samples
+    );
     assert_eq!(job.final_state, "done", "{stderr}");
     use takeover::report::model::Verdict;
     for name in ["takeovers", "markdowns"] {
