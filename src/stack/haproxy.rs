@@ -56,7 +56,12 @@ impl Layout {
 
 /// HAProxy's configuration for the Docker stack. Servers are the workers'
 /// names on the run network, resolved through Docker's DNS so a restarted
-/// worker with a new address is found again.
+/// worker with a new address is found again. A name that stops resolving (a
+/// worker cut off the network) keeps its last address for an hour: the server
+/// is then marked down by its failing checks and must pass `rise` checks to
+/// come back. With a short hold HAProxy 2.6 puts it in maintenance instead and,
+/// when the name resolves again, serves it at once, before any check passed
+/// (measured: a 503 outage of up to 0.7 s after every reconnect).
 pub fn render_config(spec: &FrontdoorSpec, worker_port: u16) -> String {
     render_config_for(spec, &Layout::docker(worker_port))
 }
@@ -82,11 +87,11 @@ pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
     timeout resolve 100ms
     timeout retry 100ms
     hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-    hold refused 1s
-    hold timeout 1s
-    hold other 1s
+    hold obsolete 1h
+    hold nx 1h
+    hold refused 1h
+    hold timeout 1h
+    hold other 1h
 
 ",
             " resolvers docker init-addr last,libc,none",
