@@ -6,8 +6,8 @@
 
 mod drill_support;
 
-use drill_support::one_drill_at_a_time;
 use drill_support::run::{run_scenario, DrillRun};
+use drill_support::{kernel_has_netem, one_drill_at_a_time};
 use takeover::report::model::{FaultRecord, IterationOutcome};
 
 fn drill(name: &str) -> DrillRun {
@@ -148,24 +148,6 @@ fn a_paused_front_door_is_an_outage_of_about_the_pause() {
     assert_eq!(epochs(&run), vec![1], "{}", run.output);
     assert_eq!(f.work_lost_frames, Some(0), "{f:?}");
     run.clean();
-}
-
-/// Whether the running kernel has netem: `Some(false)` when its config says it
-/// is not set, `None` when the config cannot be read.
-fn kernel_has_netem() -> Option<bool> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("zcat /proc/config.gz 2>/dev/null | grep NET_SCH_NETEM")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("CONFIG_NET_SCH_NETEM=y") || text.contains("CONFIG_NET_SCH_NETEM=m") {
-        Some(true)
-    } else if text.contains("CONFIG_NET_SCH_NETEM is not set") {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 #[test]

@@ -3,10 +3,13 @@
 //! haproxy, redis-server and iptables, and the release `synth-worker` binary
 //! (`cargo build --release -p synth-worker`, or TAKEOVER_WORKER_BINARY=PATH).
 
+mod drill_support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
+use drill_support::kernel_has_netem;
 use takeover::clock::Clock;
 use takeover::fault::{self, Direction, FaultSpec, PartitionMethod};
 use takeover::stack::{self, cleanup, Role, Stack, StackError, StackSpec};
@@ -71,23 +74,6 @@ async fn down_leaving_nothing(stack: Stack, run_id: &str) {
         0,
         "objects of {run_id} left behind"
     );
-}
-
-/// Whether the running kernel has netem, from its config (None when it does not say).
-fn kernel_has_netem() -> Option<bool> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("zcat /proc/config.gz 2>/dev/null | grep NET_SCH_NETEM")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("CONFIG_NET_SCH_NETEM=y") || text.contains("CONFIG_NET_SCH_NETEM=m") {
-        Some(true)
-    } else if text.contains("CONFIG_NET_SCH_NETEM is not set") {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 /// The status of a GET, or the error text (the machine is shared and slow: a generous timeout).
