@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::exit::Outcome;
+use crate::report::model::Report;
 use crate::report::{history, json, Format};
+use crate::run::figures;
 
 /// Which formats `takeover report` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +64,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
             args.dir.display()
         )
     })?;
+    let disagreements = check_figures(&report);
     let history_path = args.history.unwrap_or_else(|| history::path_for(&dir));
     let runs = history::read(&history_path)
         .context("cannot read the run history; pass --history FILE or move it aside")?;
@@ -79,5 +82,46 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     for path in written {
         println!("{}", path.display());
     }
+    if disagreements > 0 {
+        eprintln!(
+            "error: {disagreements} figure(s) in report.json differ from the same figures recomputed from its own record; the report cannot be trusted"
+        );
+        return Ok(Outcome::Failed);
+    }
     Ok(Outcome::Passed)
+}
+
+/// Recomputes every iteration's figures from the stored record (probe
+/// columns, job polls, faults, front-door events) and says whether they equal
+/// the stored ones. Returns how many figures disagree.
+fn check_figures(report: &Report) -> usize {
+    let sustain = report.scenario.definition["probe"]["sustain"]
+        .as_u64()
+        .unwrap_or(10) as usize;
+    let mut disagreements = 0;
+    let mut checked = 0;
+    for it in &report.iterations {
+        if it.probes.sent_ms.len() != it.probes.ok.len() {
+            eprintln!(
+                "note: iteration {} was written before probe send times were stored; its figures are not recomputed",
+                it.index
+            );
+            continue;
+        }
+        checked += 1;
+        let again = figures::recompute(it, sustain);
+        for (name, stored, recomputed) in figures::disagreements(&it.figures, &again) {
+            disagreements += 1;
+            eprintln!(
+                "iteration {}: {name} is {stored} in report.json but {recomputed} recomputed from its probes, polls and events",
+                it.index
+            );
+        }
+    }
+    if checked > 0 && disagreements == 0 {
+        eprintln!(
+            "figures recomputed from report.json alone agree with the stored ones ({checked} iteration(s))"
+        );
+    }
+    disagreements
 }

@@ -31,10 +31,7 @@ pub enum ProbeError {
     /// The HTTP client could not be built.
     #[error("could not build the probe HTTP client: {0}")]
     Client(String),
-    /// The prober was started outside a Tokio runtime.
-    #[error("the prober must be started from inside a Tokio runtime")]
-    NoRuntime,
-    /// A thread could not be spawned.
-    #[error("could not start the probe scheduler thread: {0}")]
+    /// The scheduler thread or the probes' runtime could not be started.
+    #[error("could not start the prober's thread or runtime: {0}")]
     Thread(#[from] std::io::Error),
 }

@@ -183,11 +183,16 @@ async fn keep_alive_mode_reuses_connections() {
 }
 
 #[test]
-fn starting_outside_a_runtime_is_an_error() {
-    assert!(matches!(
-        start(config("http://127.0.0.1:9/", 5, 1), Clock::start()),
-        Err(ProbeError::NoRuntime)
-    ));
+fn the_prober_brings_its_own_runtime() {
+    // Nothing of the caller's runtime is needed: probes run on the prober's own.
+    let handle = start(config("http://127.0.0.1:9/", 5, 3), Clock::start()).unwrap();
+    let waiter = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let samples = waiter.block_on(handle.finish());
+    assert_eq!(samples.len(), 3);
+    assert!(samples.iter().all(|s| !s.ok), "nothing listens on port 9");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

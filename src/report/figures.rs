@@ -18,12 +18,14 @@ pub struct FigureRow {
 /// A label for a figure name.
 pub fn label(name: &str) -> String {
     match name {
-        "rto_ms" => "RTO (front door)".into(),
+        "rto_ms" => "RTO (front door, from onset)".into(),
+        "outage_ms" => "outage (first failed probe to recovery)".into(),
+        "witness_delay_ms" => "witness delay (request to witness)".into(),
         "job_rto_ms" => "job RTO".into(),
         "work_lost_frames" => "work lost".into(),
         "errors" => "failed probes".into(),
         "fault_effect_delay_ms" => "fault effect delay".into(),
-        "detect_ms" => "detection (mark-down)".into(),
+        "detect_ms" => "detection (onset to mark-down)".into(),
         "latency_before_p99_ms" => "latency p99 before".into(),
         "latency_during_p99_ms" => "latency p99 during".into(),
         "latency_after_p99_ms" => "latency p99 after".into(),
@@ -132,10 +134,11 @@ mod tests {
             names,
             [
                 "rto_ms",
+                "outage_ms",
                 "job_rto_ms",
                 "work_lost_frames",
                 "errors",
-                "fault_effect_delay_ms",
+                "witness_delay_ms",
                 "detect_ms",
                 "latency_before_p99_ms",
                 "latency_during_p99_ms",

@@ -48,6 +48,15 @@ pub struct HistorySummary {
     /// 95th percentile job RTO, in ms.
     #[serde(default)]
     pub job_rto_p95_ms: Option<f64>,
+    /// 95th percentile outage (first failed probe to recovery), in ms.
+    #[serde(default)]
+    pub outage_p95_ms: Option<f64>,
+    /// Median delay from the fault's request to its witness, in ms.
+    #[serde(default)]
+    pub witness_delay_p50_ms: Option<f64>,
+    /// Median detection time (onset to the front door marking the primary down), in ms.
+    #[serde(default)]
+    pub detect_p50_ms: Option<f64>,
     /// Most frames lost in any iteration.
     pub work_lost_frames_max: Option<f64>,
     /// Most failed probes in any iteration.
@@ -72,6 +81,9 @@ impl HistorySummary {
             rto_p95_ms: figure("rto_ms").and_then(|d| d.p95),
             job_rto_p50_ms: figure("job_rto_ms").and_then(|d| d.p50),
             job_rto_p95_ms: figure("job_rto_ms").and_then(|d| d.p95),
+            outage_p95_ms: figure("outage_ms").and_then(|d| d.p95),
+            witness_delay_p50_ms: figure("witness_delay_ms").and_then(|d| d.p50),
+            detect_p50_ms: figure("detect_ms").and_then(|d| d.p50),
             work_lost_frames_max: figure("work_lost_frames").and_then(|d| d.max),
             errors_max: figure("errors").and_then(|d| d.max),
             run_id: report.run_id.clone(),
@@ -188,8 +200,17 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
             sparkline(&p95)
         ));
         out.push_str(&format!(
-            "  {:<20} {:<12} {:>10} {:>10} {:>12} {:>10}  {}\n",
-            "started (UTC)", "outcome", "rto p50", "rto p95", "job rto p50", "lost max", "run id"
+            "  {:<20} {:<12} {:>10} {:>10} {:>11} {:>11} {:>11} {:>12} {:>10}  {}\n",
+            "started (UTC)",
+            "outcome",
+            "rto p50",
+            "rto p95",
+            "outage p95",
+            "witness p50",
+            "detect p50",
+            "job rto p50",
+            "lost max",
+            "run id"
         ));
         for run in runs {
             let ms = |v: Option<f64>| {
@@ -197,11 +218,14 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
                     .unwrap_or_else(|| "—".into())
             };
             out.push_str(&format!(
-                "  {:<20} {:<12} {:>10} {:>10} {:>12} {:>10}  {}\n",
+                "  {:<20} {:<12} {:>10} {:>10} {:>11} {:>11} {:>11} {:>12} {:>10}  {}\n",
                 run.started_at.format("%Y-%m-%d %H:%M:%S"),
                 outcome_word(run.outcome),
                 ms(run.rto_p50_ms),
                 ms(run.rto_p95_ms),
+                ms(run.outage_p95_ms),
+                ms(run.witness_delay_p50_ms),
+                ms(run.detect_p50_ms),
                 ms(run.job_rto_p50_ms),
                 run.work_lost_frames_max
                     .map(number)

@@ -66,7 +66,7 @@ pub fn render(report: &Report, history: &[HistorySummary], seams: &[IterationSea
     }
     let _ = write!(
         page,
-        r#"<p class="note">Written by {} {} from report.json (layout {}). Times in an iteration are ms since its start on one monotonic clock; RTO figures are exact to within the probe interval ({}).</p></main></body></html>"#,
+        r#"<p class="note">Written by {} {} from report.json (layout {}). Times in an iteration are ms since its start on one monotonic clock; each time figure carries its measured error bound (the gap between the probes around its recovery, plus the witness's delay when the witness began the outage); probes ran every {}.</p></main></body></html>"#,
         escape(&report.tool.name),
         escape(&report.tool.version),
         report.schema_version,
@@ -176,7 +176,7 @@ fn figures_table(page: &mut String, report: &Report) {
                 .unwrap_or_else(|| "—".into()),
         );
     }
-    page.push_str(r#"</table><p class="note">Percentiles are nearest-rank across iterations. The error bound is how far each value may be from the truth: the probe interval for front-door times, the status poll interval for job times. Latency rows distribute each iteration's p99 probe latency (timed from each probe's scheduled send, so a stalled probe counts in full).</p></section>"#);
+    page.push_str(r#"</table><p class="note">Percentiles are nearest-rank across iterations. The error bound is how far each value may be from the truth, measured: the largest over the iterations of the gap between the last failed and the first good probe (the last poll before the job moved, for job times), plus the witness's delay where the witness began the outage. RTO and job RTO count from the outage's onset, the earlier of the fault's witness and the first probe that failed after the fault was requested. Latency rows distribute each iteration's p99 probe latency (timed from each probe's scheduled send, so a stalled probe counts in full).</p></section>"#);
 }
 
 fn history_section(page: &mut String, report: &Report, history: &[HistorySummary]) {
@@ -299,15 +299,32 @@ fn iteration_section(
         page.push_str("</ul>");
     }
     let f = &it.figures;
+    let bounded = |v: Option<f64>, figure: &str| match (v, f.error_bounds_ms.get(figure)) {
+        (Some(v), Some(b)) => format!(
+            "{} ± {}",
+            with_unit(Some(v), "ms"),
+            with_unit(Some(*b), "ms")
+        ),
+        (v, _) => with_unit(v, "ms"),
+    };
     let _ = write!(
         page,
-        r#"<table><tr><th>RTO</th><th>job RTO</th><th>work lost</th><th>failed probes</th><th>fault effect delay</th><th>detection</th><th>latency p99 before / during / after</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} of {}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} / {} / {}</td></tr></table>"#,
-        with_unit(f.rto_ms, "ms"),
-        with_unit(f.job_rto_ms, "ms"),
+        r#"<table><tr><th>RTO</th><th>outage</th><th>onset</th><th>job RTO</th><th>work lost</th><th>failed probes</th><th>witness delay</th><th>detection</th><th>latency p99 before / during / after</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} of {}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} / {} / {}</td></tr></table>"#,
+        bounded(f.rto_ms, "rto_ms"),
+        bounded(f.outage_ms, "outage_ms"),
+        match (f.onset, f.onset_ms) {
+            (Some(source), Some(at)) => format!(
+                "{} at {}",
+                source.as_str().replace('_', " "),
+                with_unit(Some(at), "ms")
+            ),
+            _ => "—".to_string(),
+        },
+        bounded(f.job_rto_ms, "job_rto_ms"),
         with_unit(f.work_lost_frames.map(|v| v as f64), "frames"),
         f.errors,
         f.probes,
-        with_unit(f.fault_effect_delay_ms, "ms"),
+        with_unit(f.witness_delay_ms.or(f.fault_effect_delay_ms), "ms"),
         with_unit(f.detect_ms, "ms"),
         with_unit(f.latency.before.p99_ms, "ms"),
         with_unit(f.latency.during.p99_ms, "ms"),
@@ -583,7 +600,8 @@ mod tests {
             6
         );
         assert_eq!(page.matches("class=\"waveform\"").count(), 3);
-        assert!(page.contains("RTO (front door)") && page.contains("± 20"));
+        assert!(page.contains("RTO (front door, from onset)") && page.contains("± 20"));
+        assert!(page.contains("outage (first failed probe to recovery)"));
         assert!(page.contains("latency p99 during"));
         assert!(page.contains("oom event, exit 137, OOMKilled=true"));
         assert!(page.contains("No earlier run of this scenario"));

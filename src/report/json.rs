@@ -115,6 +115,7 @@ mod tests {
                 detect_ms: Some(300.0),
                 latency: LatencySplit::default(),
                 probes: 1000,
+                ..Figures::default()
             },
             faults: vec![FaultRecord {
                 step: 0,
@@ -132,6 +133,7 @@ mod tests {
                 path: "/health".into(),
                 interval_ms: 20.0,
                 scheduled_ms: vec![0.0, 20.0],
+                sent_ms: vec![0.1, 20.2],
                 latency_ms: vec![1.5, 1000.0],
                 status: vec![200, 0],
                 ok: vec![true, false],
@@ -139,6 +141,7 @@ mod tests {
             },
             job: None,
             frontdoor: vec![],
+            frontdoor_accounts: vec![],
             audio: None,
             phases_ms: [("stack_up".to_string(), 1500.0)].into_iter().collect(),
         };

@@ -108,18 +108,27 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
     }
     md.push('\n');
 
-    md.push_str("## Iterations\n\n| # | outcome | RTO | job RTO | work lost | failed probes | fault witness | audio |\n|---:|---|---:|---:|---:|---:|---|---|\n");
+    md.push_str("## Iterations\n\n| # | outcome | RTO | outage | onset | witness delay | detection | job RTO | work lost | failed probes | fault witness | audio |\n|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|\n");
     for it in &report.iterations {
+        let f = &it.figures;
+        let bounded = |v: Option<f64>, figure: &str| match (v, f.error_bounds_ms.get(figure)) {
+            (Some(v), Some(b)) => format!("{} ± {}", with_unit(Some(v), "ms"), number(*b)),
+            (v, _) => with_unit(v, "ms"),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             it.index,
             serde_json::to_value(it.outcome)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            with_unit(it.figures.rto_ms, "ms"),
-            with_unit(it.figures.job_rto_ms, "ms"),
+            bounded(f.rto_ms, "rto_ms"),
+            bounded(f.outage_ms, "outage_ms"),
+            onset_cell(f),
+            with_unit(f.witness_delay_ms.or(f.fault_effect_delay_ms), "ms"),
+            with_unit(f.detect_ms, "ms"),
+            bounded(f.job_rto_ms, "job_rto_ms"),
             with_unit(it.figures.work_lost_frames.map(|v| v as f64), "frames"),
             it.figures.errors,
             md_cell(&witnesses(it)),
@@ -264,6 +273,16 @@ fn audio_line(it: &Iteration) -> String {
     )
 }
 
+/// What started the outage and when: `failed probe @ 9394 ms`.
+fn onset_cell(f: &super::model::Figures) -> String {
+    match (f.onset, f.onset_ms) {
+        (Some(source), Some(at)) => {
+            format!("{} @ {} ms", source.as_str().replace('_', " "), number(at))
+        }
+        _ => "—".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +296,7 @@ mod tests {
         assert!(md.starts_with("# ✅ oom-kill-primary: PASSED\n"));
         assert!(md.contains("| ✅ held | rto.p95 | 420 ms | 2000 ms |"));
         assert!(
-            md.contains("| RTO (front door) (ms) | 380 | 420 | 420 | 420 | ± 20 |"),
+            md.contains("| RTO (front door, from onset) (ms) | 380 | 420 | 420 | 420 | ± 20 |"),
             "{md}"
         );
         assert!(md.contains("![iteration 2: around the fault](timeline-2-fault.svg)"));

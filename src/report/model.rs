@@ -189,6 +189,9 @@ pub struct Iteration {
     /// HAProxy's view of its servers, read during the iteration.
     #[serde(default)]
     pub frontdoor: Vec<FrontdoorSample>,
+    /// The front door's own account of every failed probe, from its request log.
+    #[serde(default)]
+    pub frontdoor_accounts: Vec<FrontdoorAccount>,
     /// The check of the job's final audio, when one ran.
     #[serde(default)]
     pub audio: Option<AudioRecord>,
@@ -269,20 +272,45 @@ pub enum EventKind {
 
 /// The figures of one iteration. `None` means "not measured" (no fault, no
 /// recovery within the deadline, ...); the reasons say which.
+///
+/// Times are measured from the outage's **onset**: the earlier of the fault's
+/// witness and the first probe sent after the fault was requested that failed
+/// (`docs/report-format.md` gives each figure's recipe from the stored probes).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
-    /// Front-door RTO: fault in effect to the first probe of a sustained good run, in ms.
+    /// Front-door RTO: onset to the first probe of the sustained good run, in ms.
     pub rto_ms: Option<f64>,
-    /// Job RTO: fault in effect to the job's committed progress moving again, in ms.
+    /// Job RTO: onset to the job's committed progress moving again, in ms.
     pub job_rto_ms: Option<f64>,
     /// Frames synthesized more than once (work lost to the takeover).
     pub work_lost_frames: Option<u64>,
     /// Failed probes (no answer, timeout or non-2xx) during the iteration.
     pub errors: u64,
-    /// Fault requested to fault in effect, in ms (the first fault's).
+    /// Fault requested to its witness, in ms; the same as `witness_delay_ms`,
+    /// kept under this name for readers of earlier reports.
     pub fault_effect_delay_ms: Option<f64>,
-    /// Fault in effect to HAProxy marking the primary down, in ms.
+    /// Onset to the front door marking the primary down, in ms.
     pub detect_ms: Option<f64>,
+    /// First failed probe (sent after the fault was requested) to the first
+    /// probe of the sustained good run, in ms: the outage clients saw (0 when
+    /// no probe failed).
+    #[serde(default)]
+    pub outage_ms: Option<f64>,
+    /// Fault requested to its witness, in ms.
+    #[serde(default)]
+    pub witness_delay_ms: Option<f64>,
+    /// When the outage began, in ms since the iteration's start.
+    #[serde(default)]
+    pub onset_ms: Option<f64>,
+    /// What showed the outage first: `witness` or `failed_probe`.
+    #[serde(default)]
+    pub onset: Option<crate::timeline::OnsetSource>,
+    /// The measured error bound of each time figure, by figure name
+    /// (`rto_ms`, `outage_ms`, `job_rto_ms`), in ms: the gap around the
+    /// recovery in which the truth lies, plus the witness's uncertainty
+    /// (request to witness) when the witness is the onset.
+    #[serde(default)]
+    pub error_bounds_ms: BTreeMap<String, f64>,
     /// Probe latency before, during and after the outage.
     pub latency: LatencySplit,
     /// Total probes sent.
@@ -392,6 +420,9 @@ pub struct ProbeSeries {
     pub interval_ms: f64,
     /// When each probe was due, in ms.
     pub scheduled_ms: Vec<f64>,
+    /// When each probe actually left, in ms (empty in reports written before this column).
+    #[serde(default)]
+    pub sent_ms: Vec<f64>,
     /// Latency of each probe from its scheduled time, in ms (up to the timeout when it failed).
     pub latency_ms: Vec<f64>,
     /// HTTP status of each probe, 0 when there was no answer.
@@ -459,6 +490,36 @@ pub struct FrontdoorSample {
     pub backup: bool,
 }
 
+/// The front door's own account of one failed probe: its request-log line
+/// beside what the prober saw, so a reader can tell whose failure it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontdoorAccount {
+    /// The probe's index in the probe columns.
+    pub probe: u64,
+    /// When the prober sent it, in ms.
+    pub sent_ms: f64,
+    /// What the prober saw (`HTTP 502`, `timeout after 1000 ms`).
+    pub prober_saw: String,
+    /// Whose failure the two records point to.
+    pub finding: AccountFinding,
+    /// When the front door accepted it, in ms (absent when it has no record).
+    pub accepted_ms: Option<f64>,
+    /// HAProxy's log line for it, parsed (absent when it has no record).
+    pub frontdoor: Option<crate::stack::haproxy_log::FrontdoorLogLine>,
+}
+
+/// What the front door's record says about a probe the prober counted as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountFinding {
+    /// The front door failed it too (an error status or an aborted stream): the stack's failure.
+    FrontdoorFailed,
+    /// The front door answered it with a 2xx: the failure arose between the front door and the prober.
+    FrontdoorAnswered,
+    /// The front door has no record of it: it never reached HAProxy (or was still open at the end).
+    NotSeen,
+}
+
 /// The audio check of one iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioRecord {
@@ -510,8 +571,8 @@ pub struct Distribution {
     pub max: Option<f64>,
     /// Mean.
     pub mean: Option<f64>,
-    /// How far each value may be from the truth, in the figure's unit (the probe
-    /// interval for front-door times, the status poll interval for job times).
+    /// How far each value may be from the truth, in the figure's unit: the
+    /// largest of the iterations' measured bounds (`Figures::error_bounds_ms`).
     pub error_bound: Option<f64>,
 }
 
@@ -551,12 +612,13 @@ pub struct ExpectationResult {
 
 impl Report {
     /// The figure names used in [`Summary::figures`], with their units.
-    pub const FIGURES: [(&'static str, &'static str); 6] = [
+    pub const FIGURES: [(&'static str, &'static str); 7] = [
         ("rto_ms", "ms"),
+        ("outage_ms", "ms"),
         ("job_rto_ms", "ms"),
         ("work_lost_frames", "frames"),
         ("errors", "probes"),
-        ("fault_effect_delay_ms", "ms"),
+        ("witness_delay_ms", "ms"),
         ("detect_ms", "ms"),
     ];
 }

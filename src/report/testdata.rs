@@ -2,8 +2,6 @@
 //! OOM-kill of the primary with 20 ms probes, HAProxy's view, a paced job
 //! taken over by the standby, and a structural audio verdict with one seam.
 
-use std::collections::BTreeMap;
-
 use super::model::*;
 
 /// Deterministic jitter in [0, 1).
@@ -45,6 +43,7 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
     while t < end - 400.0 {
         let failed = t >= in_effect && t < recovered;
         probes.scheduled_ms.push(t);
+        probes.sent_ms.push(t + 0.2);
         probes.latency_ms.push(if failed {
             if t < in_effect + 300.0 {
                 250.0
@@ -263,6 +262,17 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
                 after: latency(600, 1.5, 7.9),
             },
             probes: probes.ok.len() as u64,
+            outage_ms: Some(outage_ms),
+            witness_delay_ms: Some(210.0),
+            onset_ms: Some(in_effect),
+            onset: Some(crate::timeline::OnsetSource::Witness),
+            error_bounds_ms: [
+                ("rto_ms".to_string(), 20.0),
+                ("outage_ms".to_string(), 20.0),
+                ("job_rto_ms".to_string(), 250.0),
+            ]
+            .into_iter()
+            .collect(),
         },
         faults: vec![FaultRecord {
             step: 0,
@@ -289,6 +299,7 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
             samples,
         }),
         frontdoor,
+        frontdoor_accounts: vec![],
         audio: Some(AudioRecord {
             mode: "structural".into(),
             intact: true,
@@ -308,26 +319,6 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
     }
 }
 
-fn distribution(unit: &str, values: &[f64], error_bound: Option<f64>) -> Distribution {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = |p: f64| {
-        sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-    };
-    Distribution {
-        unit: unit.into(),
-        count: sorted.len() as u32,
-        missing: 0,
-        min: sorted.first().copied(),
-        p50: Some(rank(50.0)),
-        p95: Some(rank(95.0)),
-        p99: Some(rank(99.0)),
-        max: sorted.last().copied(),
-        mean: Some(sorted.iter().sum::<f64>() / sorted.len() as f64),
-        error_bound,
-    }
-}
-
 /// The whole report: three passed iterations, four expectations that held.
 pub fn report() -> Report {
     let iterations = vec![
@@ -335,41 +326,8 @@ pub fn report() -> Report {
         iteration(2, 420.0, 2_300.0),
         iteration(3, 380.0, 2_050.0),
     ];
-    let pick =
-        |f: &dyn Fn(&Figures) -> f64| iterations.iter().map(|i| f(&i.figures)).collect::<Vec<_>>();
-    let mut figures = BTreeMap::new();
-    figures.insert(
-        "rto_ms".to_string(),
-        distribution("ms", &pick(&|f| f.rto_ms.unwrap()), Some(20.0)),
-    );
-    figures.insert(
-        "job_rto_ms".to_string(),
-        distribution("ms", &pick(&|f| f.job_rto_ms.unwrap()), Some(250.0)),
-    );
-    figures.insert(
-        "work_lost_frames".to_string(),
-        distribution(
-            "frames",
-            &pick(&|f| f.work_lost_frames.unwrap() as f64),
-            None,
-        ),
-    );
-    figures.insert(
-        "errors".to_string(),
-        distribution("probes", &pick(&|f| f.errors as f64), None),
-    );
-    figures.insert(
-        "fault_effect_delay_ms".to_string(),
-        distribution(
-            "ms",
-            &pick(&|f| f.fault_effect_delay_ms.unwrap()),
-            Some(20.0),
-        ),
-    );
-    figures.insert(
-        "detect_ms".to_string(),
-        distribution("ms", &pick(&|f| f.detect_ms.unwrap()), Some(100.0)),
-    );
+    // The summary the way a run makes it.
+    let figures = crate::run::judge::summarize(&iterations).figures;
     let t0: chrono::DateTime<chrono::Utc> = "2026-11-25T23:00:00Z".parse().unwrap();
     let expectation =
         |name: &str, figure: &str, statistic: &str, threshold: f64, measured: f64, unit: &str| {

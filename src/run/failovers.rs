@@ -128,6 +128,7 @@ mod tests {
             probes: ProbeSeries::default(),
             job: None,
             frontdoor: vec![],
+            frontdoor_accounts: vec![],
             audio: None,
             phases_ms: Default::default(),
         };

@@ -6,7 +6,8 @@ use contract::JobStatus;
 
 use crate::probe::ProbeSample;
 use crate::report::model::{
-    Event, EventKind, FaultRecord, Figures, JobSample, LatencySplit, LatencySummary, ProbeSeries,
+    Event, EventKind, FaultRecord, Figures, Iteration, JobRecord, JobSample, LatencySplit,
+    LatencySummary, ProbeSeries,
 };
 use crate::timeline;
 use crate::workload::{state_name, StatusPoll};
@@ -197,6 +198,7 @@ pub fn probe_series(samples: &[ProbeSample], path: &str, interval_ms: f64) -> Pr
     let mut last_error: Option<&str> = None;
     for (i, s) in samples.iter().enumerate() {
         series.scheduled_ms.push(round3(s.scheduled_ms));
+        series.sent_ms.push(round3(s.sent_ms));
         series.latency_ms.push(round3(s.latency_ms));
         series.status.push(s.status.unwrap_or(0));
         series.ok.push(s.ok);
@@ -236,16 +238,37 @@ pub fn measured_fault(faults: &[FaultRecord]) -> Option<&FaultRecord> {
 
 /// Everything an iteration measured, ready for its figures.
 pub struct Recorded<'a> {
-    /// The probes.
+    /// The probes, as stored in the report (see [`samples_of`]).
     pub probes: &'a [ProbeSample],
     /// Consecutive good probes that end an outage.
     pub sustain: usize,
-    /// The follower's polls.
-    pub polls: &'a [StatusPoll],
+    /// The job's status polls that answered.
+    pub job: &'a [timeline::JobSample],
     /// Fault steps and their effects.
     pub faults: &'a [FaultRecord],
     /// Events already on the timeline (HAProxy's view among them).
     pub events: &'a [Event],
+}
+
+/// The fault's times as the outage measure needs them. The effect happened
+/// after the request and no later than its witness, so the witness's own
+/// uncertainty is the request-to-witness delay.
+fn fault_times(fault: &FaultRecord) -> Option<timeline::FaultTimes> {
+    let witness_ms = fault.in_effect_at_ms?;
+    Some(timeline::FaultTimes {
+        requested_ms: fault.requested_at_ms,
+        witness_ms,
+        witness_uncertainty_ms: (witness_ms - fault.requested_at_ms).max(0.0),
+    })
+}
+
+/// The outage's onset for `fault` given the probes so far (the witness when
+/// the fault has no usable times).
+pub fn onset_ms(fault: &FaultRecord, probes: &[ProbeSample]) -> f64 {
+    match fault_times(fault) {
+        Some(times) => timeline::outage(probes, times, 1).onset_ms,
+        None => fault.requested_at_ms,
+    }
 }
 
 /// The iteration's figures and the events the probes show.
@@ -256,32 +279,68 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
         ..Figures::default()
     };
     let mut events = Vec::new();
-    let Some(fault) = measured_fault(r.faults) else {
+    let Some((fault, times)) = measured_fault(r.faults).and_then(|f| Some((f, fault_times(f)?)))
+    else {
         let lat = timeline::latency_by_phase(r.probes, f64::INFINITY, None);
         fig.latency.before = latency_summary(&lat.before);
         return (fig, events);
     };
-    let at = fault.in_effect_at_ms.unwrap_or(fault.requested_at_ms);
-    fig.fault_effect_delay_ms = Some(at - fault.requested_at_ms);
-    let recovery = timeline::recovery(r.probes, at, r.sustain);
-    let recovered_ms = match recovery {
+    let witness_delay = times.witness_ms - fault.requested_at_ms;
+    fig.fault_effect_delay_ms = Some(witness_delay);
+    fig.witness_delay_ms = Some(witness_delay);
+    let outage = timeline::outage(r.probes, times, r.sustain);
+    let at = outage.onset_ms;
+    let onset_uncertainty = match outage.onset_source {
+        timeline::OnsetSource::Witness => times.witness_uncertainty_ms,
+        timeline::OnsetSource::FailedProbe => 0.0,
+    };
+    fig.onset_ms = Some(at);
+    fig.onset = Some(outage.onset_source);
+    fig.rto_ms = outage.rto_ms;
+    fig.outage_ms = outage.outage_ms;
+    if let Some(bound) = outage.error_bound_ms {
+        fig.error_bounds_ms.insert("rto_ms".into(), bound);
+        fig.error_bounds_ms.insert("outage_ms".into(), bound);
+    }
+    let recovered_ms = match outage.recovery {
         timeline::Recovery::Recovered { recovered_ms, .. } => Some(recovered_ms),
         timeline::Recovery::NoOutageSeen => Some(at),
         _ => None,
     };
-    fig.rto_ms = timeline::rto(r.probes, at, r.sustain);
+    if outage.onset_source == timeline::OnsetSource::FailedProbe {
+        events.push(Event {
+            at_ms: at,
+            kind: EventKind::Note,
+            detail: format!(
+                "outage onset: a probe failed {:.0} ms before the fault's witness; figures count from here",
+                times.witness_ms - at
+            ),
+        });
+    }
     events.extend(
         timeline::probe_events(r.probes, at, r.sustain)
             .iter()
             .map(report_event),
     );
-    let job = timeline_job_samples(r.polls);
-    fig.job_rto_ms = timeline::job_rto(&job, at);
-    fig.work_lost_frames = timeline::work_lost(&job, at).map(|w| w.frames);
-    let down = r
-        .events
-        .iter()
-        .find(|e| e.kind == EventKind::FrontdoorMarkedPrimaryDown && e.at_ms >= at - 1.0);
+    if let Some(job) = timeline::job_recovery(r.job, at) {
+        fig.job_rto_ms = Some(job.job_rto_ms);
+        let previous_poll = r
+            .job
+            .iter()
+            .map(|s| s.at_ms)
+            .filter(|t| *t < job.resumed_ms)
+            .max_by(f64::total_cmp);
+        if let Some(previous) = previous_poll {
+            fig.error_bounds_ms.insert(
+                "job_rto_ms".into(),
+                job.resumed_ms - previous + onset_uncertainty,
+            );
+        }
+    }
+    fig.work_lost_frames = timeline::work_lost(r.job, at).map(|w| w.frames);
+    let down = r.events.iter().find(|e| {
+        e.kind == EventKind::FrontdoorMarkedPrimaryDown && e.at_ms >= fault.requested_at_ms
+    });
     fig.detect_ms = down.map(|e| (e.at_ms - at).max(0.0));
     if let Some(down) = down {
         if let Some(p) = r
@@ -325,6 +384,103 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
         after: latency_summary(&lat.after),
     };
     (fig, events)
+}
+
+/// The probes back from their stored columns: the figures are computed from
+/// exactly these, so that a reader of report.json gets the same numbers.
+/// Reports written before the `sent_ms` column take the schedule as the send time.
+pub fn samples_of(series: &ProbeSeries) -> Vec<ProbeSample> {
+    let mut error: Option<&str> = None;
+    let mut next_error = series.errors.iter().peekable();
+    (0..series.ok.len())
+        .map(|i| {
+            while let Some((_, message)) = next_error.next_if(|(at, _)| *at <= i) {
+                error = Some(message);
+            }
+            let ok = series.ok[i];
+            let scheduled_ms = series.scheduled_ms.get(i).copied().unwrap_or_default();
+            ProbeSample {
+                seq: i as u64,
+                scheduled_ms,
+                sent_ms: series.sent_ms.get(i).copied().unwrap_or(scheduled_ms),
+                latency_ms: series.latency_ms.get(i).copied().unwrap_or_default(),
+                status: series.status.get(i).copied().filter(|s| *s != 0),
+                ok,
+                error: (!ok).then(|| error.unwrap_or("failed").to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The job's answered polls back from the report's job record.
+pub fn job_samples_of(job: &JobRecord) -> Vec<timeline::JobSample> {
+    job.samples
+        .iter()
+        .filter(|s| s.state != "unreachable")
+        .map(|s| timeline::JobSample {
+            at_ms: s.at_ms,
+            frames_done: s.frames_done,
+            frames_total: job.frames_total,
+            epoch: s.epoch,
+            frames_synthesized: s.frames_synthesized,
+            frames_lost: s.frames_lost,
+        })
+        .collect()
+}
+
+/// An iteration's figures computed again from its stored record alone (probe
+/// columns, job polls, fault records, front-door events): what `takeover
+/// report` checks the printed figures against.
+pub fn recompute(it: &Iteration, sustain: usize) -> Figures {
+    let probes = samples_of(&it.probes);
+    let job = it.job.as_ref().map(job_samples_of).unwrap_or_default();
+    let (fig, _) = figures(&Recorded {
+        probes: &probes,
+        sustain,
+        job: &job,
+        faults: &it.faults,
+        events: &it.events,
+    });
+    fig
+}
+
+/// Where a recomputed figure differs from the stored one: `(figure, stored, recomputed)`.
+pub fn disagreements(stored: &Figures, recomputed: &Figures) -> Vec<(String, String, String)> {
+    let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v}"));
+    let pairs = [
+        ("rto_ms", stored.rto_ms, recomputed.rto_ms),
+        ("outage_ms", stored.outage_ms, recomputed.outage_ms),
+        ("job_rto_ms", stored.job_rto_ms, recomputed.job_rto_ms),
+        (
+            "work_lost_frames",
+            stored.work_lost_frames.map(|v| v as f64),
+            recomputed.work_lost_frames.map(|v| v as f64),
+        ),
+        (
+            "errors",
+            Some(stored.errors as f64),
+            Some(recomputed.errors as f64),
+        ),
+        (
+            "witness_delay_ms",
+            stored.witness_delay_ms,
+            recomputed.witness_delay_ms,
+        ),
+        ("detect_ms", stored.detect_ms, recomputed.detect_ms),
+    ];
+    let mut out: Vec<(String, String, String)> = pairs
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| (name.to_string(), show(a), show(b)))
+        .collect();
+    if stored.error_bounds_ms != recomputed.error_bounds_ms {
+        out.push((
+            "error_bounds_ms".into(),
+            format!("{:?}", stored.error_bounds_ms),
+            format!("{:?}", recomputed.error_bounds_ms),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -442,7 +598,7 @@ mod tests {
         let (fig, events) = figures(&Recorded {
             probes: &probes,
             sustain: 5,
-            polls: &polls,
+            job: &timeline_job_samples(&polls),
             faults: &faults,
             events: &frontdoor,
         });
@@ -499,7 +655,7 @@ mod tests {
         let (_, events) = figures(&Recorded {
             probes: &probes,
             sustain: 5,
-            polls: &[],
+            job: &[],
             faults: &faults,
             events: &frontdoor,
         });
@@ -534,7 +690,7 @@ mod tests {
         let (fig, _) = figures(&Recorded {
             probes: &probes,
             sustain: 5,
-            polls: &[],
+            job: &[],
             faults: &faults,
             events: &[],
         });

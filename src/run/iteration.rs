@@ -11,6 +11,7 @@ use contract::{JobOptions, JobRequest, Script};
 
 use super::audio;
 use super::figures::{self, Recorded};
+use super::frontdoor_account;
 use super::progress::Ui;
 use super::runbook;
 use crate::clock::Clock;
@@ -166,6 +167,7 @@ pub async fn run_iteration(
                     probes: Default::default(),
                     job: None,
                     frontdoor: vec![],
+                    frontdoor_accounts: vec![],
                     audio: None,
                     phases_ms: rec.phases,
                 },
@@ -238,6 +240,7 @@ pub async fn run_iteration(
             probes: drill.probes,
             job: drill.job,
             frontdoor: drill.frontdoor,
+            frontdoor_accounts: drill.frontdoor_accounts,
             audio: drill.audio,
             phases_ms: rec.phases,
         },
@@ -256,6 +259,7 @@ struct DrillOutput {
     probes: crate::report::model::ProbeSeries,
     job: Option<JobRecord>,
     frontdoor: Vec<crate::report::model::FrontdoorSample>,
+    frontdoor_accounts: Vec<crate::report::model::FrontdoorAccount>,
     audio: Option<crate::report::model::AudioRecord>,
     backend: Option<String>,
     worker_image: String,
@@ -403,7 +407,7 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
             rec.fail(format!(
                 "the job could not be submitted through the front door: {e}"
             ));
-            finish_observers(prober, poller, rec, &mut out, &scenario.probe, &[]).await;
+            finish_observers(stack, prober, poller, rec, &mut out, &scenario.probe, &[]).await;
             return out;
         }
     };
@@ -456,7 +460,8 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
         loop {
             let mut samples = p.samples_so_far();
             samples.sort_by(|a, b| a.scheduled_ms.total_cmp(&b.scheduled_ms));
-            match crate::timeline::recovery(&samples, fault_at, scenario.probe.sustain) {
+            let onset = figures::onset_ms(fault, &samples);
+            match crate::timeline::recovery(&samples, onset, scenario.probe.sustain) {
                 crate::timeline::Recovery::Recovered { .. }
                 | crate::timeline::Recovery::NoOutageSeen => break,
                 _ if clock.now_ms() > deadline => break,
@@ -468,10 +473,19 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
     let polls = follower.finish().await;
     rec.phases
         .insert("job".into(), clock.now_ms() - job_started);
-    finish_observers(prober, poller, rec, &mut out, &scenario.probe, &polls).await;
+    finish_observers(
+        stack,
+        prober,
+        poller,
+        rec,
+        &mut out,
+        &scenario.probe,
+        &polls,
+    )
+    .await;
 
     // The job record and its events.
-    let fault_at = figures::measured_fault(&rec.faults).and_then(|f| f.in_effect_at_ms);
+    let fault_at = out.figures.onset_ms;
     for e in figures::job_events(&polls, fault_at) {
         rec.event(e.at_ms, e.kind, e.detail);
     }
@@ -621,6 +635,7 @@ async fn check_audio(
 }
 
 async fn finish_observers(
+    stack: &Stack,
     prober: Option<ProbeHandle>,
     poller: FrontdoorPoller,
     rec: &mut Recorder<'_>,
@@ -656,10 +671,14 @@ async fn finish_observers(
         let e = figures::report_event(&e);
         rec.event(e.at_ms, e.kind, e.detail);
     }
+    // The figures come from the probes as stored, so report.json alone gives them again.
+    let interval = probe.interval.as_millis_f64();
+    out.probes = figures::probe_series(&samples, probe_path, interval);
+    let stored = figures::samples_of(&out.probes);
     let (fig, probe_events) = figures::figures(&Recorded {
-        probes: &samples,
+        probes: &stored,
         sustain,
-        polls,
+        job: &figures::timeline_job_samples(polls),
         faults: &rec.faults,
         events: &rec.events,
     });
@@ -667,8 +686,12 @@ async fn finish_observers(
         rec.event(e.at_ms, e.kind, e.detail);
     }
     out.figures = fig;
-    let interval = probe.interval.as_millis_f64();
-    out.probes = figures::probe_series(&samples, probe_path, interval);
+    // The front door's own account of each failed probe, from its request log.
+    let log = crate::stack::haproxy_log::parse_log(&stack.frontdoor_output().await);
+    out.frontdoor_accounts = frontdoor_account::accounts(&stored, &log, stack.clock());
+    if let Some(line) = frontdoor_account::summary(&out.frontdoor_accounts, log.len()) {
+        rec.now(EventKind::Note, line);
+    }
 }
 
 async fn submit_with_retry(

@@ -92,10 +92,11 @@ fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
         let f = &it.figures;
         let v = match figure {
             "rto_ms" => f.rto_ms,
+            "outage_ms" => f.outage_ms,
             "job_rto_ms" => f.job_rto_ms,
             "work_lost_frames" => f.work_lost_frames.map(|v| v as f64),
             "errors" => Some(f.errors as f64),
-            "fault_effect_delay_ms" => f.fault_effect_delay_ms,
+            "witness_delay_ms" => f.witness_delay_ms.or(f.fault_effect_delay_ms),
             "detect_ms" => f.detect_ms,
             _ => None,
         };
@@ -107,13 +108,17 @@ fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
     (values, missing)
 }
 
-/// The summary across iterations. `probe_interval_ms` and `poll_interval_ms` are
-/// the error bounds of front-door and job times.
-pub fn summarize(
-    iterations: &[Iteration],
-    probe_interval_ms: f64,
-    poll_interval_ms: f64,
-) -> Summary {
+/// A figure's error bound across iterations: the largest of the judged
+/// iterations' measured bounds (`None` when no iteration measured one).
+fn figure_bound(iterations: &[Iteration], figure: &str) -> Option<f64> {
+    judged(iterations)
+        .filter_map(|it| it.figures.error_bounds_ms.get(figure).copied())
+        .max_by(f64::total_cmp)
+}
+
+/// The summary across iterations. Each time figure's error bound is the
+/// largest of its iterations' measured bounds.
+pub fn summarize(iterations: &[Iteration]) -> Summary {
     let mut outcomes = BTreeMap::new();
     for it in iterations {
         let name = serde_json::to_value(it.outcome)
@@ -126,11 +131,7 @@ pub fn summarize(
         .iter()
         .map(|(name, unit)| {
             let (values, missing) = figure_values(iterations, name);
-            let bound = match *name {
-                "rto_ms" | "detect_ms" => Some(probe_interval_ms),
-                "job_rto_ms" => Some(poll_interval_ms),
-                _ => None,
-            };
+            let bound = figure_bound(iterations, name);
             (
                 name.to_string(),
                 distribution(&values, missing, unit, bound),
@@ -438,6 +439,9 @@ pub fn judge(
     if let Some(b) = &expect.rto {
         judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
     }
+    if let Some(b) = &expect.outage {
+        judge_bound("outage", "outage_ms", b, summary, "outage", &mut out);
+    }
     if let Some(b) = &expect.job_resume {
         judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
     }
@@ -548,6 +552,10 @@ mod tests {
                 job_rto_ms: rto.map(|r| r + 900.0),
                 work_lost_frames: Some(lost),
                 errors,
+                // A measured bound that grows with the RTO: the summary must take the largest.
+                error_bounds_ms: rto
+                    .map(|r| [("rto_ms".to_string(), r / 20.0)].into_iter().collect())
+                    .unwrap_or_default(),
                 ..Figures::default()
             },
             faults: vec![],
@@ -555,6 +563,7 @@ mod tests {
             probes: ProbeSeries::default(),
             job: None,
             frontdoor: vec![],
+            frontdoor_accounts: vec![],
             audio: Some(AudioRecord {
                 mode: "exact".into(),
                 intact: true,
@@ -588,7 +597,7 @@ mod tests {
             error: None,
         });
         let its = vec![it];
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let expect = Expectations {
             rto: Some(p95(1000)),
             errors: Some(10),
@@ -628,9 +637,10 @@ mod tests {
             .enumerate()
             .map(|(i, r)| iteration(i as u32 + 1, IterationOutcome::Passed, Some(*r), 8, 3))
             .collect();
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         assert_eq!(summary.figures["rto_ms"].p95, Some(980.0));
-        assert_eq!(summary.figures["rto_ms"].error_bound, Some(20.0));
+        // The bound is the largest measured one (980 / 20), not the probe interval.
+        assert_eq!(summary.figures["rto_ms"].error_bound, Some(49.0));
         let expect = Expectations {
             rto: Some(p95(1000)),
             ..Expectations::default()
@@ -644,7 +654,11 @@ mod tests {
         };
         let r = judge(&strict, 8, &its, &summary);
         assert_eq!(r[0].verdict, Verdict::Failed);
-        assert!(r[0].evidence.contains("980 ms"), "{}", r[0].evidence);
+        assert!(
+            r[0].evidence.contains("980 ms (±49 ms)"),
+            "{}",
+            r[0].evidence
+        );
         assert_eq!(outcome(&its, &r), RunOutcome::Failed);
     }
 
@@ -654,7 +668,7 @@ mod tests {
             iteration(1, IterationOutcome::Passed, Some(300.0), 0, 1),
             iteration(2, IterationOutcome::Failed, None, 0, 900),
         ];
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let expect = Expectations {
             rto: Some(p95(1000)),
             ..Expectations::default()
@@ -671,7 +685,7 @@ mod tests {
     #[test]
     fn unwitnessed_faults_are_inconclusive_never_passed() {
         let its = vec![iteration(1, IterationOutcome::Inconclusive, None, 0, 0)];
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let expect = Expectations {
             rto: Some(p95(1000)),
             errors: Some(10),
@@ -692,7 +706,7 @@ mod tests {
             iteration(1, IterationOutcome::Passed, Some(300.0), 8, 4),
             iteration(2, IterationOutcome::Passed, Some(310.0), 9, 12),
         ];
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let expect = Expectations {
             work_lost: Some(WorkAmount {
                 count: 1,
@@ -719,7 +733,7 @@ mod tests {
             audio: Some(AudioExpectation::Structural),
             ..Expectations::default()
         };
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let r = judge(&expect, 8, &its, &summary);
         assert_eq!(outcome(&its, &r), RunOutcome::Passed);
         its[0].audio.as_mut().unwrap().intact = false;
@@ -772,7 +786,7 @@ mod tests {
         let expect = job_expect("{state: failed, error_contains: Checkpoint}");
         let judge_one = |it: Iteration| {
             let its = vec![it];
-            let summary = summarize(&its, 20.0, 100.0);
+            let summary = summarize(&its);
             judge(&expect, 8, &its, &summary).remove(0)
         };
         let safe = judge_one(with_job(
@@ -815,12 +829,12 @@ mod tests {
     fn a_job_expected_done_fails_when_it_failed() {
         let expect = job_expect("done");
         let its = vec![with_job("failed", Some("No space left on device"), 40)];
-        let summary = summarize(&its, 20.0, 100.0);
+        let summary = summarize(&its);
         let r = judge(&expect, 8, &its, &summary);
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert!(r[0].evidence.contains("No space left"), "{}", r[0].evidence);
         let its = vec![with_job("done", None, 960)];
-        let r = judge(&expect, 8, &its, &summarize(&its, 20.0, 100.0));
+        let r = judge(&expect, 8, &its, &summarize(&its));
         assert_eq!(r[0].verdict, Verdict::Held, "{}", r[0].evidence);
     }
 }

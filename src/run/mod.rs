@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod failovers;
 pub mod figures;
+pub mod frontdoor_account;
 pub mod iteration;
 pub mod judge;
 pub mod progress;
@@ -143,8 +144,7 @@ pub async fn run_scenario(
     }
 
     let probe_ms = scenario.probe.interval.as_millis_f64();
-    let poll_ms = scenario.workload.status_interval.as_millis_f64();
-    let summary = judge::summarize(&iterations, probe_ms, poll_ms);
+    let summary = judge::summarize(&iterations);
     let expectations = judge::judge(
         &scenario.expect,
         scenario.workload.chunk_frames,

@@ -86,7 +86,8 @@ pub struct ProbeSpec {
     /// HTTP path requested on the front door; a 2xx answer is a good probe.
     #[serde(default = "default_probe_path")]
     pub path: String,
-    /// Time between scheduled probes; it is also the error bound of every RTO.
+    /// Time between scheduled probes; the gap between the probes around a
+    /// recovery is the measured error bound of each RTO.
     #[serde(default = "default_probe_interval")]
     pub interval: HumanDuration,
     /// A probe without an answer after this long counts as failed.
@@ -400,10 +401,16 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
-    /// Front-door RTO: fault in effect to the first of a sustained run of good probes.
+    /// Front-door RTO: the outage's onset (the earlier of the fault's witness
+    /// and the first probe that failed after it was requested) to the first of
+    /// a sustained run of good probes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto: Option<Bound>,
-    /// Job RTO: fault in effect to the job's committed progress moving again.
+    /// Outage: the first failed probe to the first of a sustained run of good
+    /// probes (what clients saw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<Bound>,
+    /// Job RTO: the outage's onset to the job's committed progress moving again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_resume: Option<Bound>,
     /// Most work computed twice in any iteration (`1 chunk`, `8 frames`).

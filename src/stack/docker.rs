@@ -142,6 +142,22 @@ pub async fn tail_logs(docker: &Docker, name: &str, tail: usize) -> String {
     }
 }
 
+/// Everything a container wrote to its stdout (empty when it cannot be read).
+pub async fn all_logs(docker: &Docker, name: &str) -> String {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: false,
+        tail: "all".to_string(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    text
+}
+
 /// Whether an error is Docker's "no such object" answer.
 pub fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(

@@ -114,6 +114,7 @@ global
     maxconn 4096
     stats socket ipv4@{host}:{admin_port} level admin
     hard-stop-after 2s
+    log stdout format raw local0
 
 defaults
     mode http
@@ -125,6 +126,10 @@ defaults
 {redispatch}
 {resolvers}frontend front
     bind {host}:{front_port}
+    # The front door's own account of each probe, read back after the drill.
+    log global
+    http-request capture req.hdr({probe_header}) len 24
+    log-format \"{log_format}\"
     default_backend {BACKEND}
 
 backend {BACKEND}
@@ -140,6 +145,8 @@ listen stats
     stats uri /stats
     stats refresh 1s
 ",
+        probe_header = super::haproxy_log::PROBE_HEADER,
+        log_format = super::haproxy_log::LOG_FORMAT,
         connect = ms(spec.timeout_connect),
         client = ms(spec.timeout_client),
         server = ms(spec.timeout_server),
@@ -283,6 +290,10 @@ mod tests {
         assert!(cfg.contains("option httpchk GET /health"));
         assert!(cfg.contains("option redispatch"));
         assert!(cfg.contains("server standby standby:8080 check backup\n"));
+        // Every probe is logged with its number and HAProxy's timers.
+        assert!(cfg.contains("log stdout format raw local0"), "{cfg}");
+        assert!(cfg.contains("http-request capture req.hdr(X-Takeover-Probe) len 24"));
+        assert!(cfg.contains("log-format \"tkv1 %Ts.%ms %[capture.req.hdr(0)]"));
         spec.failover = Failover::Manual;
         spec.redispatch = false;
         let cfg = render_config(&spec, 8080);

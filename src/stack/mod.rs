@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod docker;
 pub mod events;
 pub mod haproxy;
+pub mod haproxy_log;
 pub mod images;
 pub mod labels;
 pub mod process;
@@ -358,6 +359,16 @@ impl Stack {
                 docker::tail_logs(&d.docker, &self.containers[&role].name, tail).await
             }
             Runtime::Process(p) => p.tail_log(role, tail),
+        }
+    }
+
+    /// HAProxy's whole output so far (its request log among it).
+    pub async fn frontdoor_output(&self) -> String {
+        match &self.runtime {
+            Runtime::Docker(d) => {
+                docker::all_logs(&d.docker, &self.containers[&Role::Frontdoor].name).await
+            }
+            Runtime::Process(p) => p.whole_log(Role::Frontdoor),
         }
     }
 

@@ -110,6 +110,11 @@ impl ProcessRun {
         }
     }
 
+    /// Everything a process wrote so far (empty when the log cannot be read).
+    pub fn whole_log(&self, role: Role) -> String {
+        std::fs::read_to_string(self.dir.log(role)).unwrap_or_default()
+    }
+
     /// Kills every process and removes the run directory. Idempotent.
     pub fn shutdown(&mut self) -> Result<(), StackError> {
         if self.down {

@@ -1,0 +1,96 @@
+//! Each failed probe beside the front door's own record of it (pure).
+
+use crate::clock::Clock;
+use crate::probe::ProbeSample;
+use crate::report::model::{AccountFinding, FrontdoorAccount};
+use crate::stack::haproxy_log::FrontdoorLogLine;
+
+/// The front door's account of every failed probe, in schedule order.
+pub fn accounts(
+    probes: &[ProbeSample],
+    log: &[FrontdoorLogLine],
+    clock: &Clock,
+) -> Vec<FrontdoorAccount> {
+    probes
+        .iter()
+        .filter(|p| !p.ok)
+        .map(|p| {
+            let line = log.iter().find(|l| l.probe == p.seq);
+            let finding = match line {
+                None => AccountFinding::NotSeen,
+                Some(l) if (200..300).contains(&l.status) && l.termination.starts_with("--") => {
+                    AccountFinding::FrontdoorAnswered
+                }
+                Some(_) => AccountFinding::FrontdoorFailed,
+            };
+            FrontdoorAccount {
+                probe: p.seq,
+                sent_ms: p.sent_ms,
+                prober_saw: p.error.clone().unwrap_or_else(|| "failed".into()),
+                finding,
+                accepted_ms: line
+                    .map(|l| clock.ms_from_unix_nanos((l.accepted_unix_ms * 1e6) as i64)),
+                frontdoor: line.cloned(),
+            }
+        })
+        .collect()
+}
+
+/// One line for the timeline: how many failed probes each record explains.
+pub fn summary(accounts: &[FrontdoorAccount], logged: usize) -> Option<String> {
+    if accounts.is_empty() {
+        return None;
+    }
+    let count = |f: AccountFinding| accounts.iter().filter(|a| a.finding == f).count();
+    Some(format!(
+        "front door's account of {} failed probe(s): {} failed by the front door too, {} answered 2xx by it (a client-side failure), {} never seen by it ({logged} probe lines in its log)",
+        accounts.len(),
+        count(AccountFinding::FrontdoorFailed),
+        count(AccountFinding::FrontdoorAnswered),
+        count(AccountFinding::NotSeen),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::haproxy_log::parse_log;
+
+    fn probe(seq: u64, ok: bool, error: &str) -> ProbeSample {
+        ProbeSample {
+            seq,
+            scheduled_ms: seq as f64 * 20.0,
+            sent_ms: seq as f64 * 20.0,
+            latency_ms: 2.0,
+            status: ok.then_some(200),
+            ok,
+            error: (!ok).then(|| error.to_string()),
+        }
+    }
+
+    #[test]
+    fn each_failed_probe_is_matched_to_the_front_doors_line() {
+        let clock = Clock::start();
+        let log = parse_log(
+            "tkv1 1765000000.042 1 workers/primary 0/0/0/-1/3 502 SH-- 0\n\
+             tkv1 1765000000.062 2 workers/primary 0/0/0/2/2 200 ---- 0\n",
+        );
+        let probes = [
+            probe(0, true, ""),
+            probe(1, false, "HTTP 502"),
+            probe(2, false, "timeout after 1000 ms"),
+            probe(3, false, "timeout after 1000 ms"),
+        ];
+        let a = accounts(&probes, &log, &clock);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[0].finding, AccountFinding::FrontdoorFailed);
+        assert_eq!(a[1].finding, AccountFinding::FrontdoorAnswered);
+        assert_eq!(a[2].finding, AccountFinding::NotSeen);
+        assert!(a[2].frontdoor.is_none() && a[2].accepted_ms.is_none());
+        let line = summary(&a, log.len()).unwrap();
+        assert!(
+            line.contains("1 failed by the front door too, 1 answered 2xx"),
+            "{line}"
+        );
+    }
+}
