@@ -7,6 +7,7 @@
 mod drill_support;
 
 use drill_support::run::{run_scenario, DrillRun};
+use drill_support::skip::{skip, Need};
 use drill_support::{kernel_has_netem, one_drill_at_a_time};
 use takeover::report::model::{FaultRecord, IterationOutcome};
 
@@ -171,6 +172,7 @@ fn latency_runs_with_netem_and_is_reported_unavailable_without_it() {
         Some(reason) => {
             // Skipped, said plainly, and never a pass.
             assert!(reason.contains("netem"), "{reason}");
+            skip(Need::Netem, &format!("latency not applied: {reason}"));
             assert!(latency.in_effect_at_ms.is_none());
             assert_eq!(run.code, Some(3), "{}", run.output);
             assert_eq!(it.outcome, IterationOutcome::Inconclusive);

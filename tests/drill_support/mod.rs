@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod run;
+pub mod skip;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -75,8 +76,9 @@ pub fn objects_with_label(filter: &str) -> Vec<String> {
     all
 }
 
-/// A fresh directory under the target dir's temp area.
+/// A fresh directory under the system's temp area (`/` in `name` becomes `-`).
 pub fn temp_dir(name: &str) -> PathBuf {
+    let name = name.replace('/', "-");
     let dir = std::env::temp_dir().join(format!("takeover-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -31,14 +31,26 @@ impl DrillRun {
 
 /// Runs `scenarios/<name>.yaml` once with plain output into a fresh report directory.
 pub fn run_scenario(name: &str) -> DrillRun {
+    run_scenario_with(name, &[])
+}
+
+/// [`run_scenario`] with extra `takeover run` arguments (`--keep-artifacts`).
+pub fn run_scenario_with(name: &str, extra: &[&str]) -> DrillRun {
     super::require_docker();
     let dir = super::temp_dir(name);
+    let started = std::time::Instant::now();
     let out = super::takeover()
         .args(["run", &format!("scenarios/{name}.yaml"), "--plain"])
+        .args(extra)
         .arg("--report-dir")
         .arg(&dir)
         .output()
         .expect("takeover runs");
+    // Seen with `--nocapture`: what each drill costs the test suite.
+    eprintln!(
+        "{name}: takeover run took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let output = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

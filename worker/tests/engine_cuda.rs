@@ -1,8 +1,9 @@
 //! The CUDA backend against the CPU reference, and each GPU fault made for real.
 //!
-//! Every test skips (printing `SKIPPED` and the reason) on a machine without a CUDA driver and
-//! GPU. Faults run in a child process each (this test binary re-run with `FAULT_CHILD` set),
-//! because a sticky error poisons the whole process's primary context.
+//! Every test skips on a machine without a CUDA driver and GPU: it prints `SKIPPED` and the
+//! reason and records the skip in the log that `.ci/run` reports (`common::skip`). Faults run
+//! in a child process each (this test binary re-run with `FAULT_CHILD` set), because a sticky
+//! error poisons the whole process's primary context.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,11 +12,17 @@ use contract::{FaultKind, FaultRequest, Script, Turn};
 use synth_worker::backend::cuda::probe_driver;
 use synth_worker::engine::{BackendChoice, Engine, EngineConfig, JobPlan, SynthState};
 
+mod common;
+
+use common::skip::{skip, Need};
+
+/// Whether a CUDA driver and GPU are here; without them the calling test
+/// records its skip (see `common::skip`) and returns.
 fn gpu_present() -> bool {
     match probe_driver() {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: {e}");
+            skip(Need::Gpu, &format!("no GPU: {e}"));
             false
         }
     }

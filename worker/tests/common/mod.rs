@@ -2,6 +2,8 @@
 //! and `synth-worker serve` instances on free loopback ports.
 #![allow(dead_code)]
 
+pub mod skip;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
