@@ -514,7 +514,10 @@ pub struct FrontdoorAccount {
 pub enum AccountFinding {
     /// The front door failed it too (an error status or an aborted stream): the stack's failure.
     FrontdoorFailed,
-    /// The front door answered it with a 2xx: the failure arose between the front door and the prober.
+    /// The front door answered it with a 2xx, but only after the prober had
+    /// waited as long as it does (it held the request on a stuck server): the stack's failure.
+    FrontdoorTooLate,
+    /// The front door answered it with a 2xx in time: the failure arose between the front door and the prober.
     FrontdoorAnswered,
     /// The front door has no record of it: it never reached HAProxy (or was still open at the end).
     NotSeen,

@@ -74,8 +74,15 @@ pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
         Failover::Backup => "backup",
         Failover::Manual => "backup disabled",
     };
+    // A retried request goes to another server at once (`redispatch 1`), and
+    // a request that met a dead or dying server is retried there: a refused
+    // or timed-out connect, an empty answer, a 502/503 from the server. Job
+    // submissions (POST) are never replayed at layer 7: only requests that are
+    // safe to send twice are (the probes' and status polls' GETs, audio reads).
     let redispatch = if spec.redispatch {
-        "    option redispatch\n"
+        "    option redispatch 1
+    retry-on conn-failure empty-response junk-response 502 503
+"
     } else {
         ""
     };
@@ -133,9 +140,10 @@ defaults
     default_backend {BACKEND}
 
 backend {BACKEND}
+    http-request disable-l7-retry if METH_POST
     option httpchk GET /health
     http-check expect status 200
-    default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise}{server_dns}
+    default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise} observe layer4 error-limit 1 on-error mark-down{server_dns}
     server primary {primary} check
     server standby {standby} check {standby_flags}
 
@@ -290,6 +298,13 @@ mod tests {
         assert!(cfg.contains("option httpchk GET /health"));
         assert!(cfg.contains("option redispatch"));
         assert!(cfg.contains("server standby standby:8080 check backup\n"));
+        // A request that met a dead server is retried on the other one at once;
+        // a connection error on live traffic marks the server down at once.
+        assert!(cfg.contains("option redispatch 1\n"), "{cfg}");
+        assert!(cfg.contains("retry-on conn-failure empty-response junk-response 502 503"));
+        assert!(cfg.contains("http-request disable-l7-retry if METH_POST"));
+        assert!(cfg.contains("observe layer4 error-limit 1 on-error mark-down"));
+        assert!(cfg.contains("timeout connect 100ms"));
         // Every probe is logged with its number and HAProxy's timers.
         assert!(cfg.contains("log stdout format raw local0"), "{cfg}");
         assert!(cfg.contains("http-request capture req.hdr(X-Takeover-Probe) len 24"));

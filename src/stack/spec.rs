@@ -152,7 +152,7 @@ impl Default for FrontdoorSpec {
             failover: Failover::Backup,
             retries: 3,
             redispatch: true,
-            timeout_connect: Duration::from_millis(500),
+            timeout_connect: Duration::from_millis(100),
             timeout_server: Duration::from_secs(10),
             timeout_client: Duration::from_secs(30),
             timeout_check: Duration::from_millis(500),
