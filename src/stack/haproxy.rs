@@ -337,7 +337,7 @@ mod tests {
         // The Docker layout is unchanged by the refactoring.
         let docker = render_config(&FrontdoorSpec::default(), 8080);
         assert!(docker.contains("resolvers docker\n    nameserver dns 127.0.0.11:53"));
-        assert!(docker.contains("rise 2 resolvers docker init-addr last,libc,none\n"));
+        assert!(docker.contains("on-error mark-down resolvers docker init-addr last,libc,none\n"));
         assert!(docker.contains("bind 0.0.0.0:8080"));
     }
 
