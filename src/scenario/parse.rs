@@ -76,13 +76,13 @@ impl fmt::Display for Problem {
 /// Why a scenario file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
+    /// The file could not be read (missing, not a regular file, too large, not text).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, naming the file.
+        source: crate::input::InputError,
     },
     /// The YAML does not match the scenario format.
     #[error("{problem}")]
@@ -108,7 +108,7 @@ impl ScenarioError {
                 file: path.display().to_string(),
                 line: None,
                 column: None,
-                message: format!("cannot read it: {source}"),
+                message: source.to_string(),
             }],
             ScenarioError::Syntax { problem, .. } => vec![problem.clone()],
             ScenarioError::Invalid { problems } => problems.clone(),
@@ -168,10 +168,12 @@ fn strip_location_suffix(message: &str) -> String {
 
 /// Reads, parses and checks a scenario file (including the files it names).
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let source = crate::input::read_text(path, "scenario", crate::input::SCENARIO_LIMIT).map_err(
+        |source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     let file = path.display().to_string();
     let scenario = parse_str(&source, &file)?;
     let loaded = LoadedScenario {
