@@ -18,7 +18,9 @@ use crate::stack::StackSpec;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name, used in report directories and JUnit test names.
+    /// Short name, used in report directories and JUnit test names: 1 to 100
+    /// letters, digits, `.`, `_` or `-` (not only dots).
+    #[schemars(pattern(r"^[A-Za-z0-9._-]{1,100}$"), length(min = 1, max = 100))]
     pub name: String,
     /// What the drill checks and why its expectations are what they are.
     #[serde(default)]
@@ -650,7 +652,8 @@ impl WorkAmount {
     pub fn frames(self, chunk_frames: u32) -> u64 {
         match self.unit {
             WorkUnit::Frames => self.count,
-            WorkUnit::Chunks => self.count * u64::from(chunk_frames),
+            // Saturates: no job has that many frames, so the limit still reads as "any".
+            WorkUnit::Chunks => self.count.saturating_mul(u64::from(chunk_frames)),
         }
     }
 }
