@@ -382,9 +382,14 @@ pub struct RunbookSpec {
     /// The script is killed after this long and the step counts as failed.
     #[serde(default = "default_runbook_timeout")]
     pub timeout: HumanDuration,
-    /// Extra environment variables for the script.
+    /// Extra environment variables for the script. It gets only these, the
+    /// `TAKEOVER_*` variables, `PATH` and `HOME` (and `pass_env`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Names of the harness's own environment variables passed through to the
+    /// script (e.g. `KUBECONFIG`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
     /// Whether the drill fails when the script exits non-zero (default true).
     #[serde(default = "default_true")]
     pub must_succeed: bool,

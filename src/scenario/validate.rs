@@ -355,6 +355,20 @@ fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut F
             Action::Wait(_) => {}
             Action::Runbook(rb) => {
                 check_runbook_env(i, &rb.env, at, f);
+                for name in rb
+                    .pass_env
+                    .iter()
+                    .filter(|n| reserved_env(n) || n.contains(['=', '\0']))
+                {
+                    f.add(
+                        at,
+                        format!(
+                            "step {}: runbook `pass_env` may not name `{}` (PATH, HOME, LD_* and TAKEOVER_* are the harness's)",
+                            i + 1,
+                            name.escape_debug()
+                        ),
+                    );
+                }
                 let path = loaded.runbook_path(&rb.script);
                 if crate::input::confined(loaded.dir(), &rb.script).is_none() {
                     f.add(
