@@ -219,24 +219,14 @@ fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
         }
     }
     let stack_at = positions.stack.as_ref().and_then(pos);
-    let frontdoor = positions
-        .stack
-        .as_ref()
-        .and_then(|st| st.value.frontdoor.as_ref());
-    let frontdoor = |key: &str| {
-        frontdoor
-            .and_then(|k| k.value.get(key).and_then(pos).or_else(|| pos(k)))
-            .or(stack_at)
+    let stack_key = |pick: fn(&StackPositions) -> &Keys, key: &str| {
+        positions
+            .stack
+            .as_ref()
+            .map_or(stack_at, |st| key_at(pick(&st.value), key, stack_at))
     };
-    let worker = positions
-        .stack
-        .as_ref()
-        .and_then(|st| st.value.worker.as_ref());
-    let worker = |key: &str| {
-        worker
-            .and_then(|k| k.value.get(key).and_then(pos).or_else(|| pos(k)))
-            .or(stack_at)
-    };
+    let frontdoor = |key: &str| stack_key(|st| &st.frontdoor, key);
+    let worker = |key: &str| stack_key(|st| &st.worker, key);
     let fd = &s.stack.frontdoor;
     if fd.check_interval < MIN_INTERVAL {
         f.add(
