@@ -176,6 +176,27 @@ fn an_absurd_time_in_report_json_is_refused_naming_the_field() {
 }
 
 #[test]
+fn markup_and_control_characters_in_a_report_never_reach_the_pages() {
+    let dir = Dir::new("markup");
+    let mut report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_fixture()).unwrap()).unwrap();
+    report["scenario"]["name"] = serde_json::json!("evil\u{0}\u{1b}<b>");
+    report["scenario"]["description"] = serde_json::json!("<script>alert(1)</script>");
+    report["expectations"][0]["evidence"] = serde_json::json!("a\u{0}<script>");
+    std::fs::write(dir.path("report.json"), report.to_string()).unwrap();
+    let out = takeover(&["report", dir.0.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for file in ["report.md", "report.html", "junit.xml", "timeline-1.svg"] {
+        let text = std::fs::read_to_string(dir.path(file)).unwrap();
+        assert!(!text.contains("<script>"), "{file} holds raw markup");
+        assert!(
+            !text.contains('\u{0}') && !text.contains('\u{1b}'),
+            "{file} holds a control character"
+        );
+    }
+}
+
+#[test]
 fn a_threshold_on_a_misspelt_figure_fails_the_gate_with_the_known_names() {
     let fixture = report_fixture();
     let f = fixture.to_str().unwrap();
