@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod exit;
 pub mod fault;
+pub mod input;
 pub mod probe;
 pub mod report;
 pub mod run;

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match takeover::cli::execute(cli) {
         Ok(outcome) => outcome.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", takeover::cli::error_message(&err));
             ExitCode::from(takeover::exit::BAD_INPUT)
         }
     }

@@ -38,6 +38,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         compare::scenario_thresholds(&current)
             .context("the scenario's regression thresholds are malformed")?,
     );
+    compare::check_figures(&thresholds, &[&base, &current])?;
     if thresholds.is_empty() {
         eprintln!("note: no threshold given (--threshold rto_ms=20%) and none in the scenario: showing changes only");
     }

@@ -26,10 +26,10 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     let runs = history::read(&args.file).context("cannot show the history")?;
     if !runs.unreadable_lines.is_empty() {
         eprintln!(
-            "warning: {} line(s) of {} could not be read and were left out: {:?}",
+            "warning: {} line(s) of {} could not be read and were left out: line {}",
             runs.unreadable_lines.len(),
             args.file.display(),
-            runs.unreadable_lines
+            history::line_list(&runs.unreadable_lines)
         );
     }
     let table = history::trend_table(&runs.entries, args.scenario.as_deref(), args.last as usize);

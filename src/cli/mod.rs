@@ -69,3 +69,42 @@ pub fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::History(args) => history::execute(args),
     }
 }
+
+/// An error and its causes on one line, each cause once: a cause whose text
+/// the message already holds (an error that prints its source) is not repeated.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_holds_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let inner = crate::input::InputError::Io {
+            what: "scenario".into(),
+            path: "x.yaml".into(),
+            source: io,
+        };
+        let err = anyhow::Error::new(inner).context("cannot validate x.yaml");
+        let text = error_message(&err);
+        assert_eq!(text.matches("os error 21").count(), 1, "{text}");
+        assert!(
+            text.starts_with("cannot validate x.yaml: cannot read the scenario x.yaml"),
+            "{text}"
+        );
+    }
+}

@@ -70,10 +70,10 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         .context("cannot read the run history; pass --history FILE or move it aside")?;
     if !runs.unreadable_lines.is_empty() {
         eprintln!(
-            "warning: {} line(s) of {} could not be read and were left out: {:?}",
+            "warning: {} line(s) of {} could not be read and were left out: line {}",
             runs.unreadable_lines.len(),
             history_path.display(),
-            runs.unreadable_lines
+            history::line_list(&runs.unreadable_lines)
         );
     }
     let written =

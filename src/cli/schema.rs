@@ -43,5 +43,9 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from the schema");
         }
+        let schema = super::scenario_schema();
+        let name = &schema["properties"]["name"];
+        assert_eq!(name["pattern"], "^[A-Za-z0-9._-]{1,100}$", "{name}");
+        assert_eq!(name["maxLength"], 100, "{name}");
     }
 }

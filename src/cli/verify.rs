@@ -88,20 +88,24 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 
 /// Reads a WAV file the verifier can judge, or says plainly why not.
 fn read_audio(path: &Path, role: &str) -> anyhow::Result<Wav> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read the {role} audio {}", path.display()))?;
+    let bytes =
+        crate::input::read_bytes(path, &format!("{role} audio"), crate::input::AUDIO_LIMIT)?;
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         bail!(
             "the {role} audio {} is not a WAV file (no RIFF/WAVE header); pass the .wav the worker wrote",
             path.display()
         );
     }
-    let wav = contract::read_wav_bytes(&bytes).map_err(|err| {
-        anyhow::anyhow!(
+    let wav = contract::read_wav_bytes(&bytes).map_err(|err| match err {
+        contract::WavError::SampleFormat { bits, format, .. } => anyhow::anyhow!(
+            "the {role} audio {} is {bits}-bit {format}; the verifier judges 16-bit integer PCM as workers write it",
+            path.display()
+        ),
+        other => anyhow::anyhow!(
             "the {role} audio {} is truncated or damaged ({}); fetch it again (GET /v1/jobs/{{id}}/audio)",
             path.display(),
-            cause_of(&err)
-        )
+            cause_of(&other)
+        ),
     })?;
     if wav.sample_rate != SAMPLE_RATE || wav.channels != 1 {
         bail!(
@@ -122,8 +126,7 @@ fn cause_of(err: &contract::WavError) -> String {
 }
 
 fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+    let text = crate::input::read_text(path, "manifest", crate::input::MANIFEST_LIMIT)?;
     serde_json::from_str(&text).with_context(|| {
         format!(
             "the manifest {} is not a job manifest (JSON as GET /v1/jobs/{{id}}/manifest returns it)",

@@ -291,12 +291,37 @@ impl FaultSpec {
                 xid: None,
                 ..
             } => Err("a `gpu` fault with `fault: xid` needs an `xid` number (e.g. 13, 48, 79)".into()),
+            FaultSpec::Bandwidth { rate, .. } if !is_tc_rate(rate) => Err(format!(
+                "bandwidth `rate` `{}` is not a tc rate; write a number and a unit like `1mbit`, `500kbit` or `2mbps`",
+                rate.escape_debug()
+            )),
+            FaultSpec::Latency { delay, jitter, .. }
+                if delay.is_zero() || jitter.is_some_and(|j| j > *delay) =>
+            {
+                Err("latency `delay` must be longer than 0s, and `jitter` at most the delay".into())
+            }
             FaultSpec::Kill { signal, .. } if signal_number(signal).is_none() => Err(format!(
                 "unknown signal `{signal}`; use a name like SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGSEGV"
             )),
             _ => Ok(()),
         }
     }
+}
+
+/// A rate as `tc` reads it: a positive number and a known unit (`1mbit`, `500kbit`, `2mbps`).
+pub fn is_tc_rate(rate: &str) -> bool {
+    const UNITS: [&str; 12] = [
+        "bit", "kbit", "mbit", "gbit", "tbit", "bps", "kbps", "mbps", "gbps", "tbps", "kibit",
+        "mibit",
+    ];
+    let split = rate
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rate.len());
+    let (number, unit) = rate.split_at(split);
+    let positive = number
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n > 0.0);
+    positive && UNITS.contains(&unit.to_ascii_lowercase().as_str())
 }
 
 /// The number of a signal named `SIGKILL` or `KILL` (the ones that make sense to send to a service).

@@ -183,16 +183,50 @@ fn place_labels(iteration: &Iteration, layout: &Layout) -> Vec<PlacedLabel> {
     placed
 }
 
-/// A "nice" tick step in ms giving at most about twelve ticks over the span.
+/// Most ticks an axis gets, whatever the report's times say.
+const MAX_TICKS: usize = 24;
+
+/// A "nice" tick step in ms giving at most about twelve ticks over the span:
+/// from 50 ms up to 10 minutes, then 1, 2 or 5 times a power of ten minutes,
+/// so that any finite span, however long, gets a dozen ticks.
 fn tick_step(span_ms: f64) -> f64 {
     const STEPS_S: [f64; 14] = [
         0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
     ];
-    STEPS_S
+    if let Some(step) = STEPS_S
         .iter()
         .map(|s| s * 1000.0)
         .find(|step| span_ms / step <= 12.0)
-        .unwrap_or(600_000.0)
+    {
+        return step;
+    }
+    let mut step = 600_000.0_f64;
+    while step.is_finite() && span_ms / step > 12.0 {
+        for factor in [2.0, 2.5, 2.0] {
+            step *= factor;
+            if span_ms / step <= 12.0 {
+                break;
+            }
+        }
+    }
+    if step.is_finite() {
+        step
+    } else {
+        f64::MAX
+    }
+}
+
+/// The tick times of an axis over `window`: at most [`MAX_TICKS`], counted
+/// rather than stepped, since adding a step to a huge time can leave it unchanged.
+fn ticks(window: Window, step: f64) -> impl Iterator<Item = f64> {
+    let first = (window.from_ms / step).ceil() * step;
+    let count = ((window.to_ms + 1e-6 - first) / step).floor();
+    let count = if count.is_finite() && count >= 0.0 {
+        (count as usize).saturating_add(1).min(MAX_TICKS)
+    } else {
+        0
+    };
+    (0..count).map(move |i| first + i as f64 * step)
 }
 
 /// Per pixel column: good latencies (min, max), good count, failed count.
@@ -260,8 +294,7 @@ pub fn timeline_svg(iteration: &Iteration, window: Window, title: &str) -> Strin
 
     // Time grid and axis.
     let step = tick_step(window.span());
-    let mut tick = (window.from_ms / step).ceil() * step;
-    while tick <= window.to_ms + 1e-6 {
+    for tick in ticks(window, step) {
         let x = layout.x(tick);
         let _ = write!(
             svg,
@@ -269,7 +302,6 @@ pub fn timeline_svg(iteration: &Iteration, window: Window, title: &str) -> Strin
             axis_y + 12.0,
             axis_label(tick, step)
         );
-        tick += step;
     }
     let _ = write!(
         svg,
@@ -849,6 +881,24 @@ pub fn waveform_svg(
 mod tests {
     use super::*;
     use crate::report::testdata;
+
+    #[test]
+    fn absurd_times_get_a_bounded_axis_not_a_hang() {
+        let report = testdata::report();
+        for end in [1e12, 1e100, 1e308] {
+            let mut it = report.iterations[0].clone();
+            it.events[0].at_ms = end;
+            let svg = timeline_svg(&it, Window::whole(&it), "far");
+            let ticks = svg
+                .matches(&format!("stroke=\"{GRID}\" stroke-width=\"1\"/><text"))
+                .count();
+            assert!((2..=MAX_TICKS).contains(&ticks), "{end}: {ticks} ticks");
+        }
+        // Titles with control characters keep the SVG well formed.
+        let it = &report.iterations[0];
+        let svg = timeline_svg(it, Window::whole(it), "a\u{0}b\u{1b}<script>");
+        assert!(!svg.contains('\u{0}') && !svg.contains('\u{1b}') && !svg.contains("<script>"));
+    }
 
     #[test]
     fn the_timeline_draws_probes_frontdoor_job_and_events() {

@@ -22,6 +22,41 @@ pub enum CompareError {
         /// What is wrong with it.
         why: String,
     },
+    /// The threshold names a figure neither report has nor any report can have.
+    #[error("threshold for `{figure}`: no such figure; known figures: {}", known.join(", "))]
+    UnknownFigure {
+        /// The name given.
+        figure: String,
+        /// The names a threshold may use.
+        known: Vec<String>,
+    },
+}
+
+/// Refuses a threshold whose figure no report carries: a typo (`rto` for
+/// `rto_ms`) would otherwise turn the gate off without a word.
+pub fn check_figures(thresholds: &[Threshold], reports: &[&Report]) -> Result<(), CompareError> {
+    let mut known: Vec<String> = Report::FIGURES.iter().map(|(n, _)| n.to_string()).collect();
+    for name in [
+        "latency_before_p99_ms",
+        "latency_during_p99_ms",
+        "latency_after_p99_ms",
+    ] {
+        known.push(name.to_string());
+    }
+    for report in reports {
+        for row in figures::rows(report) {
+            if !known.contains(&row.name) {
+                known.push(row.name);
+            }
+        }
+    }
+    match thresholds.iter().find(|t| !known.contains(&t.figure)) {
+        Some(t) => Err(CompareError::UnknownFigure {
+            figure: t.figure.clone(),
+            known,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// How much a figure may grow before it counts as a regression.
@@ -439,6 +474,21 @@ mod tests {
             compare(&base, &noisier, &from_scenario).regressions().len(),
             1
         );
+    }
+
+    #[test]
+    fn a_threshold_on_an_unknown_figure_is_an_error_listing_the_known_ones() {
+        let report = testdata::report();
+        let typo = [cli("rto=20%")];
+        let err = check_figures(&typo, &[&report, &report])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`rto`") && err.contains("rto_ms") && err.contains("job_rto_ms"),
+            "{err}"
+        );
+        let fine = [cli("rto_ms=20%"), cli("latency_during_p99_ms.p95=5ms")];
+        check_figures(&fine, &[&report]).unwrap();
     }
 
     #[test]

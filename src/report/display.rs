@@ -1,6 +1,13 @@
 //! Small text helpers the renderers share: escaping and number formatting.
 
-/// Escapes text for HTML, SVG and XML content and attribute values.
+/// Characters XML 1.0 cannot hold (control characters but tab and line
+/// breaks, and the two non-characters U+FFFE, U+FFFF): a report shows them as U+FFFD.
+fn xml_forbidden(c: char) -> bool {
+    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+}
+
+/// Escapes text for HTML, SVG and XML content and attribute values; a
+/// character XML cannot hold becomes U+FFFD, so the document stays valid.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -10,15 +17,33 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if xml_forbidden(c) => out.push('\u{FFFD}'),
             _ => out.push(c),
         }
     }
     out
 }
 
-/// Escapes text for a Markdown table cell (pipes and line breaks).
+/// Escapes free text (a name, a description) for Markdown: `&`, `<` and `>`
+/// as entities, so that no markup (a `<script>`) passes into the page, and
+/// control characters as U+FFFD. Line breaks stay.
+pub fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if xml_forbidden(c) => out.push('\u{FFFD}'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a Markdown table cell (markup as [`md_text`], pipes, line breaks).
 pub fn md_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    md_text(text).replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// A number with as many decimals as its size calls for (`0.42`, `12.3`, `640`).
@@ -95,6 +120,16 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(md_cell("a|b\nc"), "a\\|b c");
+    }
+
+    #[test]
+    fn markup_and_control_characters_never_pass_through() {
+        assert_eq!(escape("a\0b\x1bc\td"), "a\u{FFFD}b\u{FFFD}c\td");
+        assert_eq!(
+            md_text("<script>alert(1)</script>\u{7}"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;\u{FFFD}"
+        );
+        assert_eq!(md_cell("x<b>|y"), "x&lt;b&gt;\\|y");
     }
 
     #[test]

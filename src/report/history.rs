@@ -17,7 +17,15 @@ pub const FILE_NAME: &str = "history.jsonl";
 /// Why the history could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    /// The file could not be written or read.
+    /// The file could not be read (not a regular file, too large).
+    #[error("{source}")]
+    Read {
+        /// The history file.
+        path: PathBuf,
+        /// The cause, naming the file.
+        source: crate::input::InputError,
+    },
+    /// The file could not be written.
     #[error("cannot access the run history {path}: {source}")]
     Io {
         /// The history file.
@@ -138,29 +146,44 @@ pub struct History {
     pub unreadable_lines: Vec<usize>,
 }
 
-/// Reads a history file; a missing file is an empty history.
+/// Reads a history file; a missing file is an empty history. A line that is
+/// not a summary (not JSON, not UTF-8, cut off) is left out and its number kept.
 pub fn read(path: &Path) -> Result<History, HistoryError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(History::default()),
+    let bytes = match crate::input::read_bytes(path, "run history", crate::input::HISTORY_LIMIT) {
+        Ok(bytes) => bytes,
+        Err(crate::input::InputError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(History::default())
+        }
         Err(source) => {
-            return Err(HistoryError::Io {
+            return Err(HistoryError::Read {
                 path: path.to_path_buf(),
                 source,
             })
         }
     };
     let mut history = History::default();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (number, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str(line) {
+        match serde_json::from_slice(line) {
             Ok(entry) => history.entries.push(entry),
             Err(_) => history.unreadable_lines.push(number + 1),
         }
     }
     Ok(history)
+}
+
+/// Line numbers as a short list for a warning: the first few, then a count.
+pub fn line_list(lines: &[usize]) -> String {
+    const SHOWN: usize = 10;
+    let shown: Vec<String> = lines.iter().take(SHOWN).map(|n| n.to_string()).collect();
+    match lines.len().saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }
 
 /// The last `n` runs of `scenario` before the run `except_run` (which is left
@@ -182,17 +205,22 @@ pub fn last_runs<'a>(
 /// The RTO trend per scenario as a text table: one block per scenario with
 /// a sparkline of p95 RTO and one row per run (the last `last` runs).
 pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usize) -> String {
-    let mut scenarios: Vec<&str> = Vec::new();
+    // One pass: the runs of each scenario, scenarios in order of first appearance.
+    let mut groups: Vec<(&str, Vec<&HistorySummary>)> = Vec::new();
+    let mut group_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for entry in entries {
-        if scenario.is_none_or(|s| s == entry.scenario)
-            && !scenarios.contains(&entry.scenario.as_str())
-        {
-            scenarios.push(&entry.scenario);
+        if scenario.is_some_and(|s| s != entry.scenario) {
+            continue;
         }
+        let index = *group_of.entry(&entry.scenario).or_insert_with(|| {
+            groups.push((&entry.scenario, Vec::new()));
+            groups.len() - 1
+        });
+        groups[index].1.push(entry);
     }
     let mut out = String::new();
-    for name in scenarios {
-        let runs = last_runs(entries, name, last, None);
+    for (name, all_runs) in groups {
+        let runs = &all_runs[all_runs.len().saturating_sub(last)..];
         let p95: Vec<Option<f64>> = runs.iter().map(|r| r.rto_p95_ms).collect();
         out.push_str(&format!(
             "{name}  ({} runs)  rto p95 trend: {}\n",
@@ -212,7 +240,7 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
             "lost max",
             "run id"
         ));
-        for run in runs {
+        for run in runs.iter().copied() {
             let ms = |v: Option<f64>| {
                 v.map(|v| format!("{} ms", number(v)))
                     .unwrap_or_else(|| "—".into())
@@ -299,6 +327,63 @@ mod tests {
         assert_eq!(history.entries.len(), 1);
         assert_eq!(history.unreadable_lines, vec![2]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_left_out_by_number_not_the_whole_file() {
+        let dir = temp_dir("latin1");
+        let path = dir.join(FILE_NAME);
+        append(&path, &testdata::report(), &dir).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"scenario\": \"caf\xe9\"}\n").unwrap();
+        drop(file);
+        append(&path, &testdata::report(), &dir).unwrap();
+        let history = read(&path).unwrap();
+        assert_eq!(history.entries.len(), 2);
+        assert_eq!(history.unreadable_lines, vec![2]);
+        assert_eq!(line_list(&[2]), "2");
+        assert_eq!(
+            line_list(&(1..=12).collect::<Vec<_>>()),
+            "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_history_that_is_a_fifo_is_refused_not_waited_on() {
+        let dir = temp_dir("fifo");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(FILE_NAME);
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("FIFO") && err.contains(FILE_NAME), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn many_scenario_names_each_get_their_block_in_first_seen_order() {
+        let base = HistorySummary::of(&testdata::report(), Path::new("r"));
+        let names = 20_000;
+        let entries: Vec<HistorySummary> = (0..names * 2)
+            .map(|i| {
+                let mut e = base.clone();
+                e.scenario = format!("s{}", i % names);
+                e.run_id = format!("run-{i}");
+                e
+            })
+            .collect();
+        let table = trend_table(&entries, None, 1);
+        assert_eq!(table.matches("(1 runs)").count(), names);
+        let first = table.find("s0  (").unwrap();
+        let second = table.find("s1  (").unwrap();
+        assert!(first < second);
+        // Only the last run of each scenario is shown.
+        assert!(table.contains(&format!("run-{}", names)) && !table.contains("run-0\n"));
     }
 
     #[test]

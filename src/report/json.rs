@@ -10,7 +10,15 @@ pub const FILE_NAME: &str = "report.json";
 /// Why a report could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportJsonError {
-    /// The file could not be written or read.
+    /// The file could not be read (missing, not a regular file, too large).
+    #[error("{source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause, naming the file.
+        source: crate::input::InputError,
+    },
+    /// The file could not be written.
     #[error("cannot access {path}: {source}")]
     Io {
         /// The file.
@@ -25,6 +33,16 @@ pub enum ReportJsonError {
         path: PathBuf,
         /// The cause.
         source: serde_json::Error,
+    },
+    /// A field holds a value of the wrong type or out of range.
+    #[error("{path} is not a takeover report: `{field}`: {message}")]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// Where in the JSON (`iterations[0].events[3].at_ms`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// The report was written by a newer layout.
     #[error("{path} has report layout {found}, newer than this build's {SCHEMA_VERSION}: use a newer takeover")]
@@ -61,10 +79,12 @@ pub fn read(path: &Path) -> Result<Report, ReportJsonError> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read(&file).map_err(|source| ReportJsonError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let text = crate::input::read_bytes(&file, "report", crate::input::REPORT_LIMIT).map_err(
+        |source| ReportJsonError::Read {
+            path: file.clone(),
+            source,
+        },
+    )?;
     let value: serde_json::Value =
         serde_json::from_slice(&text).map_err(|source| ReportJsonError::Format {
             path: file.clone(),
@@ -73,11 +93,59 @@ pub fn read(path: &Path) -> Result<Report, ReportJsonError> {
     let found = value
         .get("schema_version")
         .and_then(|v| v.as_u64())
-        .unwrap_or(0) as u32;
+        .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX));
     if found > SCHEMA_VERSION {
         return Err(ReportJsonError::TooNew { path: file, found });
     }
-    serde_json::from_value(value).map_err(|source| ReportJsonError::Format { path: file, source })
+    if let Some((field, t)) = absurd_time(&value, &mut String::new()) {
+        return Err(ReportJsonError::Field {
+            path: file,
+            field,
+            message: format!(
+                "{t} ms is not a time of a drill (times lie within ±{MAX_TIME_MS:e} ms, about 116 days)"
+            ),
+        });
+    }
+    serde_path_to_error::deserialize(&value).map_err(|err| ReportJsonError::Field {
+        path: file,
+        field: err.path().to_string(),
+        message: err.inner().to_string(),
+    })
+}
+
+/// Largest time, in ms from an iteration's start, that report.json may hold.
+/// Charts and tables are drawn over the times, so an absurd one is refused.
+pub const MAX_TIME_MS: f64 = 1e10;
+
+/// The first time field (a number under a key ending in `_ms`, or in an
+/// array under one) beyond [`MAX_TIME_MS`], with its place in the JSON.
+fn absurd_time(value: &serde_json::Value, at: &mut String) -> Option<(String, f64)> {
+    use serde_json::Value;
+    let timed = at.ends_with("_ms") || at.ends_with("_ms]") || at.contains("_ms[");
+    match value {
+        Value::Number(n) if timed => n
+            .as_f64()
+            .filter(|t| t.abs() > MAX_TIME_MS)
+            .map(|t| (at.clone(), t)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = at.len();
+            at.push_str(&format!("[{i}]"));
+            let found = absurd_time(item, at);
+            at.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let len = at.len();
+            if !at.is_empty() {
+                at.push('.');
+            }
+            at.push_str(key);
+            let found = absurd_time(item, at);
+            at.truncate(len);
+            found
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +267,35 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_type_names_the_field_and_an_absurd_time_is_refused() {
+        let dir = std::env::temp_dir().join(format!("takeover-json-field-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["iterations"][0]["figures"]["errors"] = serde_json::json!("many");
+        std::fs::write(dir.join(FILE_NAME), value.to_string()).unwrap();
+        let err = read(&dir).unwrap_err().to_string();
+        assert!(err.contains("iterations[0].figures.errors"), "{err}");
+        for (place, field) in [
+            (
+                "/iterations/0/events/1/at_ms",
+                "iterations[0].events[1].at_ms",
+            ),
+            (
+                "/iterations/0/probes/scheduled_ms/1",
+                "iterations[0].probes.scheduled_ms[1]",
+            ),
+            ("/iterations/0/duration_ms", "iterations[0].duration_ms"),
+        ] {
+            let mut value = serde_json::to_value(sample()).unwrap();
+            *value.pointer_mut(place).unwrap() = serde_json::json!(1e308);
+            std::fs::write(dir.join(FILE_NAME), value.to_string()).unwrap();
+            let err = read(&dir).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("not a time"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_newer_layout_or_a_stranger_file_is_refused() {
         let dir = std::env::temp_dir().join(format!("takeover-json-new-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -207,7 +304,7 @@ mod tests {
         std::fs::write(dir.join(FILE_NAME), value.to_string()).unwrap();
         assert!(matches!(read(&dir), Err(ReportJsonError::TooNew { .. })));
         std::fs::write(dir.join(FILE_NAME), "{\"hello\": 1}").unwrap();
-        assert!(matches!(read(&dir), Err(ReportJsonError::Format { .. })));
+        assert!(matches!(read(&dir), Err(ReportJsonError::Field { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::display::{md_cell, number, with_unit};
+use super::display::{md_cell, md_text, number, with_unit};
 use super::figures;
 use super::history::{outcome_word, HistorySummary};
 use super::model::{Iteration, Report, Verdict};
@@ -41,9 +41,13 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
         super::model::RunOutcome::Inconclusive => "⚠️",
         super::model::RunOutcome::Error => "⛔",
     };
-    let _ = writeln!(md, "# {mark} {}: {outcome}\n", report.scenario.name);
+    let _ = writeln!(
+        md,
+        "# {mark} {}: {outcome}\n",
+        md_text(&report.scenario.name)
+    );
     if !report.scenario.description.is_empty() {
-        let _ = writeln!(md, "{}\n", report.scenario.description);
+        let _ = writeln!(md, "{}\n", md_text(&report.scenario.description));
     }
     let counts: Vec<String> = report
         .summary

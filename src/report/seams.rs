@@ -168,6 +168,20 @@ pub fn collect(dir: &Path, iterations: &[Iteration]) -> Vec<IterationSeams> {
     iterations.iter().map(|it| for_iteration(dir, it)).collect()
 }
 
+/// Reads a kept `.wav` artifact: a path inside `dir` (never `..` or absolute),
+/// a regular file under the audio size cap.
+fn read_kept_audio(dir: &Path, rel: &str) -> Result<contract::Wav, String> {
+    let path = crate::input::confined(dir, rel).ok_or_else(|| {
+        format!(
+            "the artifact path `{}` leaves the report folder (only paths inside it are read)",
+            rel.escape_debug()
+        )
+    })?;
+    let bytes = crate::input::read_bytes(&path, "kept audio", crate::input::AUDIO_LIMIT)
+        .map_err(|e| e.to_string())?;
+    contract::read_wav_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn for_iteration(dir: &Path, iteration: &Iteration) -> IterationSeams {
     let mut result = IterationSeams {
         iteration: iteration.index,
@@ -209,7 +223,7 @@ fn for_iteration(dir: &Path, iteration: &Iteration) -> IterationSeams {
                 Some("the candidate audio was not kept beside the report".into());
             None
         }
-        Some(rel) => match contract::read_wav(&dir.join(rel)) {
+        Some(rel) => match read_kept_audio(dir, rel) {
             Ok(wav) => Some(wav),
             Err(e) => {
                 result.missing_audio = Some(format!("the kept audio could not be read: {e}"));
@@ -274,6 +288,25 @@ mod tests {
             .contains("could not be read"));
         assert!(all[1].windows[0].samples.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_artifact_path_outside_the_report_folder_is_not_read() {
+        let root = std::env::temp_dir().join(format!("takeover-seams-esc-{}", std::process::id()));
+        let dir = root.join("report");
+        std::fs::create_dir_all(&dir).unwrap();
+        let audio = testdata::audio(120 * 3200);
+        contract::write_wav(&root.join("outside.wav"), &audio).unwrap();
+        let outside = root.join("outside.wav").display().to_string();
+        for rel in ["../outside.wav", outside.as_str()] {
+            let mut report = testdata::report();
+            report.iterations[0].audio.as_mut().unwrap().artifacts = vec![rel.to_string()];
+            let all = collect(&dir, &report.iterations[..1]);
+            let why = all[0].missing_audio.as_deref().unwrap_or("read");
+            assert!(why.contains("leaves the report folder"), "{rel}: {why}");
+            assert!(all[0].windows.iter().all(|w| w.samples.is_empty()));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -949,7 +949,8 @@ async fn run_runbook_step(
 ) {
     let clock = rec.clock;
     rec.ui.phase(&format!("runbook {}", rb.script));
-    let mut env = runbook_env(stack);
+    let mut env = runbook::inherited_env(&rb.pass_env);
+    env.extend(runbook_env(stack));
     env.extend(rb.env.clone());
     let path = plan.loaded.runbook_path(&rb.script);
     let started = clock.now_ms();

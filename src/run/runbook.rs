@@ -47,8 +47,26 @@ fn tail(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
-/// Runs `script` (with `sh` unless it is executable) in `workdir` with `env`
-/// added to the harness's environment; kills its whole process group after `timeout`.
+/// The harness's variables a runbook gets: `PATH` and `HOME` (so that it finds
+/// its tools), and those the scenario names in `pass_env`. Nothing else of the
+/// harness's environment (tokens, `LD_PRELOAD`, CI secrets) reaches it.
+pub fn inherited_env(pass_env: &[String]) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_string()),
+    );
+    for name in std::iter::once("HOME").chain(pass_env.iter().map(String::as_str)) {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.to_string(), value);
+        }
+    }
+    env
+}
+
+/// Runs `script` (with `sh` unless it is executable) in `workdir` with only
+/// `env` as its environment (see [`inherited_env`]); kills its whole process
+/// group after `timeout`.
 pub async fn run_runbook(
     script: &Path,
     workdir: &Path,
@@ -68,6 +86,7 @@ pub async fn run_runbook(
         c
     };
     cmd.current_dir(workdir)
+        .env_clear()
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -156,6 +175,34 @@ mod tests {
         assert!(!out.succeeded());
         assert_eq!(out.stdout.trim(), "front=http://127.0.0.1:1");
         assert_eq!(out.stderr.trim(), "oops");
+    }
+
+    #[tokio::test]
+    async fn a_runbook_gets_a_clean_environment() {
+        let path = script("env.sh", "env\n");
+        // A name only this test uses: no other test reads or sets it.
+        std::env::set_var("TAKEOVER_TEST_SECRET_4711", "hunter2");
+        let mut env = inherited_env(&[]);
+        env.insert("TAKEOVER_RUN_ID".into(), "tk-1".into());
+        let out = run_runbook(&path, Path::new("."), &env, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("TAKEOVER_RUN_ID=tk-1"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("PATH="), "{}", out.stdout);
+        let env = inherited_env(&["TAKEOVER_TEST_SECRET_4711".to_string()]);
+        let out = run_runbook(&path, Path::new("."), &env, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            out.stdout.contains("TAKEOVER_TEST_SECRET_4711=hunter2"),
+            "{}",
+            out.stdout
+        );
     }
 
     #[tokio::test]

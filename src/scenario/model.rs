@@ -18,7 +18,9 @@ use crate::stack::StackSpec;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// Short name, used in report directories and JUnit test names.
+    /// Short name, used in report directories and JUnit test names: 1 to 100
+    /// letters, digits, `.`, `_` or `-` (not only dots).
+    #[schemars(pattern(r"^[A-Za-z0-9._-]{1,100}$"), length(min = 1, max = 100))]
     pub name: String,
     /// What the drill checks and why its expectations are what they are.
     #[serde(default)]
@@ -381,9 +383,14 @@ pub struct RunbookSpec {
     /// The script is killed after this long and the step counts as failed.
     #[serde(default = "default_runbook_timeout")]
     pub timeout: HumanDuration,
-    /// Extra environment variables for the script.
+    /// Extra environment variables for the script. It gets only these, the
+    /// `TAKEOVER_*` variables, `PATH` and `HOME` (and `pass_env`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Names of the harness's own environment variables passed through to the
+    /// script (e.g. `KUBECONFIG`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
     /// Whether the drill fails when the script exits non-zero (default true).
     #[serde(default = "default_true")]
     pub must_succeed: bool,
@@ -657,7 +664,8 @@ impl WorkAmount {
     pub fn frames(self, chunk_frames: u32) -> u64 {
         match self.unit {
             WorkUnit::Frames => self.count,
-            WorkUnit::Chunks => self.count * u64::from(chunk_frames),
+            // Saturates: no job has that many frames, so the limit still reads as "any".
+            WorkUnit::Chunks => self.count.saturating_mul(u64::from(chunk_frames)),
         }
     }
 }

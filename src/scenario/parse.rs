@@ -76,13 +76,13 @@ impl fmt::Display for Problem {
 /// Why a scenario file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
+    /// The file could not be read (missing, not a regular file, too large, not text).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, naming the file.
+        source: crate::input::InputError,
     },
     /// The YAML does not match the scenario format.
     #[error("{problem}")]
@@ -108,7 +108,7 @@ impl ScenarioError {
                 file: path.display().to_string(),
                 line: None,
                 column: None,
-                message: format!("cannot read it: {source}"),
+                message: source.to_string(),
             }],
             ScenarioError::Syntax { problem, .. } => vec![problem.clone()],
             ScenarioError::Invalid { problems } => problems.clone(),
@@ -140,16 +140,92 @@ fn syntax_error(err: &serde_saphyr::Error, text: &str, file: &str) -> ScenarioEr
     // The library's message may end with its own " at line X column Y"; the
     // location is shown in front instead, the way compilers do.
     let message = strip_location_suffix(&message);
-    let report = serde_saphyr::miette::to_miette_report(err, text, file);
+    let line = location.map(|l| l.line()).filter(|&l| l > 0);
+    let column = location.map(|l| l.column()).filter(|&c| c > 0);
+    let (message, rendered) = match plain_words(&message) {
+        // The library's words name its own internals: say it in the scenario's terms.
+        Some(plain) => {
+            let rendered = render_at(text, file, line, column, &plain);
+            (plain, rendered)
+        }
+        None => {
+            let report = serde_saphyr::miette::to_miette_report(err, text, file);
+            (message, format!("{report:?}"))
+        }
+    };
     ScenarioError::Syntax {
         problem: Problem {
             file: file.to_string(),
-            line: location.map(|l| l.line()).filter(|&l| l > 0),
-            column: location.map(|l| l.column()).filter(|&c| c > 0),
+            line,
+            column,
             message,
         },
-        rendered: format!("{report:?}"),
+        rendered,
     }
+}
+
+/// The parser's messages that name its internals, said for a scenario's author.
+fn plain_words(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return Some(format!(
+            "the key `{key}` appears twice in the same mapping; keep one"
+        ));
+    }
+    if message.contains("budget breached") {
+        return Some(
+            "the document is too large for a scenario (too many nodes, too deep or too many aliases)"
+                .to_string(),
+        );
+    }
+    let kind = message
+        .strip_prefix("invalid ")?
+        .split_whitespace()
+        .next()?;
+    let range = match kind {
+        "u8" => "0 to 255",
+        "u16" => "0 to 65535",
+        "u32" => "0 to 4294967295",
+        "u64" | "usize" => "0 to 18446744073709551615",
+        "i32" => "-2147483648 to 2147483647",
+        "i64" | "isize" => "-9223372036854775808 to 9223372036854775807",
+        _ => return None,
+    };
+    Some(format!("not a whole number from {range}"))
+}
+
+/// A miette rendering of `message` at a line and column of `text`.
+fn render_at(
+    text: &str,
+    file: &str,
+    line: Option<u64>,
+    column: Option<u64>,
+    message: &str,
+) -> String {
+    let mut diagnostic = miette::MietteDiagnostic::new(message.to_string());
+    if let Some(line) = line {
+        let start_of_line: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1) as usize)
+            .map(str::len)
+            .sum();
+        let rest = &text[start_of_line.min(text.len())..];
+        let col = column.unwrap_or(1).saturating_sub(1) as usize;
+        let at = rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i);
+        let token = rest[at..]
+            .find(|c: char| c.is_whitespace() || c == ':' || c == ',')
+            .unwrap_or(rest.len() - at)
+            .clamp(1, 80);
+        let offset = (start_of_line + at).min(text.len());
+        let len = token.min(text.len() - offset);
+        diagnostic = diagnostic.with_label(miette::LabeledSpan::at(offset..offset + len, message));
+    }
+    let report = miette::Report::new(diagnostic)
+        .with_source_code(miette::NamedSource::new(file, text.to_string()));
+    format!("{report:?}")
 }
 
 fn strip_location_suffix(message: &str) -> String {
@@ -168,10 +244,12 @@ fn strip_location_suffix(message: &str) -> String {
 
 /// Reads, parses and checks a scenario file (including the files it names).
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let source = crate::input::read_text(path, "scenario", crate::input::SCENARIO_LIMIT).map_err(
+        |source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     let file = path.display().to_string();
     let scenario = parse_str(&source, &file)?;
     let loaded = LoadedScenario {
@@ -270,6 +348,24 @@ expect:
             "  - at: 5s\n",
         ));
         assert!(p.message.contains("needs an action"), "{p}");
+    }
+
+    #[test]
+    fn the_parsers_internal_words_are_not_shown() {
+        let p = problem(&format!("name: u\n{GOOD}"));
+        assert!(p.message.contains("`name` appears twice"), "{p}");
+        assert!(!p.message.contains("DuplicateKeyPolicy"), "{p}");
+        let p = problem(&GOOD.replace("expect:", "iterations: -1\nexpect:"));
+        assert!(
+            p.message.contains("whole number from 0 to 4294967295"),
+            "{p}"
+        );
+        let err = parse_str(&format!("name: u\n{GOOD}"), "t.yaml").unwrap_err();
+        let rendered = err.render();
+        assert!(
+            rendered.contains("appears twice") && !rendered.contains("DuplicateKeyPolicy"),
+            "{rendered}"
+        );
     }
 
     #[test]

@@ -18,9 +18,13 @@ use crate::stack::{Role, RuntimeKind};
 #[derive(Debug, Default, Deserialize)]
 struct Positions {
     #[serde(default)]
+    name: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
     workload: Option<Spanned<WorkloadPositions>>,
     #[serde(default)]
-    probe: Option<Spanned<IgnoredAny>>,
+    probe: Keys,
+    #[serde(default)]
+    deadlines: Keys,
     #[serde(default)]
     steps: Vec<Spanned<IgnoredAny>>,
     #[serde(default)]
@@ -35,6 +39,20 @@ struct Positions {
 struct StackPositions {
     #[serde(default)]
     runtime: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    frontdoor: Keys,
+    #[serde(default)]
+    worker: Keys,
+}
+
+/// A mapping's keys with their places, and the mapping's own place.
+type Keys = Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>;
+
+/// Where `key` of a mapping is, else where the mapping is, else `fallback`.
+fn key_at(keys: &Keys, key: &str, fallback: At) -> At {
+    keys.as_ref()
+        .and_then(|k| k.value.get(key).and_then(pos).or_else(|| pos(k)))
+        .or(fallback)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +61,8 @@ struct WorkloadPositions {
     script: Option<Spanned<IgnoredAny>>,
     #[serde(default)]
     chunk_frames: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    status_interval: Option<Spanned<IgnoredAny>>,
 }
 
 type At = Option<(u64, u64)>;
@@ -87,7 +107,22 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
         .and_then(|w| w.value.script.as_ref().and_then(pos))
         .or(workload_at);
 
+    check_name(&s.name, positions.name.as_ref().and_then(pos), &mut f);
     check_script(loaded, script_at, &mut f);
+    if s.workload.status_interval.get() < MIN_INTERVAL {
+        let at = positions
+            .workload
+            .as_ref()
+            .and_then(|w| w.value.status_interval.as_ref().and_then(pos))
+            .or(workload_at);
+        f.add(
+            at,
+            format!(
+                "`workload.status_interval` of {} is too short: the job's status is polled at most every {MIN_INTERVAL:?}",
+                s.workload.status_interval
+            ),
+        );
+    }
     if s.workload.chunk_frames == 0 {
         let at = positions
             .workload
@@ -101,27 +136,121 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
             "`iterations` must be at least 1",
         );
     }
-    let probe_at = positions.probe.as_ref().and_then(pos);
-    if s.probe.interval.get().is_zero() {
-        f.add(probe_at, "the probe `interval` must be longer than 0s");
-    }
-    if s.probe.sustain == 0 {
+    let probe_at = |key: &str| key_at(&positions.probe, key, None);
+    if s.probe.interval.get() < MIN_INTERVAL {
         f.add(
-            probe_at,
-            "the probe `sustain` must be at least 1 (good probes in a row that end an outage)",
+            probe_at("interval"),
+            format!(
+                "the probe `interval` of {} is too short: probes go out at most every {MIN_INTERVAL:?}",
+                s.probe.interval
+            ),
         );
     }
-    if !s.probe.path.starts_with('/') {
+    if s.probe.timeout.get().is_zero() {
         f.add(
-            probe_at,
-            format!("the probe `path` `{}` must start with `/`", s.probe.path),
+            probe_at("timeout"),
+            "the probe `timeout` must be longer than 0s",
         );
     }
+    if !(1..=MAX_SUSTAIN).contains(&s.probe.sustain) {
+        f.add(
+            probe_at("sustain"),
+            format!(
+                "the probe `sustain` of {} must be from 1 to {MAX_SUSTAIN} (good probes in a row that end an outage)",
+                s.probe.sustain
+            ),
+        );
+    }
+    if !s.probe.path.starts_with('/') || s.probe.path.chars().any(char::is_control) {
+        f.add(
+            probe_at("path"),
+            format!(
+                "the probe `path` `{}` must start with `/` and hold no control characters",
+                s.probe.path.escape_debug()
+            ),
+        );
+    }
+    check_timings(s, &positions, &mut f);
 
     check_steps(loaded, &step_at, &mut f);
     check_runtime(s, &positions, &step_at, &mut f);
     check_expectations(s, &positions, &mut f);
     f.problems
+}
+
+/// Shortest interval the probes, status polls and health checks may use.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
+/// Most good probes in a row a scenario may ask for before an outage ends.
+const MAX_SUSTAIN: usize = 100_000;
+/// Longest scenario name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// The scenario name becomes a folder name and a JUnit name: a safe file
+/// name only (letters, digits, `.`, `_`, `-`; not `.` or `..`).
+fn check_name(name: &str, at: At, f: &mut Findings) {
+    let safe = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let only_dots = name.chars().all(|c| c == '.');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !safe || only_dots {
+        f.add(
+            at,
+            format!(
+                "the scenario `name` `{}` must be 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-` (it names the report folder), and not only dots",
+                name.escape_debug()
+            ),
+        );
+    }
+}
+
+/// Deadlines and the stack's own timings: each must be longer than zero.
+fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
+    let deadlines = [
+        ("recovery", s.deadlines.recovery.get()),
+        ("job", s.deadlines.job.get()),
+        ("witness", s.deadlines.witness.get()),
+    ];
+    for (key, value) in deadlines {
+        if value.is_zero() {
+            f.add(
+                key_at(&positions.deadlines, key, None),
+                format!("`deadlines.{key}` must be longer than 0s"),
+            );
+        }
+    }
+    let stack_at = positions.stack.as_ref().and_then(pos);
+    let stack_key = |pick: fn(&StackPositions) -> &Keys, key: &str| {
+        positions
+            .stack
+            .as_ref()
+            .map_or(stack_at, |st| key_at(pick(&st.value), key, stack_at))
+    };
+    let frontdoor = |key: &str| stack_key(|st| &st.frontdoor, key);
+    let worker = |key: &str| stack_key(|st| &st.worker, key);
+    let fd = &s.stack.frontdoor;
+    if fd.check_interval < MIN_INTERVAL {
+        f.add(
+            frontdoor("check_interval"),
+            format!("`stack.frontdoor.check_interval` must be at least {MIN_INTERVAL:?}"),
+        );
+    }
+    for (key, value) in [("fall", fd.fall), ("rise", fd.rise)] {
+        if value == 0 {
+            f.add(
+                frontdoor(key),
+                format!("`stack.frontdoor.{key}` must be at least 1"),
+            );
+        }
+    }
+    let w = &s.stack.worker;
+    for (key, value) in [("lease_ttl", w.lease_ttl), ("watchdog", w.watchdog)] {
+        if value < MIN_INTERVAL {
+            f.add(
+                worker(key),
+                format!("`stack.worker.{key}` must be at least {MIN_INTERVAL:?}"),
+            );
+        }
+    }
 }
 
 fn check_script(loaded: &LoadedScenario, at: At, f: &mut Findings) {
@@ -207,11 +336,40 @@ fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut F
             last_at = Some(t);
         }
         match &step.action {
-            Action::Fault(fault) => check_fault(i, fault, at, &mut healable, f),
+            Action::Fault(fault) => {
+                if let Err(why) = fault.validate() {
+                    f.add(at, format!("step {}: {why}", i + 1));
+                }
+                check_fault(i, fault, at, &mut healable, f);
+            }
             Action::Wait(_) => {}
             Action::Runbook(rb) => {
+                check_runbook_env(i, &rb.env, at, f);
+                for name in rb
+                    .pass_env
+                    .iter()
+                    .filter(|n| reserved_env(n) || n.contains(['=', '\0']))
+                {
+                    f.add(
+                        at,
+                        format!(
+                            "step {}: runbook `pass_env` may not name `{}` (PATH, HOME, LD_* and TAKEOVER_* are the harness's)",
+                            i + 1,
+                            name.escape_debug()
+                        ),
+                    );
+                }
                 let path = loaded.runbook_path(&rb.script);
-                if !path.is_file() {
+                if crate::input::confined(loaded.dir(), &rb.script).is_none() {
+                    f.add(
+                        at,
+                        format!(
+                            "step {}: runbook script `{}` must be a path inside the scenario's folder (no `..`, not absolute)",
+                            i + 1,
+                            rb.script.escape_debug()
+                        ),
+                    );
+                } else if !path.is_file() {
                     f.add(
                         at,
                         format!(
@@ -282,19 +440,51 @@ fn check_fault(i: usize, fault: &FaultSpec, at: At, healable: &mut Healable, f: 
                 );
             }
         }
-        FaultSpec::OomKill { target, .. } | FaultSpec::Gpu { target, .. }
-            if !target.is_worker() =>
-        {
+        // Targets, ranges and combinations are `FaultSpec::validate`'s.
+        _ => {}
+    }
+}
+
+/// Environment names a runbook's `env` may not set: the loader's and the
+/// shell's search paths, and the harness's own variables.
+fn reserved_env(key: &str) -> bool {
+    key.starts_with("LD_")
+        || key.starts_with("TAKEOVER_")
+        || matches!(key, "PATH" | "HOME" | "IFS" | "ENV" | "BASH_ENV")
+}
+
+fn check_runbook_env(i: usize, env: &BTreeMap<String, String>, at: At, f: &mut Findings) {
+    for (key, value) in env {
+        let bad_name = key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || key.starts_with(|c: char| c.is_ascii_digit());
+        if bad_name {
             f.add(
                 at,
                 format!(
-                    "step {n}: `{}` needs a worker target (primary or standby), not {}",
-                    super::model::fault_kind_name(fault),
-                    target.as_str()
+                    "step {}: runbook `env` name `{}` must be letters, digits and `_`, not starting with a digit",
+                    i + 1,
+                    key.escape_debug()
+                ),
+            );
+        } else if reserved_env(key) {
+            f.add(
+                at,
+                format!(
+                    "step {}: runbook `env` may not set `{key}` (PATH, HOME, LD_* and TAKEOVER_* are the harness's)",
+                    i + 1
                 ),
             );
         }
-        _ => {}
+        if value.contains('\0') {
+            f.add(
+                at,
+                format!(
+                    "step {}: runbook `env` value of `{key}` holds a NUL byte",
+                    i + 1
+                ),
+            );
+        }
     }
 }
 
@@ -327,12 +517,19 @@ fn check_expectations(s: &Scenario, positions: &Positions, f: &mut Findings) {
             );
         }
     }
-    if let Some(limit) = s.expect.rto.as_ref().and_then(|b| b.0.max.or(b.0.p95)) {
+    for (statistic, limit) in s
+        .expect
+        .rto
+        .as_ref()
+        .map(|b| b.limits())
+        .unwrap_or_default()
+    {
         if limit.get() < s.probe.interval.get() {
             f.add(
                 key_at("rto"),
                 format!(
-                    "`expect.rto` of {limit} is shorter than the probe interval {}; it cannot be measured that finely",
+                    "`expect.rto` {} of {limit} is shorter than the probe interval {}; it cannot be measured that finely",
+                    statistic.name(),
                     s.probe.interval
                 ),
             );
@@ -354,13 +551,13 @@ mod tests {
     fn write(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("takeover-validate-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("scripts")).unwrap();
-        std::fs::copy(
-            shipped_dir().join("scripts/night-shift.yaml"),
-            dir.join("scripts/night-shift.yaml"),
-        )
-        .unwrap();
+        // Written aside and renamed: tests run in parallel and read these files.
+        let tmp = dir.join(format!(".{name}.{:?}.tmp", std::thread::current().id()));
+        std::fs::copy(shipped_dir().join("scripts/night-shift.yaml"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("scripts/night-shift.yaml")).unwrap();
         let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
         path
     }
 
@@ -460,5 +657,119 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].message.contains("earlier"), "{}", p[0]);
         assert!(p[1].message.contains("worker target"), "{}", p[1]);
+    }
+
+    const BASE: &str = "name: v\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: kill, target: primary}\n";
+
+    #[test]
+    fn unsafe_scenario_names_are_refused_at_their_line() {
+        for name in [
+            "../../x",
+            "/tmp/abs",
+            "\"\"",
+            "\"a\\nb\"",
+            "\"a\\0b\"",
+            "..",
+            "a b",
+            &"n".repeat(101),
+        ] {
+            let text = BASE.replacen("name: v", &format!("name: {name}"), 1);
+            let p = problems("name.yaml", &text);
+            assert_eq!(p.len(), 1, "{name}: {p:?}");
+            assert!(p[0].message.contains("scenario `name`"), "{}", p[0]);
+            assert_eq!(p[0].line, Some(1), "{}", p[0]);
+        }
+        for name in ["kill-primary", "v1.2_x", &"n".repeat(100)] {
+            let text = BASE.replacen("name: v", &format!("name: {name}"), 1);
+            load(&write("name-ok.yaml", &text)).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_faults_own_checks_run_at_validate_time() {
+        let cases = [
+            ("{kind: loss, target: primary, percent: 0}", "percent"),
+            ("{kind: loss, target: primary, percent: 150}", "percent"),
+            ("{kind: loss, target: primary, percent: -3}", "percent"),
+            (
+                "{kind: kill, target: primary, signal: SIGBOGUS}",
+                "unknown signal",
+            ),
+            ("{kind: gpu, target: primary, fault: xid}", "xid"),
+            (
+                "{kind: partition, target: primary, peers: [primary]}",
+                "itself",
+            ),
+            (
+                "{kind: partition, target: primary, peers: [standby], method: disconnect}",
+                "disconnect",
+            ),
+            ("{kind: bandwidth, target: primary, rate: abc}", "tc rate"),
+        ];
+        for (fault, words) in cases {
+            let text = format!(
+                "name: f\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {fault}\n  - after: 1s\n    fault: {{kind: heal}}\n"
+            );
+            let p = problems("fault.yaml", &text);
+            assert!(
+                p.iter()
+                    .any(|p| p.message.contains(words) && p.line == Some(5)),
+                "{fault}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_and_absurd_timings_are_refused_where_they_are_written() {
+        let cases = [
+            (
+                "workload:\n  script: night-shift.yaml\n  status_interval: 0s\n",
+                "status_interval",
+                4,
+            ),
+            ("probe: {timeout: 0s}\n", "`timeout`", 7),
+            ("probe:\n  interval: 50us\n", "`interval`", 8),
+            ("probe:\n  sustain: 18446744073709551615\n", "`sustain`", 8),
+            ("deadlines:\n  witness: 0s\n", "deadlines.witness", 8),
+            ("stack:\n  worker: {lease_ttl: 0s}\n", "lease_ttl", 8),
+            (
+                "stack:\n  frontdoor:\n    check_interval: 0s\n",
+                "check_interval",
+                9,
+            ),
+            ("expect:\n  rto: {p50: 1ms}\n", "p50", 8),
+        ];
+        for (extra, words, line) in cases {
+            let text = if extra.starts_with("workload") {
+                BASE.replacen("workload:\n  script: night-shift.yaml\n", extra, 1)
+            } else {
+                format!("{BASE}{extra}")
+            };
+            let p = problems("timing.yaml", &text);
+            assert_eq!(p.len(), 1, "{extra}: {p:?}");
+            assert!(p[0].message.contains(words), "{extra}: {}", p[0]);
+            assert_eq!(p[0].line, Some(line), "{extra}: {}", p[0]);
+        }
+    }
+
+    #[test]
+    fn runbooks_outside_the_scenario_folder_and_unsafe_env_are_refused() {
+        let cases = [
+            ("{script: /etc/passwd}", "inside the scenario's folder"),
+            ("{script: ../x.sh}", "inside the scenario's folder"),
+            ("{script: r.sh, env: {LD_PRELOAD: /tmp/x.so}}", "LD_PRELOAD"),
+            ("{script: r.sh, env: {PATH: /tmp}}", "`PATH`"),
+            ("{script: r.sh, env: {\"A=B\": x}}", "env` name"),
+            ("{script: r.sh, env: {A: \"x\\0y\"}}", "NUL"),
+        ];
+        let dir = write("rb-base.yaml", BASE).parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("r.sh"), "#!/bin/sh\n").unwrap();
+        for (runbook, words) in cases {
+            let text = format!("{BASE}  - runbook: {runbook}\n");
+            let p = problems("runbook.yaml", &text);
+            assert_eq!(p.len(), 1, "{runbook}: {p:?}");
+            assert!(p[0].message.contains(words), "{runbook}: {}", p[0]);
+            assert_eq!(p[0].line, Some(7), "{runbook}: {}", p[0]);
+        }
     }
 }

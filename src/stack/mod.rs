@@ -425,18 +425,26 @@ pub fn new_fault_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_bytes(out: &mut [u8]) {
-    use std::io::Read;
-    let filled = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(out))
-        .is_ok();
-    if !filled {
-        // No /dev/urandom: derive bytes from the time and the process id.
-        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        let hash = blake3::hash(seed.as_bytes());
-        for (o, h) in out.iter_mut().zip(hash.as_bytes().iter().cycle()) {
-            *o = *h;
+/// Fills `out` from the kernel's random source (`getrandom`, else
+/// `/dev/urandom`). Tokens and names must not be guessable, so there is no
+/// fallback to the time or the pid: without a random source this panics.
+pub fn random_bytes(out: &mut [u8]) {
+    let mut filled = 0;
+    while filled < out.len() {
+        let rest = &mut out[filled..];
+        // SAFETY: the pointer and length describe `rest`, which the call only writes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
         }
+    }
+    if filled < out.len() {
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut out[filled..]))
+            .expect("no source of randomness: both getrandom(2) and /dev/urandom failed; tokens would be guessable");
     }
 }
 
@@ -454,5 +462,6 @@ mod tests {
         );
         assert_ne!(a, b);
         assert_eq!(new_fault_token().len(), 32);
+        assert_ne!(new_fault_token(), new_fault_token());
     }
 }

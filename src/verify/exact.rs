@@ -26,10 +26,18 @@ pub fn verify_exact(
     let seams = manifest.map(resume_seams).unwrap_or_default();
     let mut checks = Vec::new();
 
+    // Two empty files are equal, but no job's audio is empty: nothing was checked.
+    let empty = candidate.is_empty() || reference.is_empty();
     checks.push(CheckResult::new(
         "length",
-        length_difference == 0,
-        if length_difference == 0 {
+        length_difference == 0 && !empty,
+        if empty {
+            format!(
+                "nothing to compare: the candidate holds {} samples, the reference {}",
+                candidate.len(),
+                reference.len()
+            )
+        } else if length_difference == 0 {
             format!("both files hold {} samples", candidate.len())
         } else {
             format!(

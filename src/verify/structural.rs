@@ -98,10 +98,27 @@ fn check_header(wav: &Wav, manifest: &Manifest) -> CheckResult {
     )
 }
 
-/// The audio is as long as the script implies.
+/// The audio is as long as the script implies, and holds something.
 fn check_length(actual: u64, expected_frames: u64) -> CheckResult {
-    let expected = expected_frames * SAMPLES_PER_FRAME as u64;
-    let difference = actual as i64 - expected as i64;
+    let Some(expected) = expected_frames.checked_mul(SAMPLES_PER_FRAME as u64) else {
+        return CheckResult::new(
+            "length",
+            false,
+            format!(
+                "the script would need {expected_frames} frames, more samples than any audio can hold; the audio holds {actual}"
+            ),
+            json!({ "expected_frames": expected_frames, "actual_samples": actual }),
+        );
+    };
+    if actual == 0 {
+        return CheckResult::new(
+            "length",
+            false,
+            format!("the audio is empty; the script implies {expected} samples ({expected_frames} frames)"),
+            json!({ "expected_frames": expected_frames, "expected_samples": expected, "actual_samples": 0 }),
+        );
+    }
+    let difference = i128::from(actual) - i128::from(expected);
     CheckResult::new(
         "length",
         difference == 0,
@@ -117,7 +134,7 @@ fn check_length(actual: u64, expected_frames: u64) -> CheckResult {
             "expected_frames": expected_frames,
             "expected_samples": expected,
             "actual_samples": actual,
-            "difference_samples": difference,
+            "difference_samples": i64::try_from(difference).ok(),
         }),
     )
 }
@@ -170,26 +187,31 @@ fn check_contiguity(manifest: &Manifest) -> CheckResult {
                 "chunk_frames": manifest.chunk_frames,
             }));
         }
-        if chunk.sample_count != chunk.frames * spf {
+        // A product that does not fit is never a real chunk (a forged one
+        // would otherwise wrap to the sample count it claims).
+        let expected_count = chunk.frames.checked_mul(spf);
+        if expected_count != Some(chunk.sample_count) {
             problems.push(json!({
                 "problem": "sample_count", "index": chunk.index, "sample_count": chunk.sample_count,
-                "expected_sample_count": chunk.frames * spf,
+                "expected_sample_count": expected_count,
             }));
         }
         next_frame = chunk.first_frame.saturating_add(chunk.frames);
         next_sample = chunk.first_sample.saturating_add(chunk.sample_count);
     }
-    let frames_sum: u64 = manifest.chunks.iter().map(|c| c.frames).sum();
-    if frames_sum != manifest.frames_total {
+    // Summed wide, so that no sum of forged counts wraps to the right total.
+    let frames_sum: u128 = manifest.chunks.iter().map(|c| u128::from(c.frames)).sum();
+    if frames_sum != u128::from(manifest.frames_total) {
         problems.push(json!({
-            "problem": "frames_total", "frames_in_chunks": frames_sum,
+            "problem": "frames_total", "frames_in_chunks": u64::try_from(frames_sum).ok(),
             "frames_total": manifest.frames_total,
         }));
     }
-    if manifest.total_samples != manifest.frames_total * spf {
+    let expected_total = manifest.frames_total.checked_mul(spf);
+    if expected_total != Some(manifest.total_samples) {
         problems.push(json!({
             "problem": "total_samples", "total_samples": manifest.total_samples,
-            "expected_total_samples": manifest.frames_total * spf,
+            "expected_total_samples": expected_total,
         }));
     }
     let count = problems.len();
@@ -208,7 +230,7 @@ fn check_contiguity(manifest: &Manifest) -> CheckResult {
         detail,
         json!({
             "chunks": manifest.chunks.len(),
-            "frames_in_chunks": frames_sum,
+            "frames_in_chunks": u64::try_from(frames_sum).ok(),
             "frames_total": manifest.frames_total,
             "problem_count": count,
             "problems": problems,
@@ -218,8 +240,12 @@ fn check_contiguity(manifest: &Manifest) -> CheckResult {
 
 /// The manifest's chunks cover exactly the audio.
 fn check_coverage(audio_samples: u64, manifest: &Manifest) -> CheckResult {
-    let covered: u64 = manifest.chunks.iter().map(|c| c.sample_count).sum();
-    let difference = audio_samples as i64 - covered as i64;
+    let covered: u128 = manifest
+        .chunks
+        .iter()
+        .map(|c| u128::from(c.sample_count))
+        .sum();
+    let difference = i128::from(audio_samples) - covered as i128;
     CheckResult::new(
         "manifest-covers-audio",
         difference == 0,
@@ -232,8 +258,8 @@ fn check_coverage(audio_samples: u64, manifest: &Manifest) -> CheckResult {
         },
         json!({
             "audio_samples": audio_samples,
-            "manifest_samples": covered,
-            "difference_samples": difference,
+            "manifest_samples": u64::try_from(covered).ok(),
+            "difference_samples": i64::try_from(difference).ok(),
         }),
     )
 }

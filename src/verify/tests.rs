@@ -98,3 +98,60 @@ fn structural_catches_each_tampering() {
         }
     }
 }
+
+#[test]
+fn an_expected_length_that_wraps_is_not_the_audio_length() {
+    let (samples, manifest) = job(80);
+    // 2^57 frames times 3200 samples wraps a u64 back to 0 extra samples.
+    let verdict = verify_structural(&wav(&samples), &manifest, 80 + (1u64 << 57));
+    assert!(!verdict.intact, "{}", verdict.summary);
+    assert!(verdict.failed_checks().contains(&"length"));
+}
+
+#[test]
+fn a_phantom_chunk_whose_products_wrap_is_caught() {
+    let (samples, mut manifest) = job(80);
+    let phantom = 1u64 << 57;
+    let last = manifest.chunks.last().unwrap().clone();
+    manifest.chunks.push(contract::ChunkRecord {
+        index: last.index + 1,
+        first_frame: last.first_frame + last.frames,
+        frames: phantom,
+        first_sample: last.first_sample + last.sample_count,
+        sample_count: 0,
+        blake3: hash::chunk_hash(&[]),
+        epoch: last.epoch,
+        writer: last.writer.clone(),
+    });
+    manifest.chunk_frames = phantom;
+    manifest.frames_total += phantom;
+    manifest.total_samples = manifest.frames_total.wrapping_mul(3200);
+    let verdict = verify_structural(&wav(&samples), &manifest, manifest.frames_total);
+    assert!(!verdict.intact, "{}", verdict.summary);
+    let failed = verdict.failed_checks();
+    assert!(failed.contains(&"manifest-contiguous"), "{failed:?}");
+    assert!(failed.contains(&"length"), "{failed:?}");
+}
+
+#[test]
+fn empty_audio_is_never_intact() {
+    let empty = contract::Manifest {
+        job_id: "j".into(),
+        sample_rate: contract::SAMPLE_RATE,
+        samples_per_frame: contract::SAMPLES_PER_FRAME as u64,
+        chunk_frames: 8,
+        frames_total: 0,
+        total_samples: 0,
+        chunks: vec![],
+    };
+    let verdict = verify_structural(&wav(&[]), &empty, 0);
+    assert!(!verdict.intact, "{}", verdict.summary);
+    assert_eq!(verdict.failed_checks(), vec!["length"]);
+    let verdict = verify_exact(&[], &[], None);
+    assert!(!verdict.intact, "{}", verdict.summary);
+    assert!(
+        verdict.summary.contains("nothing to compare"),
+        "{}",
+        verdict.summary
+    );
+}

@@ -8,13 +8,13 @@ use contract::Script;
 /// Why a script file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
-    /// It could not be read.
-    #[error("cannot read the script {path}: {source}")]
+    /// It could not be read (missing, not a regular file, too large, not text).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, naming the file.
+        source: crate::input::InputError,
     },
     /// It is not a script.
     #[error("the script {path} is malformed: {message} (expected `seed:` and `turns:` with `speaker` and `text` each)")]
@@ -36,10 +36,13 @@ pub enum ScriptError {
 
 /// Reads a script file (`.json` as JSON, anything else as YAML) and checks the worker's limits.
 pub fn read_script(path: &Path) -> Result<Script, ScriptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        crate::input::read_text(path, "script", crate::input::SCRIPT_LIMIT).map_err(|source| {
+            ScriptError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     let format = |message: String| ScriptError::Format {
         path: path.to_path_buf(),
         message,

@@ -12,9 +12,53 @@ use crate::stack::{labels, Role, StackError};
 /// Name of the owner file inside a run directory.
 pub const OWNER_FILE: &str = "owner.json";
 
-/// Where process runs keep their directories: `$TMPDIR/takeover-runs/`.
+/// Where process runs keep their directories: `$TMPDIR/takeover-runs/`, private
+/// to the user that made it (see [`ensure_private_dir`]).
 pub fn runs_root() -> PathBuf {
     std::env::temp_dir().join("takeover-runs")
+}
+
+/// Makes `dir` (and its missing parents) if needed, then checks that it is
+/// private: a real directory (not a symlink) owned by this user, mode 0700.
+/// A directory someone else made or can write is refused, never used.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), StackError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(format!("creating {}", dir.display()))(e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io(format!("checking {}", dir.display())))?;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let why = if !meta.file_type().is_dir() {
+        Some("is not a directory (a symlink?)".to_string())
+    } else if meta.uid() != uid {
+        Some(format!(
+            "belongs to uid {}, not to this user ({uid})",
+            meta.uid()
+        ))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        Some(format!(
+            "has mode {:o}; other users could reach the runs in it",
+            meta.permissions().mode() & 0o777
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(StackError::Io {
+            context: format!(
+                "the process runs' directory {} {why}; remove it or set TMPDIR elsewhere",
+                dir.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        }),
+    }
 }
 
 /// Who owns a process run and which processes it started.
@@ -54,9 +98,17 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StackError {
 }
 
 impl RunDir {
-    /// Creates `<root>/<run id>/` with `data/` and `logs/` and the owner file.
+    /// Creates `<root>/<run id>/` (mode 0700, fresh: an existing one is an
+    /// error) with `data/` and `logs/` and the owner file; `root` must be
+    /// private to this user (see [`ensure_private_dir`]).
     pub fn create(root: &Path, run_id: &str) -> Result<RunDir, StackError> {
+        use std::os::unix::fs::DirBuilderExt;
+        ensure_private_dir(root)?;
         let path = root.join(run_id);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(io(format!("creating the run directory {}", path.display())))?;
         for dir in [path.join("data"), path.join("logs")] {
             std::fs::create_dir_all(&dir)
                 .map_err(io(format!("creating the run directory {}", dir.display())))?;
@@ -241,6 +293,31 @@ mod tests {
         let status = sleeper.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc::SIGKILL));
+        std::fs::remove_dir_all(&root).ok();
+    }
+
+    #[test]
+    fn run_folders_are_private_and_a_shared_root_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp_root("private");
+        let run = RunDir::create(&root, "tk-private").unwrap();
+        for dir in [&root, &run.path().to_path_buf()] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
+        // The same run id again: refused, not reused.
+        assert!(RunDir::create(&root, "tk-private").is_err());
+        // A root others can write (as a planted one would be): refused.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = RunDir::create(&root, "tk-other").unwrap_err().to_string();
+        assert!(err.contains("mode 777"), "{err}");
+        // A symlink in its place: refused.
+        let link = temp_root("link");
+        std::os::unix::fs::symlink(&root, &link).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = RunDir::create(&link, "tk-link").unwrap_err().to_string();
+        assert!(err.contains("not a directory"), "{err}");
+        std::fs::remove_file(&link).ok();
         std::fs::remove_dir_all(&root).ok();
     }
 
