@@ -238,6 +238,17 @@ impl Engine {
         self.backend.self_test()
     }
 
+    /// How long the oldest unfinished piece of device work has been running, where the backend
+    /// tracks it (the CPU backend); the worker's stall watchdog compares it with its limit.
+    pub fn oldest_device_work(&self) -> Option<Duration> {
+        self.backend.oldest_work()
+    }
+
+    /// Whether the backend's `gpu-*` faults are emulations (the CPU backend).
+    pub fn emulates_faults(&self) -> bool {
+        self.backend.emulates_faults()
+    }
+
     /// Kernel time measured on the device so far (CUDA only).
     pub fn device_timings(&self) -> Option<backend::DeviceTimings> {
         self.backend.timings()
