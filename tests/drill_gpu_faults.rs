@@ -109,5 +109,10 @@ fn device_out_of_memory_is_survived_without_failover() {
 
 #[test]
 fn xid_79_takes_the_worker_out_of_service() {
-    drill("gpu-xid", "XID_79", "unhealthy", &["/health failed (HTTP 503)"]);
+    drill(
+        "gpu-xid",
+        "XID_79",
+        "unhealthy",
+        &["/health failed (HTTP 503)"],
+    );
 }

@@ -21,6 +21,7 @@ pub mod process;
 mod restart;
 pub mod sidecar;
 pub mod spec;
+mod throughput;
 
 use std::time::Duration;
 
