@@ -75,20 +75,7 @@ pub async fn watchdog_loop(svc: Arc<Service>) {
     let every = (limit / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
     loop {
         tokio::time::sleep(every).await;
-        if let Some(busy) = svc.engine.oldest_device_work().filter(|b| *b > limit) {
-            if svc.fatal_reason().is_none() {
-                let err = EngineError::WatchdogHang {
-                    waited_ms: busy.as_millis() as u64,
-                    emulated: svc.engine.emulates_faults(),
-                    backend: svc.engine.backend_name(),
-                };
-                eprintln!(
-                    "synth-worker: watchdog: device work unfinished after {} ms (watchdog {} ms)",
-                    busy.as_millis(),
-                    limit.as_millis()
-                );
-                svc.on_engine_error(&err);
-            }
+        if device_hung(&svc, limit) {
             continue;
         }
         for job in svc.owned_jobs() {
@@ -109,4 +96,25 @@ pub async fn watchdog_loop(svc: Arc<Service>) {
             }
         }
     }
+}
+
+/// Whether device work has stayed unfinished past `limit` (a hung kernel); the first time,
+/// raises `WATCHDOG_HANG` (sticky: the worker drops its leases, fails health and exits).
+fn device_hung(svc: &Arc<Service>, limit: Duration) -> bool {
+    let Some(busy) = svc.engine.oldest_device_work().filter(|b| *b > limit) else {
+        return false;
+    };
+    if svc.fatal_reason().is_none() {
+        eprintln!(
+            "synth-worker: watchdog: device work unfinished after {} ms (watchdog {} ms)",
+            busy.as_millis(),
+            limit.as_millis()
+        );
+        svc.on_engine_error(&EngineError::WatchdogHang {
+            waited_ms: busy.as_millis() as u64,
+            emulated: svc.engine.emulates_faults(),
+            backend: svc.engine.backend_name(),
+        });
+    }
+    true
 }
