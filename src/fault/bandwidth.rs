@@ -64,6 +64,7 @@ pub(super) async fn inject(
         return Ok(ctx.unwitnessed("bandwidth", target, requested, evidence));
     };
     let want = throughput::bytes_to_move(limit_bits);
+    evidence["measured_through"] = json!(format!("pipelined GET {path} on {url}"));
     // Four times the time the transfer takes at the limit, within the witness deadline.
     let expected = Duration::from_secs_f64(want as f64 * 8.0 / limit_bits);
     let measure_limit = (expected * 4)
@@ -77,33 +78,52 @@ pub(super) async fn inject(
         .output;
     evidence["tbf_sent_bytes"] = json!(tbf_sent_bytes(&listing));
     evidence["listing"] = json!(listing);
-    match measured {
-        Ok(m) => {
-            evidence["measured"] = json!(m);
-            evidence["measured_bits_per_second"] = json!(m.bits_per_second);
-            if throughput::under_limit(m.bits_per_second, limit_bits, MARGIN) {
-                Ok(ctx.witnessed(
-                    "bandwidth",
-                    target,
-                    requested,
-                    m.first_byte_at_ms,
-                    witness_words(rate, &m, path),
-                    evidence,
-                ))
-            } else {
-                evidence["why"] = json!(format!(
-                    "measured {} kbit/s out of {target}, over the {rate} limit plus {}%: the qdisc does not hold the traffic back",
-                    (m.bits_per_second / 1000.0).round(),
-                    (MARGIN * 100.0) as u32
-                ));
-                Ok(ctx.unwitnessed("bandwidth", target, requested, evidence))
-            }
-        }
+    Ok(judge(
+        ctx, target, rate, limit_bits, requested, measured, evidence,
+    ))
+}
+
+/// The effect, from the measured rate: witnessed only under the limit plus [`MARGIN`].
+fn judge(
+    ctx: &Ctx<'_>,
+    target: Role,
+    rate: &str,
+    limit_bits: f64,
+    requested: f64,
+    measured: Result<Measured, String>,
+    mut evidence: serde_json::Value,
+) -> FaultEffect {
+    let m = match measured {
+        Ok(m) => m,
         Err(why) => {
             evidence["why"] = json!(format!("the rate could not be measured: {why}"));
-            Ok(ctx.unwitnessed("bandwidth", target, requested, evidence))
+            return ctx.unwitnessed("bandwidth", target, requested, evidence);
         }
+    };
+    evidence["measured"] = json!(m);
+    evidence["measured_bits_per_second"] = json!(m.bits_per_second);
+    if !throughput::under_limit(m.bits_per_second, limit_bits, MARGIN) {
+        evidence["why"] = json!(format!(
+            "measured {} kbit/s out of {target}, over the {rate} limit plus {}%: the qdisc does not hold the traffic back",
+            (m.bits_per_second / 1000.0).round(),
+            (MARGIN * 100.0) as u32
+        ));
+        return ctx.unwitnessed("bandwidth", target, requested, evidence);
     }
+    let words = format!(
+        "tbf qdisc at {rate} on eth0; measured {:.1} kbit/s out of it ({} bytes in {:.2} s)",
+        m.bits_per_second / 1000.0,
+        m.bytes,
+        m.seconds
+    );
+    ctx.witnessed(
+        "bandwidth",
+        target,
+        requested,
+        m.first_byte_at_ms,
+        words,
+        evidence,
+    )
 }
 
 /// Where the target's outbound rate can be measured: its published HTTP port and a
@@ -115,15 +135,6 @@ fn measuring_point(stack: &Stack, target: Role) -> Option<(String, &'static str)
             .worker_url(target)
             .map(|u| (u.to_string(), "/metrics")),
     }
-}
-
-fn witness_words(rate: &str, m: &Measured, path: &str) -> String {
-    format!(
-        "tbf qdisc at {rate} on eth0; measured {:.1} kbit/s out of it ({} bytes of pipelined GET {path} in {:.2} s)",
-        m.bits_per_second / 1000.0,
-        m.bytes,
-        m.seconds
-    )
 }
 
 /// Bytes sent through the tbf qdisc, from `tc -s qdisc show` (None when there is no tbf).
