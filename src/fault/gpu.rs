@@ -199,31 +199,11 @@ pub(super) async fn post_fault(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A worker stand-in whose /health answers 200 whatever it reported.
-    async fn always_200() -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 2048];
-                    let _ = conn.read(&mut buf).await;
-                    let _ = conn
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                        )
-                        .await;
-                });
-            }
-        });
-        format!("http://{addr}/health")
-    }
 
     #[tokio::test]
     async fn an_unhealthy_report_with_a_passing_health_check_is_not_witnessed() {
-        let url = always_200().await;
+        // A worker that reports itself unhealthy, but whose /health still answers 200.
+        let url = health_watch::health_server("200 OK").await;
         let clock = Clock::start();
         let why = unhealthy_witness(&url, &clock, std::time::Duration::from_millis(300))
             .await

@@ -62,35 +62,37 @@ pub async fn first_failure(
     }
 }
 
+/// A health endpoint stand-in for tests: a loopback server answering every request with
+/// `status` (e.g. `"503 Service Unavailable"`); returns its `/health` URL.
+#[cfg(test)]
+pub(crate) async fn health_server(status: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf).await;
+                let body = r#"{"ok":false,"worker":"primary","checks":[]}"#;
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/health")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A one-route HTTP server on loopback that answers every request with `status`.
-    async fn server(status: &'static str) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 2048];
-                    let _ = conn.read(&mut buf).await;
-                    let body = r#"{"ok":false,"worker":"primary","checks":[]}"#;
-                    let reply = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = conn.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        format!("http://{addr}/health")
-    }
 
     #[tokio::test]
     async fn a_503_is_seen_at_the_moment_it_answers() {
-        let url = server("503 Service Unavailable").await;
+        let url = health_server("503 Service Unavailable").await;
         let clock = Clock::start();
         let seen = first_failure(&url, &clock, Duration::from_secs(2))
             .await
