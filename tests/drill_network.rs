@@ -78,7 +78,15 @@ fn packet_loss_is_witnessed_and_ridden_out() {
 fn a_bandwidth_limit_is_witnessed_and_ridden_out() {
     let run = drill("bandwidth-primary");
     let bw = witnessed(&run, "bandwidth")[0];
-    assert!(bw.witness.as_deref().unwrap().contains("tbf"), "{bw:?}");
+    assert!(
+        bw.witness.as_deref().unwrap().contains("measured"),
+        "{bw:?}"
+    );
+    // The witness is the rate measured through the shaped link, under 64 kbit/s plus the margin.
+    let rate = bw.evidence["measured_bits_per_second"]
+        .as_f64()
+        .expect("a measured rate");
+    assert!(rate > 0.0 && rate <= 96_000.0, "{bw:?}");
     assert_passed(&run, "bandwidth-primary");
     run.clean();
 }

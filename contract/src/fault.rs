@@ -59,8 +59,15 @@ pub struct FaultReport {
     pub kind: FaultKind,
     /// Error class the worker observed, e.g. `CUDA_ERROR_ILLEGAL_ADDRESS`.
     pub error_class: String,
-    /// What the worker does next: `exit`, `unhealthy`, `continue`.
+    /// What the worker does next: `exit`, `unhealthy`, `continue`, `oom-kill`, or `watchdog`
+    /// (nothing yet: the stall watchdog is to catch a hang).
     pub reaction: String,
     /// Free text for a person.
     pub detail: String,
+    /// The fault was emulated on the CPU backend (no GPU), not made on a device.
+    #[serde(default)]
+    pub emulated: bool,
+    /// For `gpu-oom`: bytes really allocated before the allocation that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes: Option<u64>,
 }

@@ -1,13 +1,24 @@
 //! `bandwidth`: a token-bucket (`tc tbf`) root qdisc on the target's eth0 limits
-//! what it sends. Witness: the qdisc is listed and its byte counter moves.
+//! what it sends. Witness: the rate measured through that link (pipelined GETs
+//! to the target's published port, answered out of its eth0) is at most the
+//! limit plus a margin. The qdisc being listed is not enough: a limit that does
+//! not slow the traffic is no fault. A rate that cannot be measured (no HTTP
+//! port on the target, nothing came) leaves the fault unwitnessed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::sidecar::{self, Attach};
+use super::throughput::{self, Measured};
 use super::{Ctx, FaultEffect, FaultError};
-use crate::stack::Role;
+use crate::stack::{Role, Stack};
+
+/// How far over the limit a measured rate may be and still witness it: the bucket's
+/// 32 kbit burst leaves at line rate inside the measurement.
+const MARGIN: f64 = 0.5;
+/// Shortest time a measurement may take before it is given up.
+const MIN_MEASURE_LIMIT: Duration = Duration::from_secs(5);
 
 pub(super) async fn inject(
     ctx: &Ctx<'_>,
@@ -15,12 +26,10 @@ pub(super) async fn inject(
     rate: &str,
 ) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
-    if !rate.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        return Err(FaultError::Invalid {
-            kind: "bandwidth".into(),
-            reason: format!("rate `{rate}` is not a tc rate; write it like `1mbit` or `500kbit`"),
-        });
-    }
+    let limit_bits = throughput::tc_rate_bits(rate).ok_or_else(|| FaultError::Invalid {
+        kind: "bandwidth".into(),
+        reason: format!("rate `{rate}` is not a tc rate; write it like `1mbit` or `500kbit`"),
+    })?;
     let requested = ctx.clock.now_ms();
     let argv = [
         "/usr/sbin/tc",
@@ -47,41 +56,84 @@ pub(super) async fn inject(
         .qdiscs
         .insert(target);
     let in_place_at = added.ended_at_ms.unwrap_or_else(|| ctx.clock.now_ms());
-    let until = Instant::now() + ctx.deadline;
-    let mut first: Option<u64> = None;
-    loop {
-        let show = ["/usr/sbin/tc", "-s", "qdisc", "show", "dev", "eth0"];
-        let listing = sidecar::run(stack, Attach::NetNs(target), &show, &[])
-            .await?
-            .ok(&show)?
-            .output;
-        let sent = tbf_sent_bytes(&listing);
-        match (first, sent) {
-            (Some(a), Some(b)) if b > a => {
-                return Ok(ctx.witnessed(
-                    "bandwidth",
-                    target,
-                    requested,
-                    in_place_at,
-                    format!(
-                        "tbf qdisc at {rate} on eth0; {} bytes went through it",
-                        b - a
-                    ),
-                    json!({ "rate": rate, "listing": listing }),
-                ))
-            }
-            (None, Some(b)) => first = Some(b),
-            _ => {}
+    let mut evidence = json!({ "rate": rate, "limit_bits_per_second": limit_bits, "qdisc_in_place_at_ms": in_place_at });
+    let Some((url, path)) = measuring_point(stack, target) else {
+        evidence["why"] = json!(format!(
+            "`{target}` has no HTTP port to measure its outbound rate through"
+        ));
+        return Ok(ctx.unwitnessed("bandwidth", target, requested, evidence));
+    };
+    let want = throughput::bytes_to_move(limit_bits);
+    evidence["measured_through"] = json!(format!("pipelined GET {path} on {url}"));
+    // Four times the time the transfer takes at the limit, within the witness deadline.
+    let expected = Duration::from_secs_f64(want as f64 * 8.0 / limit_bits);
+    let measure_limit = (expected * 4)
+        .max(MIN_MEASURE_LIMIT)
+        .min(ctx.deadline.max(MIN_MEASURE_LIMIT));
+    let measured = throughput::measure(&url, path, want, measure_limit, ctx.clock).await;
+    let show = ["/usr/sbin/tc", "-s", "qdisc", "show", "dev", "eth0"];
+    let listing = sidecar::run(stack, Attach::NetNs(target), &show, &[])
+        .await?
+        .ok(&show)?
+        .output;
+    evidence["tbf_sent_bytes"] = json!(tbf_sent_bytes(&listing));
+    evidence["listing"] = json!(listing);
+    Ok(judge(
+        ctx, target, rate, limit_bits, requested, measured, evidence,
+    ))
+}
+
+/// The effect, from the measured rate: witnessed only under the limit plus [`MARGIN`].
+fn judge(
+    ctx: &Ctx<'_>,
+    target: Role,
+    rate: &str,
+    limit_bits: f64,
+    requested: f64,
+    measured: Result<Measured, String>,
+    mut evidence: serde_json::Value,
+) -> FaultEffect {
+    let m = match measured {
+        Ok(m) => m,
+        Err(why) => {
+            evidence["why"] = json!(format!("the rate could not be measured: {why}"));
+            return ctx.unwitnessed("bandwidth", target, requested, evidence);
         }
-        if Instant::now() >= until {
-            return Ok(ctx.unwitnessed(
-                "bandwidth",
-                target,
-                requested,
-                json!({ "rate": rate, "listing": listing }),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    evidence["measured"] = json!(m);
+    evidence["measured_bits_per_second"] = json!(m.bits_per_second);
+    if !throughput::under_limit(m.bits_per_second, limit_bits, MARGIN) {
+        evidence["why"] = json!(format!(
+            "measured {} kbit/s out of {target}, over the {rate} limit plus {}%: the qdisc does not hold the traffic back",
+            (m.bits_per_second / 1000.0).round(),
+            (MARGIN * 100.0) as u32
+        ));
+        return ctx.unwitnessed("bandwidth", target, requested, evidence);
+    }
+    let words = format!(
+        "tbf qdisc at {rate} on eth0; measured {:.1} kbit/s out of it ({} bytes in {:.2} s)",
+        m.bits_per_second / 1000.0,
+        m.bytes,
+        m.seconds
+    );
+    ctx.witnessed(
+        "bandwidth",
+        target,
+        requested,
+        m.first_byte_at_ms,
+        words,
+        evidence,
+    )
+}
+
+/// Where the target's outbound rate can be measured: its published HTTP port and a
+/// path it answers on (a worker's metrics; the front door's proxied health).
+fn measuring_point(stack: &Stack, target: Role) -> Option<(String, &'static str)> {
+    match target {
+        Role::Frontdoor => Some((stack.frontdoor_url().to_string(), "/health")),
+        _ => stack
+            .worker_url(target)
+            .map(|u| (u.to_string(), "/metrics")),
     }
 }
 

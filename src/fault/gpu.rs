@@ -1,11 +1,21 @@
 //! `gpu`: the worker inflicts a GPU fault on itself through its fault endpoint
-//! (a real out-of-bounds or hang kernel on CUDA; the same error class on CPU).
-//! Witness: the error class the worker reports, and its reaction (it exits,
-//! or reports unhealthy).
+//! (a real out-of-bounds or hang kernel on CUDA; an emulation with a real effect on
+//! the CPU backend). Witness, by the reaction the worker reports:
+//! - `exit`: its `die` event;
+//! - `unhealthy`: its `/health` really failing (non-200), seen by the harness;
+//! - `watchdog` (a hang the CPU backend holds): the worker's answer that the device is
+//!   held; whether the stall watchdog then ends it shows in the recovery, not here;
+//! - `continue`: the error class it reports.
+//!
+//! A fault made on the CPU backend says "emulated on the CPU backend" in its witness
+//! and carries `"emulated": true` in its evidence.
 
 use serde_json::json;
 
+use super::health_watch::{self, HealthFailure};
 use super::{Ctx, FaultEffect, FaultError, GpuFault};
+use crate::clock::Clock;
+use crate::report::display::EMULATED_ON_CPU as EMULATED;
 use crate::stack::Role;
 
 pub(super) async fn inject(
@@ -24,36 +34,119 @@ pub(super) async fn inject(
     let requested = ctx.clock.now_ms();
     let report = post_fault(ctx, target, &request).await?;
     let answered = ctx.clock.now_ms();
-    if report.error_class.trim().is_empty() {
-        return Ok(ctx.unwitnessed(
-            "gpu",
-            target,
-            requested,
-            json!({ "report": report, "why": "the worker reported no error class" }),
-        ));
+    let mut evidence = json!({
+        "report": report,
+        "answered_at_ms": answered,
+        "emulated": report.emulated,
+    });
+    if let Some(bytes) = report.allocated_bytes {
+        evidence["allocated_bytes"] = json!(bytes);
     }
-    // The reaction: a worker that exits shows a `die` event; one that turns unhealthy fails /health.
-    let mut evidence = json!({ "report": report, "answered_at_ms": answered });
+    if report.error_class.trim().is_empty() {
+        evidence["why"] = json!("the worker reported no error class");
+        return Ok(ctx.unwitnessed("gpu", target, requested, evidence));
+    }
     let mut witness = format!(
         "worker hit {} and reacted `{}`",
         report.error_class, report.reaction
     );
-    if report.reaction == "exit" {
-        if let Some(die) = stack
-            .events()
-            .wait_for_action(from, target, "die", ctx.deadline)
-            .await
-        {
+    if let Some(bytes) = report.allocated_bytes {
+        witness.push_str(&format!(" after {bytes} bytes really allocated"));
+    }
+    if report.emulated {
+        witness.push_str(&format!(" ({EMULATED})"));
+    }
+    let mut in_effect = answered;
+    match report.reaction.as_str() {
+        "exit" => {
+            let Some(die) = stack
+                .events()
+                .wait_for_action(from, target, "die", ctx.deadline)
+                .await
+            else {
+                evidence["why"] = json!("no die event within the deadline");
+                return Ok(ctx.unwitnessed("gpu", target, requested, evidence));
+            };
             let code = die.attr("exitCode").unwrap_or("?").to_string();
             witness.push_str(&format!("; die event, exit code {code}"));
             evidence["exit_code"] = json!(code);
             evidence["died_at_ms"] = json!(die.at_ms);
-        } else {
-            witness.push_str("; but no die event within the deadline");
-            return Ok(ctx.unwitnessed("gpu", target, requested, evidence));
         }
+        "unhealthy" => {
+            let url = format!("{}/health", worker_url(ctx, target)?);
+            match unhealthy_witness(&url, ctx.clock, ctx.deadline).await {
+                Ok(seen) => {
+                    witness.push_str(&format!("; /health failed ({})", failure_words(&seen)));
+                    in_effect = seen.seen_at_ms;
+                    evidence["health_failure"] = json!(seen);
+                }
+                Err(why) => {
+                    evidence["why"] = json!(why);
+                    return Ok(ctx.unwitnessed("gpu", target, requested, evidence));
+                }
+            }
+        }
+        "watchdog" => {
+            // The hang is in effect once the device is held; the watchdog's reaction is what
+            // the drill tests, so its absence fails the drill (no recovery) rather than
+            // making it inconclusive.
+            match stack
+                .events()
+                .wait_for_action(from, target, "die", ctx.deadline)
+                .await
+            {
+                Some(die) => {
+                    let code = die.attr("exitCode").unwrap_or("?").to_string();
+                    witness.push_str(&format!(
+                        "; the stall watchdog ended it: die event, exit code {code}"
+                    ));
+                    evidence["exit_code"] = json!(code);
+                    evidence["died_at_ms"] = json!(die.at_ms);
+                }
+                None => witness.push_str(&format!(
+                    "; no reaction from the worker within {} s",
+                    ctx.deadline.as_secs()
+                )),
+            }
+        }
+        _ => {}
     }
-    Ok(ctx.witnessed("gpu", target, requested, answered, witness, evidence))
+    Ok(ctx.witnessed("gpu", target, requested, in_effect, witness, evidence))
+}
+
+/// The witness of an `unhealthy` reaction: `/health` at `health_url` really failing within
+/// `limit`. A worker that reports itself unhealthy while its health check answers 200 is not
+/// one: the front door would keep sending it traffic.
+pub(super) async fn unhealthy_witness(
+    health_url: &str,
+    clock: &Clock,
+    limit: std::time::Duration,
+) -> Result<HealthFailure, String> {
+    health_watch::first_failure(health_url, clock, limit)
+        .await
+        .ok_or_else(|| {
+            format!(
+                "the worker reported `unhealthy` but {health_url} kept answering 200 for {} ms",
+                limit.as_millis()
+            )
+        })
+}
+
+fn failure_words(seen: &HealthFailure) -> String {
+    match (&seen.status, &seen.error) {
+        (Some(code), _) => format!("HTTP {code}"),
+        (None, Some(e)) => format!("no answer: {e}"),
+        (None, None) => "no answer".into(),
+    }
+}
+
+fn worker_url<'a>(ctx: &'a Ctx<'_>, target: Role) -> Result<&'a str, FaultError> {
+    ctx.stack
+        .worker_url(target)
+        .ok_or_else(|| FaultError::Invalid {
+            kind: "gpu".into(),
+            reason: format!("`{target}` is not a worker"),
+        })
 }
 
 /// POSTs a fault request to a worker's own port with the run's token.
@@ -101,4 +194,20 @@ pub(super) async fn post_fault(
         role: target,
         detail: format!("POST {url}: the answer is not a FaultReport: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unhealthy_report_with_a_passing_health_check_is_not_witnessed() {
+        // A worker that reports itself unhealthy, but whose /health still answers 200.
+        let url = health_watch::health_server("200 OK").await;
+        let clock = Clock::start();
+        let why = unhealthy_witness(&url, &clock, std::time::Duration::from_millis(300))
+            .await
+            .expect_err("a 200 health check must not witness `unhealthy`");
+        assert!(why.contains("kept answering 200"), "{why}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `heal`: revert what earlier faults did, from the run's fault ledger:
 //! reconnect, unpause, remove iptables chains and qdiscs, restore memory
-//! limits, delete the fill file.
+//! limits, delete the fill file. Witness: the list of what it reverted. A heal
+//! with nothing to revert says so and has no witness (it is not in effect).
 
 use bollard::models::{ContainerUpdateBody, EndpointSettings, NetworkConnectRequest};
 use serde_json::json;
@@ -15,26 +16,44 @@ pub(super) async fn inject(ctx: &Ctx<'_>, target: Option<Role>) -> Result<FaultE
     Ok(effect(ctx, target, requested, reverted))
 }
 
-/// The effect of a heal (any runtime): always witnessed, listing what it reverted.
+/// The note of a heal that found nothing to revert.
+pub const NOTHING_TO_REVERT: &str = "nothing to revert";
+
+/// The effect of a heal (any runtime): witnessed by what it reverted; with nothing
+/// reverted, no witness and a `note` saying so.
 pub(super) fn effect(
     ctx: &Ctx<'_>,
     target: Option<Role>,
     requested: f64,
     reverted: Vec<String>,
 ) -> FaultEffect {
-    let witness = if reverted.is_empty() {
-        "nothing to revert".to_string()
+    effect_at(target, requested, ctx.clock.now_ms(), reverted)
+}
+
+fn effect_at(target: Option<Role>, requested: f64, now: f64, reverted: Vec<String>) -> FaultEffect {
+    let scope = target.map(|t| t.as_str()).unwrap_or("all");
+    let nothing = reverted.is_empty();
+    let evidence = if nothing {
+        json!({ "scope": scope, "reverted": reverted, "note": NOTHING_TO_REVERT })
     } else {
-        format!("reverted: {}", reverted.join("; "))
+        json!({ "scope": scope, "reverted": reverted })
     };
-    ctx.witnessed(
-        "heal",
-        target.unwrap_or(Role::Primary),
-        requested,
-        ctx.clock.now_ms(),
-        witness,
-        json!({ "scope": target.map(|t| t.as_str()).unwrap_or("all"), "reverted": reverted }),
-    )
+    FaultEffect {
+        kind: "heal".into(),
+        target: target.unwrap_or(Role::Primary),
+        requested_at_ms: requested,
+        in_effect_at_ms: (!nothing).then_some(now),
+        witness: (!nothing).then(|| format!("reverted: {}", reverted.join("; "))),
+        evidence,
+        unavailable: None,
+    }
+}
+
+/// Whether `effect` is a heal that found nothing to revert (recorded, never a witness).
+pub fn reverted_nothing(effect: &FaultEffect) -> bool {
+    effect.kind == "heal"
+        && effect.in_effect_at_ms.is_none()
+        && effect.evidence.get("note").and_then(|n| n.as_str()) == Some(NOTHING_TO_REVERT)
 }
 
 /// Reverts the faults in place on `target` (every container when `None`); returns what it reverted.
@@ -190,4 +209,28 @@ fn host_memory_bytes() -> Option<i64> {
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heal_with_nothing_to_revert_says_so_and_is_no_witness() {
+        let idle = effect_at(Some(Role::Primary), 100.0, 120.0, Vec::new());
+        assert_eq!(
+            (idle.in_effect_at_ms, idle.witness.as_deref()),
+            (None, None)
+        );
+        assert_eq!(idle.evidence["note"], NOTHING_TO_REVERT);
+        assert!(reverted_nothing(&idle));
+
+        let real = effect_at(None, 100.0, 120.0, vec!["reconnected primary".into()]);
+        assert_eq!(real.in_effect_at_ms, Some(120.0));
+        assert_eq!(
+            real.witness.as_deref(),
+            Some("reverted: reconnected primary")
+        );
+        assert!(!reverted_nothing(&real));
+    }
 }

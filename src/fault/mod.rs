@@ -7,7 +7,8 @@ mod bandwidth;
 mod corrupt_checkpoint;
 mod disk_fill;
 mod gpu;
-mod heal;
+pub mod heal;
+pub mod health_watch;
 mod kill;
 mod latency;
 pub mod ledger;
@@ -20,6 +21,7 @@ pub mod process;
 mod restart;
 pub mod sidecar;
 pub mod spec;
+mod throughput;
 
 use std::time::Duration;
 

@@ -1,4 +1,28 @@
-//! Small text helpers the renderers share: escaping and number formatting.
+//! Small text helpers the renderers share: escaping, number formatting, witness lines.
+
+use super::model::FaultRecord;
+
+/// What the witness line of a fault made by the CPU backend's emulation says.
+pub const EMULATED_ON_CPU: &str = "emulated on the CPU backend";
+
+/// A fault's witness as the renderers show it: the recorded witness, with
+/// [`EMULATED_ON_CPU`] added where the evidence says the fault was emulated and the
+/// witness does not say so yet; for a fault without a witness, its evidence's note
+/// (a heal with nothing to revert), if any.
+pub fn witness_text(fault: &FaultRecord) -> Option<String> {
+    let emulated = fault.evidence.get("emulated") == Some(&serde_json::Value::Bool(true));
+    match &fault.witness {
+        Some(w) if emulated && !w.contains(EMULATED_ON_CPU) => {
+            Some(format!("{w} ({EMULATED_ON_CPU})"))
+        }
+        Some(w) => Some(w.clone()),
+        None => fault
+            .evidence
+            .get("note")
+            .and_then(|n| n.as_str())
+            .map(|n| format!("{n} (no witness)")),
+    }
+}
 
 /// Characters XML 1.0 cannot hold (control characters but tab and line
 /// breaks, and the two non-characters U+FFFE, U+FFFF): a report shows them as U+FFFD.

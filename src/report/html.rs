@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use super::chart::{self, Window};
-use super::display::{escape, number, seconds, with_unit};
+use super::display::{escape, number, seconds, with_unit, witness_text};
 use super::figures;
 use super::history::{outcome_word, HistorySummary};
 use super::model::{Iteration, IterationOutcome, Report, RunOutcome, Verdict};
@@ -334,10 +334,10 @@ fn iteration_section(
     if !it.faults.is_empty() {
         page.push_str("<h3>Faults</h3><table><tr><th>step</th><th>fault</th><th>target</th><th>requested</th><th>in effect</th><th>witness</th></tr>");
         for fault in &it.faults {
-            let witness = match (&fault.witness, &fault.unavailable, &fault.error) {
+            let witness = match (witness_text(fault), &fault.unavailable, &fault.error) {
                 (_, Some(why), _) => format!("not made here: {why}"),
                 (_, _, Some(err)) => format!("injection failed: {err}"),
-                (Some(w), _, _) => w.clone(),
+                (Some(w), _, _) => w,
                 (None, _, _) => "NO WITNESS: the fault was not proven to take effect".into(),
             };
             let _ = write!(
@@ -622,6 +622,22 @@ mod tests {
         assert!(page.contains("over the limit &lt;2000 ms&gt;"));
         assert!(page.contains("NO WITNESS"));
         assert!(page.contains("The seams could not be read for a picture."));
+    }
+
+    #[test]
+    fn an_emulated_gpu_fault_says_so_on_its_witness_line() {
+        let mut report = testdata::report();
+        let fault = &mut report.iterations[0].faults[0];
+        fault.kind = "gpu".into();
+        fault.witness = Some("worker hit XID_79 and reacted `unhealthy`".into());
+        fault.evidence = serde_json::json!({"emulated": true});
+        let page = render(&report, &[], &[]);
+        assert!(
+            page.contains(
+                "<td>worker hit XID_79 and reacted `unhealthy` (emulated on the CPU backend)</td>"
+            ),
+            "the witness cell lacks the phrase"
+        );
     }
 
     #[test]

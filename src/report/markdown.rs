@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::display::{md_cell, md_text, number, with_unit};
+use super::display::{md_cell, md_text, number, with_unit, witness_text};
 use super::figures;
 use super::history::{outcome_word, HistorySummary};
 use super::model::{Iteration, Report, Verdict};
@@ -247,7 +247,8 @@ fn witnesses(it: &Iteration) -> String {
     it.faults
         .iter()
         .map(|f| {
-            let what = match (&f.unavailable, &f.error, &f.in_effect_at_ms, &f.witness) {
+            let witness = witness_text(f);
+            let what = match (&f.unavailable, &f.error, &f.in_effect_at_ms, witness) {
                 (Some(why), _, _, _) => format!("not made here ({why})"),
                 (_, Some(err), _, _) => format!("injection failed ({err})"),
                 (_, _, Some(t), w) => format!(
@@ -255,6 +256,7 @@ fn witnesses(it: &Iteration) -> String {
                     w.as_deref().unwrap_or("in effect"),
                     number(t - f.requested_at_ms)
                 ),
+                (_, _, None, Some(note)) => note,
                 _ => "NO WITNESS".into(),
             };
             format!("{} {}: {what}", f.kind, f.target)
@@ -310,6 +312,38 @@ mod tests {
         assert!(!md.contains("## Last runs"));
         let no_charts = render(&report, &[], false);
         assert!(!no_charts.contains(".svg"));
+    }
+
+    #[test]
+    fn an_emulated_gpu_fault_says_so_on_its_witness_line() {
+        let mut report = testdata::report();
+        let fault = &mut report.iterations[0].faults[0];
+        fault.kind = "gpu".into();
+        fault.witness = Some("worker hit KERNEL_HUNG and reacted `watchdog`".into());
+        fault.evidence = serde_json::json!({"emulated": true});
+        let md = render(&report, &[], false);
+        assert!(
+            md.contains("gpu primary: worker hit KERNEL_HUNG and reacted `watchdog` (emulated on the CPU backend) after"),
+            "{md}"
+        );
+        report.iterations[0].faults[0].evidence = serde_json::json!({"emulated": false});
+        let md = render(&report, &[], false);
+        assert!(!md.contains("emulated on the CPU backend"), "{md}");
+    }
+
+    #[test]
+    fn a_heal_with_nothing_to_revert_is_shown_as_such() {
+        let mut report = testdata::report();
+        let fault = &mut report.iterations[0].faults[0];
+        fault.kind = "heal".into();
+        fault.in_effect_at_ms = None;
+        fault.witness = None;
+        fault.evidence = serde_json::json!({"note": "nothing to revert", "reverted": []});
+        let md = render(&report, &[], false);
+        assert!(
+            md.contains("heal primary: nothing to revert (no witness)"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -845,6 +845,18 @@ async fn run_fault(
                     "step {} ({kind}) cannot be made here: {why}",
                     i + 1
                 ));
+            } else if crate::fault::heal::reverted_nothing(&effect) {
+                // Recorded as what it is: no witness, and no reason to doubt the drill.
+                rec.event(
+                    clock.now_ms(),
+                    EventKind::FaultUnwitnessed,
+                    format!(
+                        "{} {}: {}",
+                        effect.kind,
+                        effect.target,
+                        crate::fault::heal::NOTHING_TO_REVERT
+                    ),
+                );
             } else if let Some(at) = effect.in_effect_at_ms {
                 rec.event(
                     at,

@@ -57,6 +57,8 @@ pub async fn inject(svc: &Arc<Service>, req: FaultRequest) -> Result<FaultReport
                 error_class: "SIGABRT".into(),
                 reaction: "exit".into(),
                 detail: "the process aborts in 100 ms".into(),
+                emulated: false,
+                allocated_bytes: None,
             }
         }
         FaultKind::Stall => {
@@ -74,6 +76,8 @@ pub async fn inject(svc: &Arc<Service>, req: FaultRequest) -> Result<FaultReport
                     },
                     svc.cfg.watchdog.as_millis()
                 ),
+                emulated: false,
+                allocated_bytes: None,
             }
         }
         FaultKind::HostMemoryGrow => {
@@ -95,6 +99,8 @@ pub async fn inject(svc: &Arc<Service>, req: FaultRequest) -> Result<FaultReport
                     GROW_STEP_PAUSE.as_millis(),
                     limit >> 20
                 ),
+                emulated: false,
+                allocated_bytes: None,
             }
         }
         FaultKind::GpuXid if req.xid.is_none() => return Err(FaultError::MissingXid),
@@ -122,9 +128,12 @@ async fn device_fault(
             detail: format!("injection panicked: {e}"),
         })?;
     let mut report = match injected {
+        // A fault that did not happen is no fault: the harness must not count it as made.
         Err(err)
-            if err.error_class() == "UNSUPPORTED_FAULT"
-                || err.error_class() == "INVALID_REQUEST" =>
+            if matches!(
+                err.error_class(),
+                "UNSUPPORTED_FAULT" | "INVALID_REQUEST" | "FAULT_NOT_RAISED"
+            ) =>
         {
             return Err(FaultError::Engine {
                 kind: kind_name.to_string(),
@@ -138,7 +147,19 @@ async fn device_fault(
                 error_class: err.error_class().to_string(),
                 reaction: reaction.as_str().into(),
                 detail: err.to_string(),
+                emulated: err.emulated(),
+                allocated_bytes: None,
             });
+        }
+        // A hung device cannot run a self-test (it would wait behind the hang): the stall
+        // watchdog is what must notice, as it would for a real hung kernel.
+        Ok(mut report) if report.reaction == "watchdog" => {
+            if !svc.cfg.stall_watchdog {
+                report.detail.push_str(
+                    "; the stall watchdog is OFF (--no-watchdog): nothing will end the hang",
+                );
+            }
+            return Ok(report);
         }
         Ok(report) => report,
     };

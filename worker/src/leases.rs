@@ -5,6 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use synth_worker::engine::EngineError;
+
 use crate::runner;
 use crate::service::Service;
 
@@ -64,13 +66,18 @@ pub async fn scan_loop(svc: Arc<Service>) {
     }
 }
 
-/// Trips when a held job commits nothing for longer than the watchdog limit (plus
-/// its pace): health fails and the lease is deleted so another worker takes over.
+/// The stall watchdog. Trips when a held job commits nothing for longer than the watchdog
+/// limit (plus its pace): health fails and the lease is deleted so another worker takes over.
+/// Also trips when a piece of device work has not finished within the limit (a hung kernel):
+/// that is `WATCHDOG_HANG`, sticky, so the worker drops its leases, fails health and exits.
 pub async fn watchdog_loop(svc: Arc<Service>) {
     let limit = svc.cfg.watchdog;
     let every = (limit / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
     loop {
         tokio::time::sleep(every).await;
+        if device_hung(&svc, limit) {
+            continue;
+        }
         for job in svc.owned_jobs() {
             if job.stopped() || job.tripped.lock().expect("trip lock").is_some() {
                 continue;
@@ -89,4 +96,25 @@ pub async fn watchdog_loop(svc: Arc<Service>) {
             }
         }
     }
+}
+
+/// Whether device work has stayed unfinished past `limit` (a hung kernel); the first time,
+/// raises `WATCHDOG_HANG` (sticky: the worker drops its leases, fails health and exits).
+fn device_hung(svc: &Arc<Service>, limit: Duration) -> bool {
+    let Some(busy) = svc.engine.oldest_device_work().filter(|b| *b > limit) else {
+        return false;
+    };
+    if svc.fatal_reason().is_none() {
+        eprintln!(
+            "synth-worker: watchdog: device work unfinished after {} ms (watchdog {} ms)",
+            busy.as_millis(),
+            limit.as_millis()
+        );
+        svc.on_engine_error(&EngineError::WatchdogHang {
+            waited_ms: busy.as_millis() as u64,
+            emulated: svc.engine.emulates_faults(),
+            backend: svc.engine.backend_name(),
+        });
+    }
+    true
 }

@@ -42,7 +42,23 @@ enum Command {
     Synth(SynthArgs),
     /// Print frames per second, real-time factor and chunk commit cost.
     Bench(BenchArgs),
+    /// Internal: the CPU backend's `gpu-oom` helper (allocate under a cap until it fails).
+    #[command(name = "memory-probe", hide = true)]
+    MemoryProbe(MemoryProbeArgs),
 }
+
+#[derive(Args)]
+struct MemoryProbeArgs {
+    /// Cap on new address space, in bytes.
+    #[arg(long)]
+    cap: u64,
+    /// Size of each allocation, in bytes.
+    #[arg(long)]
+    block: u64,
+}
+
+/// The device deadline with `--no-watchdog`: longer than any drill.
+const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Args)]
 struct EngineArgs {
@@ -85,6 +101,10 @@ struct ServeArgs {
     /// UNSAFE, for split-brain drills: commit without checking the lease epoch.
     #[arg(long)]
     no_fencing: bool,
+    /// UNSAFE, for drills that must fail: no stall watchdog, so a hung device or a stalled
+    /// job is never given up (and the CUDA backend waits on a kernel without a deadline).
+    #[arg(long)]
+    no_watchdog: bool,
 }
 
 #[derive(Args)]
@@ -138,6 +158,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => serve(a),
         Command::Synth(a) => synth(a),
         Command::Bench(a) => bench(a),
+        Command::MemoryProbe(a) => memory_probe(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -152,17 +173,27 @@ fn serve(a: ServeArgs) -> Result<()> {
     if a.worker_id.is_empty() || a.worker_id.contains('|') {
         bail!("--worker-id must be non-empty and must not contain '|'");
     }
-    let engine = engine(&a.engine, a.watchdog)?;
+    // Off, device work gets no deadline either: nothing may end a hang.
+    let device_deadline = if a.no_watchdog {
+        NO_DEADLINE
+    } else {
+        a.watchdog
+    };
+    let engine = engine(&a.engine, device_deadline)?;
     let files = FileStore::open(&a.data_dir)
         .with_context(|| format!("cannot use data directory {}", a.data_dir.display()))?;
     let jobs = JobStore::new(&a.redis).with_context(|| format!("bad --redis URL {}", a.redis))?;
     if !a.fencing_on() {
         eprintln!("synth-worker: WARNING: --no-fencing: commits skip the epoch check; a zombie worker can overwrite committed chunks");
     }
+    if a.no_watchdog {
+        eprintln!("synth-worker: WARNING: --no-watchdog: a hung device or a stalled job is never given up");
+    }
     let cfg = ServiceConfig {
         worker_id: a.worker_id.clone(),
         lease_ttl: a.lease_ttl,
         watchdog: a.watchdog,
+        stall_watchdog: !a.no_watchdog,
         fencing: a.fencing_on(),
         fault_token: if a.fault_injection {
             a.fault_token.clone()
@@ -178,15 +209,17 @@ fn serve(a: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", a.listen))?;
         tokio::spawn(leases::scan_loop(svc.clone()));
-        tokio::spawn(leases::watchdog_loop(svc.clone()));
+        if !a.no_watchdog {
+            tokio::spawn(leases::watchdog_loop(svc.clone()));
+        }
         eprintln!(
-            "synth-worker: {} serving on {} (backend {backend}, redis {}, data {}, lease {:?}, watchdog {:?}, fencing {}, faults {})",
+            "synth-worker: {} serving on {} (backend {backend}, redis {}, data {}, lease {:?}, watchdog {}, fencing {}, faults {})",
             a.worker_id,
             listener.local_addr().map(|x| x.to_string()).unwrap_or_default(),
             a.redis,
             a.data_dir.display(),
             a.lease_ttl,
-            a.watchdog,
+            if a.no_watchdog { "OFF".to_string() } else { format!("{:?}", a.watchdog) },
             if a.fencing_on() { "on" } else { "OFF" },
             if a.fault_injection { "on" } else { "off" },
         );
@@ -239,6 +272,13 @@ fn synth(a: SynthArgs) -> Result<()> {
         manifest.frames_total as f64 / contract::FRAME_RATE_HZ,
         engine.backend_name()
     );
+    Ok(())
+}
+
+fn memory_probe(a: MemoryProbeArgs) -> Result<()> {
+    let outcome =
+        synth_worker::backend::memory_probe::run(a.cap, a.block).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
 }
 

@@ -24,8 +24,11 @@ pub struct ServiceConfig {
     pub worker_id: String,
     /// Lease time to live; the owner renews every third of it.
     pub lease_ttl: Duration,
-    /// Longest a held job may go without committing a chunk.
+    /// Longest a held job may go without committing a chunk, and the device without finishing
+    /// a piece of work.
     pub watchdog: Duration,
+    /// Whether the stall watchdog runs (off only for drills that prove it matters).
+    pub stall_watchdog: bool,
     /// Check the epoch on every commit (off only for split-brain drills).
     pub fencing: bool,
     /// Token of the fault endpoint; `None` keeps it off.

@@ -1,33 +1,59 @@
 //! The CPU backend: the reference implementation, spread over the machine's cores. The result
 //! does not depend on the number of threads (each frame and sample is computed independently).
-//! GPU faults are emulated here with the same error classes and stickiness.
+//!
+//! GPU faults are emulated here with the same error classes and stickiness, and each one has a
+//! real effect: a hang holds the emulated device (the lock every piece of device work takes)
+//! and never lets go, so only the worker's stall watchdog can end it; out of memory is a real
+//! allocation failure under a real cap ([`super::memory_probe`]).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use contract::{FaultKind, FaultReport, FaultRequest, SAMPLES_PER_FRAME};
 
-use super::{fault_report, Backend};
+use super::activity::Activity;
+use super::{fault_report, memory_probe, Backend};
 use crate::engine::denoise::{denoise_frame, LATENT_DIM};
 use crate::engine::frames::COND_DIM;
 use crate::engine::vocoder::{render_frames, RenderBatch};
 use crate::engine::{EngineError, Weights};
 
 const NAME: &str = "cpu";
-/// Emulated device memory for `gpu-oom` (address space reserved, never touched).
-const EMULATED_DEVICE_BYTES: usize = 8 << 30;
-const OOM_BLOCK_BYTES: usize = 256 << 20;
+/// The emulated device memory for `gpu-oom`: the address-space cap of the memory probe.
+pub const EMULATED_DEVICE_BYTES: u64 = 256 << 20;
+const OOM_BLOCK_BYTES: u64 = 16 << 20;
+/// Longest the hung task may wait to take the device (behind one chunk of real work).
+const HANG_TAKE_LIMIT: Duration = Duration::from_secs(10);
+/// How often the hung task looks whether its backend was dropped.
+const HANG_RECHECK: Duration = Duration::from_millis(100);
 
-/// CPU backend with an emulated sticky-error state.
+/// CPU backend with an emulated device: a lock that device work holds, and a sticky-error state.
 #[derive(Debug)]
 pub struct CpuBackend {
     threads: usize,
     poisoned: Mutex<Option<EngineError>>,
+    /// The emulated device context: held by every piece of device work while it runs, and
+    /// forever by a hung one.
+    device: Arc<Mutex<()>>,
+    /// Device work in flight, for the stall watchdog.
+    activity: Arc<Activity>,
+    /// Set when the backend is dropped, so that a hung task ends with it.
+    dropped: Arc<AtomicBool>,
+    /// The program that runs [`memory_probe::run`] (the worker's own binary).
+    memory_helper: Option<PathBuf>,
 }
 
 impl Default for CpuBackend {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl Drop for CpuBackend {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -43,7 +69,18 @@ impl CpuBackend {
         CpuBackend {
             threads: threads.max(1),
             poisoned: Mutex::new(None),
+            device: Arc::new(Mutex::new(())),
+            activity: Arc::new(Activity::default()),
+            dropped: Arc::new(AtomicBool::new(false)),
+            memory_helper: std::env::current_exe().ok(),
         }
+    }
+
+    /// Runs the `gpu-oom` memory probe with `helper` (a `synth-worker` binary) instead of the
+    /// current executable (which is not the worker in tests).
+    pub fn with_memory_helper(mut self, helper: PathBuf) -> CpuBackend {
+        self.memory_helper = Some(helper);
+        self
     }
 
     fn check(&self) -> Result<(), EngineError> {
@@ -57,9 +94,84 @@ impl CpuBackend {
         *self.poisoned.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
     }
 
+    /// Takes the emulated device (waits while other work, or a hung task, holds it).
+    fn device(&self) -> MutexGuard<'_, ()> {
+        self.device.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn split(&self, items: usize) -> usize {
         // at least 4 items per thread, so tiny chunks stay on one thread
         items.div_ceil(self.threads).max(4)
+    }
+
+    /// Starts a task that takes the device and never finishes, as a hung kernel keeps its
+    /// context: it parks rather than spins, since burning a host core would only slow the
+    /// standby on the same machine. It counts as device work in flight from now on.
+    fn hang(&self) -> Result<(), EngineError> {
+        let (taken_tx, taken_rx) = mpsc::channel();
+        let device = self.device.clone();
+        let work = self.activity.begin();
+        let dropped = self.dropped.clone();
+        std::thread::Builder::new()
+            .name("hung-kernel".into())
+            .spawn(move || {
+                let _work = work;
+                let _held = device.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = taken_tx.send(());
+                while !dropped.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(HANG_RECHECK);
+                }
+            })
+            .map_err(|e| device_fault("FAULT_NOT_RAISED", format!("no thread: {e}")))?;
+        taken_rx.recv_timeout(HANG_TAKE_LIMIT).map_err(|_| {
+            device_fault(
+                "FAULT_NOT_RAISED",
+                format!(
+                    "the hung task could not take the device within {} s",
+                    HANG_TAKE_LIMIT.as_secs()
+                ),
+            )
+        })
+    }
+
+    /// Runs the memory probe and turns its outcome into the out-of-memory error it met.
+    fn exhaust_memory(&self) -> Result<(memory_probe::ProbeOutcome, EngineError), EngineError> {
+        let helper = self.memory_helper.as_deref().ok_or_else(|| {
+            device_fault(
+                "FAULT_NOT_RAISED",
+                "no helper program for the memory probe".into(),
+            )
+        })?;
+        let outcome = memory_probe::spawn(helper, EMULATED_DEVICE_BYTES, OOM_BLOCK_BYTES)
+            .map_err(|e| device_fault("FAULT_NOT_RAISED", e))?;
+        let Some(failure) = outcome.failure.clone() else {
+            return Err(device_fault(
+                "FAULT_NOT_RAISED",
+                format!(
+                    "the memory probe allocated {} bytes under a {} byte cap without a failure",
+                    outcome.allocated_bytes, outcome.cap_bytes
+                ),
+            ));
+        };
+        let err = EngineError::Device {
+            class: "CUDA_ERROR_OUT_OF_MEMORY".into(),
+            sticky: false,
+            emulated: true,
+            backend: NAME,
+            detail: failure,
+        };
+        Ok((outcome, err))
+    }
+}
+
+/// An emulation that did not produce its fault (not sticky: nothing happened to the device).
+fn device_fault(class: &str, detail: String) -> EngineError {
+    EngineError::Device {
+        class: class.into(),
+        sticky: false,
+        emulated: true,
+        backend: NAME,
+        detail,
     }
 }
 
@@ -72,6 +184,14 @@ impl Backend for CpuBackend {
         format!("cpu ({} threads)", self.threads)
     }
 
+    fn oldest_work(&self) -> Option<Duration> {
+        self.activity.oldest()
+    }
+
+    fn emulates_faults(&self) -> bool {
+        true
+    }
+
     fn denoise(
         &self,
         weights: &Arc<Weights>,
@@ -80,6 +200,8 @@ impl Backend for CpuBackend {
         _watchdog: Duration,
     ) -> Result<Vec<f32>, EngineError> {
         self.check()?;
+        let _work = self.activity.begin();
+        let _device = self.device();
         let frames = cond.len() / COND_DIM;
         let mut out = vec![0.0f32; frames * LATENT_DIM];
         let per = self.split(frames);
@@ -101,6 +223,8 @@ impl Backend for CpuBackend {
 
     fn render(&self, batch: &RenderBatch, _watchdog: Duration) -> Result<Vec<i16>, EngineError> {
         self.check()?;
+        let _work = self.activity.begin();
+        let _device = self.device();
         let mut out = vec![0i16; batch.frames * SAMPLES_PER_FRAME];
         let per = self.split(batch.frames);
         std::thread::scope(|scope| {
@@ -115,6 +239,8 @@ impl Backend for CpuBackend {
 
     fn self_test(&self) -> Result<(), EngineError> {
         self.check()?;
+        let _work = self.activity.begin();
+        let _device = self.device();
         let w = Weights::generate(0x5e1f_7e57, 2);
         let mut cond = [0.0f32; COND_DIM];
         cond[0] = 1.0;
@@ -158,31 +284,39 @@ impl Backend for CpuBackend {
                 ))
             }
             FaultKind::GpuHang => {
-                let err = spin_until_watchdog(watchdog);
-                self.poison(err.clone());
-                Ok(fault_report(
-                    fault,
-                    &err,
-                    format!(
-                        "emulated on the CPU backend: a compute loop that never finishes ran \
-                         until the {} ms watchdog cut it; backend poisoned",
+                self.hang()?;
+                Ok(FaultReport {
+                    kind: fault.kind,
+                    error_class: "KERNEL_HUNG".into(),
+                    reaction: "watchdog".into(),
+                    detail: format!(
+                        "emulated on the CPU backend: a task took the device and never \
+                         finishes, so synthesis and the self-test wait behind it; only the \
+                         stall watchdog ({} ms) can end it",
                         watchdog.as_millis()
                     ),
-                ))
+                    emulated: true,
+                    allocated_bytes: None,
+                })
             }
             FaultKind::GpuOom => {
-                let (blocks, err) = exhaust_emulated_memory();
-                Ok(fault_report(
+                let (outcome, err) = self.exhaust_memory()?;
+                let mut report = fault_report(
                     fault,
                     &err,
                     format!(
-                        "emulated on the CPU backend: {blocks} blocks of {} MiB reserved against \
-                         an {} GiB emulated device budget until allocation failed, then freed; \
-                         not sticky",
-                        OOM_BLOCK_BYTES >> 20,
-                        EMULATED_DEVICE_BYTES >> 30
+                        "emulated on the CPU backend: a helper process capped at {} MiB of \
+                         address space allocated and touched {} bytes ({} blocks of {} MiB) \
+                         until an allocation really failed ({}); freed when it ended; not sticky",
+                        outcome.cap_bytes >> 20,
+                        outcome.allocated_bytes,
+                        outcome.allocated_bytes / outcome.block_bytes,
+                        outcome.block_bytes >> 20,
+                        outcome.failure.as_deref().unwrap_or_default()
                     ),
-                ))
+                );
+                report.allocated_bytes = Some(outcome.allocated_bytes);
+                Ok(report)
             }
             FaultKind::GpuXid => {
                 let xid = fault.xid.ok_or_else(|| {
@@ -213,50 +347,44 @@ impl Backend for CpuBackend {
     }
 }
 
-/// A compute loop with no end of its own, cut by the watchdog deadline.
-fn spin_until_watchdog(watchdog: Duration) -> EngineError {
-    let started = Instant::now();
-    let w = Weights::generate(1, 1);
-    let cond = [0.0f32; COND_DIM];
-    let mut z = [0.0f32; LATENT_DIM];
-    let mut frame = 0u64;
-    while started.elapsed() < watchdog {
-        denoise_frame(&w, frame, &cond, &mut z);
-        frame += 1;
-        std::hint::black_box(&z);
-    }
-    EngineError::WatchdogHang {
-        waited_ms: started.elapsed().as_millis() as u64,
-        emulated: true,
-        backend: NAME,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Reserves blocks against the emulated budget until the budget refuses one; frees them.
-fn exhaust_emulated_memory() -> (usize, EngineError) {
-    let mut held: Vec<Vec<u8>> = Vec::new();
-    let mut reserved = 0usize;
-    loop {
-        if reserved + OOM_BLOCK_BYTES > EMULATED_DEVICE_BYTES {
-            break;
+    fn request(kind: FaultKind) -> FaultRequest {
+        FaultRequest {
+            kind,
+            xid: None,
+            duration_ms: None,
         }
-        let mut block = Vec::new();
-        if block.try_reserve_exact(OOM_BLOCK_BYTES).is_err() {
-            break;
-        }
-        reserved += OOM_BLOCK_BYTES;
-        held.push(block);
     }
-    let blocks = held.len();
-    drop(held);
-    (
-        blocks,
-        EngineError::Device {
-            class: "CUDA_ERROR_OUT_OF_MEMORY".into(),
-            sticky: false,
-            emulated: true,
-            backend: NAME,
-            detail: "emulated allocation budget exhausted".into(),
-        },
-    )
+
+    #[test]
+    fn a_hang_holds_the_device_until_the_backend_is_dropped() {
+        let backend = Arc::new(CpuBackend::with_threads(1));
+        assert_eq!(backend.oldest_work(), None);
+        let report = backend
+            .inject(&request(FaultKind::GpuHang), Duration::from_millis(50))
+            .unwrap();
+        assert_eq!(
+            (report.error_class.as_str(), report.reaction.as_str()),
+            ("KERNEL_HUNG", "watchdog")
+        );
+        assert!(report.emulated && report.detail.contains("emulated on the CPU backend"));
+        // The self-test waits behind the hung task: far past the watchdog, it has not finished.
+        let (done_tx, done_rx) = mpsc::channel();
+        let b = backend.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(b.self_test());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(400)).is_err(),
+            "the self-test ran while the device was hung"
+        );
+        assert!(backend.oldest_work().unwrap() >= Duration::from_millis(400));
+        // Only when the backend goes does the hung task let go, and the self-test gets its turn.
+        backend.dropped.store(true, Ordering::SeqCst);
+        let finished = done_rx.recv_timeout(Duration::from_secs(10));
+        assert!(matches!(finished, Ok(Ok(()))), "{finished:?}");
+    }
 }

@@ -1,8 +1,10 @@
 //! Compute backends: the denoising network and the vocoder's per-sample stage, on the CPU or on
 //! an NVIDIA GPU through CUDA. Both compute the same math in the same operation order.
 
+pub mod activity;
 pub mod cpu;
 pub mod cuda;
+pub mod memory_probe;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,18 @@ pub trait Backend: Send + Sync {
 
     /// Makes a `gpu-*` fault happen on this device.
     fn inject(&self, fault: &FaultRequest, watchdog: Duration) -> Result<FaultReport, EngineError>;
+
+    /// How long the oldest unfinished piece of device work has been running (waiting for the
+    /// device included), where the backend tracks it; the worker's stall watchdog reads it.
+    /// The CUDA backend cuts a hung kernel itself (its event poll has the watchdog deadline).
+    fn oldest_work(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether the `gpu-*` faults of this backend are emulations (the CPU backend).
+    fn emulates_faults(&self) -> bool {
+        false
+    }
 
     /// Device time spent so far (kernels only), where the backend measures it.
     fn timings(&self) -> Option<DeviceTimings> {
@@ -84,5 +98,7 @@ pub fn fault_report(fault: &FaultRequest, err: &EngineError, detail: String) -> 
         error_class: err.error_class().to_string(),
         reaction: err.reaction().to_string(),
         detail,
+        emulated: err.emulated(),
+        allocated_bytes: None,
     }
 }

@@ -151,6 +151,16 @@ impl EngineError {
         }
     }
 
+    /// Produced by the CPU backend's emulation of a device fault, not by a device.
+    pub fn emulated(&self) -> bool {
+        match self {
+            EngineError::Device { emulated, .. }
+            | EngineError::WatchdogHang { emulated, .. }
+            | EngineError::Xid { emulated, .. } => *emulated,
+            _ => false,
+        }
+    }
+
     /// An Xid error for `xid` with its catalogue class.
     pub fn xid(xid: u32, emulated: bool, backend: &'static str, detail: String) -> EngineError {
         EngineError::Xid {

@@ -125,13 +125,17 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Starts the chosen backend. `Auto` falls back to the CPU when no CUDA driver or GPU is found.
     pub fn new(cfg: &EngineConfig) -> Result<Engine, EngineError> {
-        if cfg.denoise_steps == 0 || cfg.denoise_steps > MAX_STEPS {
-            return Err(EngineError::InvalidRequest(format!(
-                "denoise steps must be 1..={MAX_STEPS}, got {}",
-                cfg.denoise_steps
-            )));
-        }
-        let backend = backend::open(cfg.backend)?;
+        check_steps(cfg)?;
+        Engine::with_backend(backend::open(cfg.backend)?, cfg)
+    }
+
+    /// An engine over a backend built by the caller (`cfg.backend` is then not used), e.g. a
+    /// CPU backend with its `gpu-oom` helper named.
+    pub fn with_backend(
+        backend: Box<dyn Backend>,
+        cfg: &EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        check_steps(cfg)?;
         Ok(Engine {
             backend,
             config: cfg.clone(),
@@ -238,6 +242,17 @@ impl Engine {
         self.backend.self_test()
     }
 
+    /// How long the oldest unfinished piece of device work has been running, where the backend
+    /// tracks it (the CPU backend); the worker's stall watchdog compares it with its limit.
+    pub fn oldest_device_work(&self) -> Option<Duration> {
+        self.backend.oldest_work()
+    }
+
+    /// Whether the backend's `gpu-*` faults are emulations (the CPU backend).
+    pub fn emulates_faults(&self) -> bool {
+        self.backend.emulates_faults()
+    }
+
     /// Kernel time measured on the device so far (CUDA only).
     pub fn device_timings(&self) -> Option<backend::DeviceTimings> {
         self.backend.timings()
@@ -247,6 +262,17 @@ impl Engine {
     pub fn inject(&self, fault: &FaultRequest) -> Result<FaultReport, EngineError> {
         self.backend.inject(fault, self.config.watchdog)
     }
+}
+
+/// Refuses a step count outside 1..=MAX_STEPS (checked before a backend is opened).
+fn check_steps(cfg: &EngineConfig) -> Result<(), EngineError> {
+    if cfg.denoise_steps == 0 || cfg.denoise_steps > MAX_STEPS {
+        return Err(EngineError::InvalidRequest(format!(
+            "denoise steps must be 1..={MAX_STEPS}, got {}",
+            cfg.denoise_steps
+        )));
+    }
+    Ok(())
 }
 
 /// Host stage between denoise and render: vocoder parameters at each boundary, the phase at each
