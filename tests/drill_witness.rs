@@ -50,13 +50,18 @@ fn stop_witness(mut child: Child) {
     assert!(status.success(), "the witness failed: {status}");
 }
 
-/// The outage the witness saw after `from_unix_ms`: from its first failed
-/// request to the first good one that begins `sustain_ms` of good requests
-/// only. 0 when none failed; `None` when it never recovered.
-fn witness_outage(requests: &[WitnessRequest], from_unix_ms: f64, sustain_ms: f64) -> Option<f64> {
+/// The outage the witness saw between `from_unix_ms` and `to_unix_ms`: from
+/// its first failed request to the first good one that begins `sustain_ms` of
+/// good requests only. 0 when none failed; `None` when it never recovered.
+fn witness_outage(
+    requests: &[WitnessRequest],
+    from_unix_ms: f64,
+    to_unix_ms: f64,
+    sustain_ms: f64,
+) -> Option<f64> {
     let after: Vec<&WitnessRequest> = requests
         .iter()
-        .filter(|r| r.sent_unix_ms >= from_unix_ms)
+        .filter(|r| r.sent_unix_ms >= from_unix_ms && r.sent_unix_ms <= to_unix_ms)
         .collect();
     let Some(first_failed) = after.iter().position(|r| !r.ok) else {
         return Some(0.0);
@@ -151,8 +156,16 @@ fn the_outage_agrees_with_an_independent_client_and_the_figures_recompute() {
         .collect();
     assert!(requests.len() > 1000, "the witness sent {}", requests.len());
     let sustain_ms = report.probe_interval_ms * 10.0;
-    let seen_by_witness = witness_outage(&requests, t0_unix_ms + fault.requested_at_ms, sustain_ms)
-        .expect("the witness saw the service recover");
+    // Both clients are judged over the same window: from the kill request to
+    // the harness's last probe (the witness runs on through the teardown).
+    let last_probe_ms = it.probes.sent_ms.last().copied().expect("probes were sent");
+    let seen_by_witness = witness_outage(
+        &requests,
+        t0_unix_ms + fault.requested_at_ms,
+        t0_unix_ms + last_probe_ms,
+        sustain_ms,
+    )
+    .expect("the witness saw the service recover");
     let failed: Vec<String> = requests
         .iter()
         .filter(|r| !r.ok && r.sent_unix_ms >= t0_unix_ms + fault.requested_at_ms - 100.0)

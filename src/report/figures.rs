@@ -42,13 +42,7 @@ pub fn distribution(
 ) -> Distribution {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
-    let rank = |p: f64| -> Option<f64> {
-        if sorted.is_empty() {
-            return None;
-        }
-        let index = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        Some(sorted[index.clamp(1, sorted.len()) - 1])
-    };
+    let rank = |p: f64| crate::timeline::nearest_rank(&sorted, p);
     Distribution {
         unit: unit.to_string(),
         count: sorted.len() as u32,

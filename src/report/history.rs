@@ -268,12 +268,7 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
 
 /// The outcome as the lowercase word report.json uses.
 pub fn outcome_word(outcome: RunOutcome) -> &'static str {
-    match outcome {
-        RunOutcome::Passed => "passed",
-        RunOutcome::Failed => "failed",
-        RunOutcome::Inconclusive => "inconclusive",
-        RunOutcome::Error => "error",
-    }
+    outcome.as_str()
 }
 
 #[cfg(test)]

@@ -379,10 +379,7 @@ fn iteration_section(
         it.events.len()
     );
     for event in &it.events {
-        let kind = serde_json::to_value(event.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = event.kind.name();
         let _ = write!(
             page,
             r#"<tr><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,

@@ -205,6 +205,7 @@ mod tests {
                 latency_ms: vec![1.5, 1000.0],
                 status: vec![200, 0],
                 ok: vec![true, false],
+                served_by: vec!["primary".into(), String::new()],
                 errors: vec![(1, "timed out".into())],
             },
             job: None,

@@ -123,10 +123,7 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             it.index,
-            serde_json::to_value(it.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            it.outcome,
             bounded(f.rto_ms, "rto_ms"),
             bounded(f.outage_ms, "outage_ms"),
             onset_cell(f),

@@ -141,6 +141,24 @@ impl RunOutcome {
     }
 }
 
+impl RunOutcome {
+    /// The lowercase word report.json uses (`passed`, `failed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Passed => "passed",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Inconclusive => "inconclusive",
+            RunOutcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The verdict of one iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,6 +171,24 @@ pub enum IterationOutcome {
     Failed,
     /// The harness could not carry the iteration out (stack did not start, ...).
     Error,
+}
+
+impl IterationOutcome {
+    /// The lowercase word report.json uses (`passed`, `failed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IterationOutcome::Passed => "passed",
+            IterationOutcome::Inconclusive => "inconclusive",
+            IterationOutcome::Failed => "failed",
+            IterationOutcome::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for IterationOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One iteration of a drill, on its own fresh stack.
@@ -268,6 +304,16 @@ pub enum EventKind {
     TeardownStarted,
     /// Anything else worth a line (a deadline passed, a warning).
     Note,
+}
+
+impl EventKind {
+    /// The snake_case name report.json uses (`fault_in_effect`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
 }
 
 /// The figures of one iteration. `None` means "not measured" (no fault, no
@@ -429,6 +475,11 @@ pub struct ProbeSeries {
     pub status: Vec<u16>,
     /// Whether each probe was good.
     pub ok: Vec<bool>,
+    /// The server that answered each probe by the front door's own request log
+    /// (`primary`, `standby`; empty when it has no record); empty in reports
+    /// written before this column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub served_by: Vec<String>,
     /// The errors of failed probes: (probe index, message); the same message is kept once per run of failures.
     #[serde(default)]
     pub errors: Vec<(usize, String)>,
@@ -624,4 +675,30 @@ impl Report {
         ("witness_delay_ms", "ms"),
         ("detect_ms", "ms"),
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_words_are_the_serialized_names() {
+        for o in [
+            RunOutcome::Passed,
+            RunOutcome::Failed,
+            RunOutcome::Inconclusive,
+            RunOutcome::Error,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for o in [
+            IterationOutcome::Passed,
+            IterationOutcome::Failed,
+            IterationOutcome::Inconclusive,
+            IterationOutcome::Error,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.to_string());
+        }
+        assert_eq!(EventKind::FaultInEffect.name(), "fault_in_effect");
+    }
 }

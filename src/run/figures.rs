@@ -248,6 +248,8 @@ pub struct Recorded<'a> {
     pub faults: &'a [FaultRecord],
     /// Events already on the timeline (HAProxy's view among them).
     pub events: &'a [Event],
+    /// The server that answered each probe by the front door's log (empty: unknown).
+    pub served_by: &'a [String],
 }
 
 /// The fault's times as the outage measure needs them. The effect happened
@@ -348,13 +350,21 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             .iter()
             .find(|p| p.ok && p.scheduled_ms >= down.at_ms)
         {
+            // The front door's log says which server answered; without it,
             // HAProxy sends to the primary again once it marks it up: then the
             // primary itself recovered (a healed fault) and served the probe.
-            let primary_back = r.events.iter().any(|e| {
-                e.kind == EventKind::FrontdoorMarkedPrimaryUp
-                    && e.at_ms > down.at_ms
-                    && e.at_ms <= p.scheduled_ms
-            });
+            let logged = r
+                .served_by
+                .get(p.seq as usize)
+                .filter(|server| !server.is_empty());
+            let primary_back = match logged {
+                Some(server) => server == "primary",
+                None => r.events.iter().any(|e| {
+                    e.kind == EventKind::FrontdoorMarkedPrimaryUp
+                        && e.at_ms > down.at_ms
+                        && e.at_ms <= p.scheduled_ms
+                }),
+            };
             let (kind, since) = if primary_back {
                 (
                     EventKind::FirstGoodProbeViaPrimary,
@@ -440,6 +450,7 @@ pub fn recompute(it: &Iteration, sustain: usize) -> Figures {
         job: &job,
         faults: &it.faults,
         events: &it.events,
+        served_by: &it.probes.served_by,
     });
     fig
 }
@@ -601,6 +612,7 @@ mod tests {
             job: &timeline_job_samples(&polls),
             faults: &faults,
             events: &frontdoor,
+            served_by: &[],
         });
         assert_eq!(fig.rto_ms, Some(400.0));
         assert_eq!(fig.errors, 20);
@@ -658,6 +670,7 @@ mod tests {
             job: &[],
             faults: &faults,
             events: &frontdoor,
+            served_by: &[],
         });
         assert!(
             !events
@@ -693,6 +706,7 @@ mod tests {
             job: &[],
             faults: &faults,
             events: &[],
+            served_by: &[],
         });
         assert_eq!(fig.rto_ms, None);
         assert_eq!(fig.fault_effect_delay_ms, None);

@@ -47,6 +47,21 @@ pub fn accounts(
         .collect()
 }
 
+/// The server that answered each probe by the front door's log, in probe
+/// order (`""` where the log has no line for it); empty when the log has no
+/// probe lines at all (a front door that does not log them).
+pub fn served_by(probes: &[ProbeSample], log: &[FrontdoorLogLine]) -> Vec<String> {
+    if log.is_empty() {
+        return Vec::new();
+    }
+    let by_probe: std::collections::HashMap<u64, &str> =
+        log.iter().map(|l| (l.probe, l.server.as_str())).collect();
+    probes
+        .iter()
+        .map(|p| by_probe.get(&p.seq).copied().unwrap_or("").to_string())
+        .collect()
+}
+
 /// One line for the timeline: how many failed probes each record explains.
 pub fn summary(accounts: &[FrontdoorAccount], logged: usize) -> Option<String> {
     if accounts.is_empty() {
@@ -108,6 +123,9 @@ mod tests {
         assert!(a[2].frontdoor.is_none() && a[2].accepted_ms.is_none());
         // Held 1001 ms by retries on a dead server: the stack's fault.
         assert_eq!(a[3].finding, AccountFinding::FrontdoorTooLate);
+        let served = served_by(&probes, &log);
+        assert_eq!(served, ["", "primary", "primary", "", "standby"]);
+        assert!(served_by(&probes, &[]).is_empty());
         let line = summary(&a, log.len()).unwrap();
         assert!(
             line.contains("1 failed by the front door too, 1 answered by it only after the prober's wait, 1 answered 2xx by it in time"),

@@ -111,10 +111,7 @@ impl Recorder<'_> {
 }
 
 fn kind_label(kind: EventKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default()
+    kind.name().replace('_', " ")
 }
 
 /// Runs iteration `index` of `total`.
@@ -674,6 +671,9 @@ async fn finish_observers(
     // The figures come from the probes as stored, so report.json alone gives them again.
     let interval = probe.interval.as_millis_f64();
     out.probes = figures::probe_series(&samples, probe_path, interval);
+    // The front door's own record of each probe, from its request log.
+    let log = crate::stack::haproxy_log::parse_log(&stack.frontdoor_output().await);
+    out.probes.served_by = frontdoor_account::served_by(&samples, &log);
     let stored = figures::samples_of(&out.probes);
     let (fig, probe_events) = figures::figures(&Recorded {
         probes: &stored,
@@ -681,13 +681,12 @@ async fn finish_observers(
         job: &figures::timeline_job_samples(polls),
         faults: &rec.faults,
         events: &rec.events,
+        served_by: &out.probes.served_by,
     });
     for e in probe_events {
         rec.event(e.at_ms, e.kind, e.detail);
     }
     out.figures = fig;
-    // The front door's own account of each failed probe, from its request log.
-    let log = crate::stack::haproxy_log::parse_log(&stack.frontdoor_output().await);
     out.frontdoor_accounts = frontdoor_account::accounts(&stored, &log, stack.clock());
     if let Some(line) = frontdoor_account::summary(&out.frontdoor_accounts, log.len()) {
         rec.now(EventKind::Note, line);

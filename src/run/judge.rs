@@ -11,38 +11,8 @@ use crate::scenario::model::{
     AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
 };
 
-/// Nearest-rank percentile of sorted values (`q` from 0 to 100).
-pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// Distribution of values, with the number of iterations that had none.
-pub fn distribution(
-    values: &[f64],
-    missing: u32,
-    unit: &str,
-    error_bound: Option<f64>,
-) -> Distribution {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    let mean = (!sorted.is_empty()).then(|| sorted.iter().sum::<f64>() / sorted.len() as f64);
-    Distribution {
-        unit: unit.to_string(),
-        count: sorted.len() as u32,
-        missing,
-        min: sorted.first().copied(),
-        p50: nearest_rank(&sorted, 50.0),
-        p95: nearest_rank(&sorted, 95.0),
-        p99: nearest_rank(&sorted, 99.0),
-        max: sorted.last().copied(),
-        mean,
-        error_bound,
-    }
-}
+pub use crate::report::figures::distribution;
+pub use crate::timeline::nearest_rank;
 
 /// Iterations whose figures count: those where the faults were proven to take effect.
 fn judged(iterations: &[Iteration]) -> impl Iterator<Item = &Iteration> {
@@ -121,11 +91,7 @@ fn figure_bound(iterations: &[Iteration], figure: &str) -> Option<f64> {
 pub fn summarize(iterations: &[Iteration]) -> Summary {
     let mut outcomes = BTreeMap::new();
     for it in iterations {
-        let name = serde_json::to_value(it.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        *outcomes.entry(name).or_insert(0) += 1;
+        *outcomes.entry(it.outcome.to_string()).or_insert(0) += 1;
     }
     let figures = Report::FIGURES
         .iter()
@@ -134,7 +100,7 @@ pub fn summarize(iterations: &[Iteration]) -> Summary {
             let bound = figure_bound(iterations, name);
             (
                 name.to_string(),
-                distribution(&values, missing, unit, bound),
+                distribution(unit, &values, missing, bound),
             )
         })
         .collect();

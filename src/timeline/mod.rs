@@ -25,7 +25,7 @@ pub use outage::{first_failure_after, outage, FaultTimes, OnsetSource, Outage};
 pub use recovery::{
     errors, errors_between, first_failed_probe, probe_events, recovery, rto, Recovery,
 };
-pub use stats::{error_summary, percentiles, ErrorSummary, Percentiles};
+pub use stats::{error_summary, nearest_rank, percentiles, ErrorSummary, Percentiles};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,17 @@ pub struct Percentiles {
     pub error_bound: f64,
 }
 
+/// The nearest-rank percentile `q` (0 to 100) of values sorted ascending:
+/// always one of the measured values. The one percentile rule of the tool:
+/// summaries, verdicts, renderers and `compare` all use it.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// Nearest-rank percentiles of `values` (NaNs ignored); `None` when empty.
 pub fn percentiles(values: &[f64], error_bound: f64) -> Option<Percentiles> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
@@ -32,10 +43,7 @@ pub fn percentiles(values: &[f64], error_bound: f64) -> Option<Percentiles> {
         return None;
     }
     v.sort_by(f64::total_cmp);
-    let rank = |p: f64| {
-        let r = (p / 100.0 * v.len() as f64).ceil() as usize;
-        v[r.clamp(1, v.len()) - 1]
-    };
+    let rank = |p: f64| nearest_rank(&v, p).unwrap_or(f64::NAN);
     Some(Percentiles {
         n: v.len(),
         min: v[0],
