@@ -70,3 +70,32 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         Outcome::BadInput
     })
 }
+
+/// The checks `takeover run` makes before anything starts: only those the
+/// scenarios' runtimes need, with their own program paths. Prints every
+/// missing piece and the one line that installs what a package provides, and
+/// returns `Some(BadInput)` when a drill could not start.
+pub async fn preflight(loaded: &[crate::scenario::LoadedScenario]) -> Option<Outcome> {
+    let mut blocking: Vec<doctor::Check> = Vec::new();
+    for l in loaded {
+        let spec = &l.scenario.stack;
+        let d = doctor::required(&[spec.runtime], spec).await;
+        for c in d.blocking() {
+            if !blocking.iter().any(|b| b.name == c.name) {
+                blocking.push(c.clone());
+            }
+        }
+    }
+    if blocking.is_empty() {
+        return None;
+    }
+    for c in &blocking {
+        eprintln!("{}", c.line());
+    }
+    if let Some(line) = doctor::apt_line(blocking.iter()) {
+        eprintln!("error: this machine lacks what the drill needs; run: {line}");
+    } else {
+        eprintln!("error: this machine lacks what the drill needs (see the fix lines above; `takeover doctor` checks everything)");
+    }
+    Some(Outcome::BadInput)
+}

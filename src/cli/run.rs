@@ -153,6 +153,10 @@ async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
 
 async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::Result<Outcome> {
     use crate::stack::RuntimeKind;
+    // What the runtimes need is checked first: a missing piece stops here, with its fix.
+    if let Some(outcome) = super::doctor::preflight(&loaded).await {
+        return Ok(outcome);
+    }
     let needs_docker = loaded
         .iter()
         .any(|l| l.scenario.stack.runtime == RuntimeKind::Docker);
