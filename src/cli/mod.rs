@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod history;
 pub mod images;
 pub mod list;
+pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod schema;
