@@ -165,10 +165,6 @@ async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
 
 async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::Result<Outcome> {
     use crate::stack::RuntimeKind;
-    // What the runtimes need is checked first: a missing piece stops here, with its fix.
-    if let Some(outcome) = super::doctor::preflight(&loaded).await {
-        return Ok(outcome);
-    }
     let gateway = match super::metrics::check_target(
         args.pushgateway.as_deref(),
         args.pushgateway_allow_remote,
@@ -176,6 +172,10 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
         Ok(g) => g,
         Err(outcome) => return Ok(outcome),
     };
+    // What the runtimes need is checked first: a missing piece stops here, with its fix.
+    if let Some(outcome) = super::doctor::preflight(&loaded).await {
+        return Ok(outcome);
+    }
     let needs_docker = loaded
         .iter()
         .any(|l| l.scenario.stack.runtime == RuntimeKind::Docker);
