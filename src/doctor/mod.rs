@@ -152,10 +152,14 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// The checks that stop a drill on one of [`Diagnosis::runtimes`].
     pub fn blocking(&self) -> Vec<&Check> {
-        self.checks
-            .iter()
-            .filter(|c| self.runtimes.iter().any(|r| c.blocks(*r)))
-            .collect()
+        let mut out: Vec<&Check> = Vec::new();
+        for c in &self.checks {
+            // The same program may be looked for by each runtime's rules: name it once.
+            if self.runtimes.iter().any(|r| c.blocks(*r)) && !out.iter().any(|o| o.name == c.name) {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// One `apt-get install` line for every blocking piece a Debian package
@@ -252,7 +256,8 @@ mod tests {
         let d = Diagnosis {
             runtimes: vec![RuntimeKind::Process],
             checks: vec![
-                missing("haproxy", Need::Always, Some("haproxy")),
+                missing("haproxy", Need::Process, Some("haproxy")),
+                missing("haproxy", Need::Docker, Some("haproxy")),
                 missing("iptables", Need::Docker, Some("iptables")),
                 missing("nginx", Need::Optional, Some("nginx")),
                 missing("redis-server", Need::Always, Some("redis-server")),

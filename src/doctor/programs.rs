@@ -44,15 +44,15 @@ const PROGRAMS: [Program; 5] = [
         name: "haproxy",
         file: "haproxy",
         package: "haproxy",
-        need: Need::Always,
-        affects: "every drill: the front door image (docker) or process",
+        need: Need::Docker,
+        affects: "every docker drill: the front door image is baked from it",
     },
     Program {
         name: "redis-server",
         file: "redis-server",
         package: "redis-server",
-        need: Need::Always,
-        affects: "every drill: the lease store image (docker) or process",
+        need: Need::Docker,
+        affects: "every docker drill: the lease store image is baked from it",
     },
     Program {
         name: "iptables",
@@ -136,7 +136,7 @@ pub fn worker_binary(explicit: Option<&Path>) -> Check {
     }
 }
 
-/// The programs `runtime: process` starts, found the way it finds them
+/// The programs `runtime: process` starts (`haproxy`, `redis-server`), found the way it finds them
 /// (explicit paths of the stack spec and their environment variables count).
 pub fn process_programs(spec: &StackSpec) -> Vec<Check> {
     let affects = "runtime: process";
