@@ -326,6 +326,30 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_alert_rules_and_dashboard_use_names_that_exist() {
+        let text = render(&[&testdata::report()]);
+        let examples = [
+            include_str!("../../examples/prometheus/takeover-alerts.yml"),
+            include_str!("../../examples/grafana/takeover-drills.json"),
+        ];
+        let mut used = 0;
+        for example in examples {
+            for (i, _) in example.match_indices(PREFIX) {
+                let name: String = example[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    text.contains(&format!("# TYPE {name} gauge")),
+                    "{name} is not a metric takeover writes"
+                );
+                used += 1;
+            }
+        }
+        assert!(used >= 8, "the examples name the metrics ({used} uses)");
+    }
+
+    #[test]
     fn numbers_are_written_the_way_parsers_read_them() {
         assert_eq!(number(420.0), "420");
         assert_eq!(number(12.5), "12.5");
