@@ -297,3 +297,38 @@ fn run_stops_before_the_stack_with_the_doctors_line() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("report:"));
     }
 }
+
+#[test]
+fn a_cuda_drill_needs_the_cuda_driver_first() {
+    let mut spec = takeover::stack::StackSpec {
+        runtime: takeover::stack::RuntimeKind::Process,
+        ..Default::default()
+    };
+    spec.worker.backend = takeover::stack::Backend::Cuda;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = rt.block_on(takeover::doctor::required(&[spec.runtime], &spec));
+    let driver = Path::new("/proc/driver/nvidia/version").is_file();
+    let blocked = d.blocking().iter().any(|c| c.name == "cuda driver");
+    // On a GPU host the check passes; elsewhere it stops the drill with its fix.
+    assert_eq!(blocked, !driver, "{:?}", d.blocking());
+    if !driver {
+        let out = takeover()
+            .args([
+                "run",
+                "scenarios/kill-primary-process.yaml",
+                "--worker-backend",
+                "cuda",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("missing  cuda driver: no NVIDIA driver loaded"),
+            "{stderr}"
+        );
+    }
+}

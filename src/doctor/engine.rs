@@ -96,6 +96,19 @@ pub fn nvidia_runtime(runtimes: &[String]) -> Check {
     }
 }
 
+/// The engine's runtimes, sorted (none when its info cannot be read).
+pub async fn runtimes(docker: &Docker) -> Vec<String> {
+    let mut runtimes: Vec<String> = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.runtimes)
+        .map(|r| r.into_keys().collect())
+        .unwrap_or_default();
+    runtimes.sort();
+    runtimes
+}
+
 /// Every engine check; the ones after `docker` only when it answered.
 pub async fn checks() -> Vec<Check> {
     let (check, docker) = docker().await;

@@ -209,12 +209,28 @@ pub async fn diagnose(runtimes: &[RuntimeKind], with_docker: bool) -> Diagnosis 
 }
 
 /// Only the checks whose result can stop a drill on `runtimes`, as `takeover
-/// run` makes them before starting: host programs, the worker binary, and
-/// Docker when a runtime is Docker. The stack's explicit program paths count.
+/// run` makes them before starting: host programs, the worker binary, Docker
+/// when a runtime is Docker, and for the CUDA backend the nvidia runtime
+/// (Docker) or the CUDA driver (process). The stack's explicit program paths count.
 pub async fn required(runtimes: &[RuntimeKind], spec: &crate::stack::StackSpec) -> Diagnosis {
     let mut checks = Vec::new();
+    let cuda = spec.worker.backend == crate::stack::Backend::Cuda;
     if runtimes.contains(&RuntimeKind::Docker) {
-        checks.push(engine::docker().await.0);
+        let (check, docker) = engine::docker().await;
+        checks.push(check);
+        // `--worker-backend cuda` on Docker cannot start without the nvidia runtime.
+        if let (true, Some(docker)) = (cuda, docker) {
+            checks.push(required_for(
+                engine::nvidia_runtime(&engine::runtimes(&docker).await),
+                Need::Docker,
+            ));
+        }
+    }
+    if cuda && runtimes.contains(&RuntimeKind::Process) {
+        checks.push(required_for(
+            gpu::cuda_driver(&gpu::DriverPaths::real()),
+            Need::Process,
+        ));
     }
     let host = programs::Search::from_env();
     if runtimes.contains(&RuntimeKind::Process) {
@@ -237,6 +253,15 @@ pub async fn required(runtimes: &[RuntimeKind], spec: &crate::stack::StackSpec) 
     d.checks
         .retain(|c| runtimes.iter().any(|r| c.need.blocks(*r)));
     d
+}
+
+/// An optional check made required: the scenario asked for what it gives.
+fn required_for(mut c: Check, need: Need) -> Check {
+    if c.status != Status::Ok {
+        c.status = Status::Missing;
+    }
+    c.need = need;
+    c
 }
 
 #[cfg(test)]
@@ -282,6 +307,26 @@ mod tests {
             ..d
         };
         assert_eq!(docker.blocking().len(), 3);
+    }
+
+    #[test]
+    fn a_cuda_scenario_makes_the_gpu_pieces_required() {
+        let c = Check::not_ok(
+            "cuda driver",
+            Status::Degraded,
+            Need::Optional,
+            "gpu",
+            "none",
+            "install",
+        );
+        let r = required_for(c, Need::Process);
+        assert!(r.blocks(RuntimeKind::Process));
+        assert!(!r.blocks(RuntimeKind::Docker));
+        let ok = required_for(
+            Check::ok("cuda driver", Need::Optional, "gpu", "550"),
+            Need::Process,
+        );
+        assert!(!ok.blocks(RuntimeKind::Process));
     }
 
     #[test]
