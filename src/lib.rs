@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod doctor;
 pub mod exit;
 pub mod fault;
 pub mod input;

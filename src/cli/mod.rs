@@ -4,9 +4,11 @@
 pub mod bench;
 pub mod clean;
 pub mod compare;
+pub mod doctor;
 pub mod history;
 pub mod images;
 pub mod list;
+pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod schema;
@@ -51,6 +53,8 @@ pub enum Command {
     Compare(compare::Args),
     /// Show the RTO trend per scenario from reports/history.jsonl.
     History(history::Args),
+    /// Check what a drill needs on this machine: ok / missing / degraded, with the fix.
+    Doctor(doctor::Args),
 }
 
 /// Runs the parsed command and returns its outcome.
@@ -67,6 +71,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => report::execute(args),
         Command::Compare(args) => compare::execute(args),
         Command::History(args) => history::execute(args),
+        Command::Doctor(args) => doctor::execute(args),
     }
 }
 

@@ -59,6 +59,18 @@ pub struct Args {
     /// The `synth-worker` binary (default: $TAKEOVER_WORKER_BINARY, next to `takeover`).
     #[arg(long, value_name = "PATH")]
     pub worker_binary: Option<PathBuf>,
+    /// Also write the run's figures as OpenMetrics text to this file (atomically;
+    /// for node_exporter's textfile collector, name it `*.prom`).
+    #[arg(long, value_name = "PATH")]
+    pub metrics: Option<PathBuf>,
+    /// Also push them to this Prometheus Pushgateway, one group per scenario
+    /// (`/metrics/job/takeover/scenario/<name>`). Loopback only, unless
+    /// --pushgateway-allow-remote.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Allow a --pushgateway that is not on this machine.
+    #[arg(long)]
+    pub pushgateway_allow_remote: bool,
 }
 
 impl Args {
@@ -153,6 +165,17 @@ async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
 
 async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::Result<Outcome> {
     use crate::stack::RuntimeKind;
+    let gateway = match super::metrics::check_target(
+        args.pushgateway.as_deref(),
+        args.pushgateway_allow_remote,
+    ) {
+        Ok(g) => g,
+        Err(outcome) => return Ok(outcome),
+    };
+    // What the runtimes need is checked first: a missing piece stops here, with its fix.
+    if let Some(outcome) = super::doctor::preflight(&loaded).await {
+        return Ok(outcome);
+    }
     let needs_docker = loaded
         .iter()
         .any(|l| l.scenario.stack.runtime == RuntimeKind::Docker);
@@ -250,7 +273,9 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
         println!("junit: {}", path.display());
     }
-    Ok(worst)
+    let published =
+        super::metrics::publish(args.metrics.as_deref(), gateway.as_ref(), &reports).await;
+    Ok(worst.max(published))
 }
 
 /// Appends the run to the history beside the report directory and writes the

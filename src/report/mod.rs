@@ -10,7 +10,9 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod metrics_export;
 pub mod model;
+pub mod openmetrics;
 pub mod seams;
 #[cfg(test)]
 mod testdata;

@@ -385,11 +385,26 @@ pub fn parse_ldd(text: &str) -> Result<Vec<PathBuf>, String> {
     Ok(libs)
 }
 
-fn find_program(name: &str, hint: &str) -> Result<PathBuf, StackError> {
+/// Environment variable that, when set, is the only list of folders (like
+/// `PATH`) where host programs are looked for.
+pub const PROGRAM_PATH_ENV: &str = "TAKEOVER_PROGRAM_PATH";
+
+/// The folders host programs are looked for in, in order: `$TAKEOVER_PROGRAM_PATH`
+/// alone when set, else `PATH` and then the usual system folders (a user's PATH
+/// often lacks /usr/sbin, where `haproxy` lives).
+pub fn host_program_dirs() -> Vec<PathBuf> {
+    if let Some(p) = std::env::var_os(PROGRAM_PATH_ENV).filter(|p| !p.is_empty()) {
+        return std::env::split_paths(&p).collect();
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"].map(PathBuf::from));
+    dirs
+}
+
+fn find_program(name: &str, hint: &str) -> Result<PathBuf, StackError> {
+    host_program_dirs()
+        .into_iter()
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| StackError::HostProgramMissing {

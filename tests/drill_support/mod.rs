@@ -86,19 +86,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Whether the running kernel has netem: `Some(false)` when its config says it
-/// is not set, `None` when the config cannot be read.
+/// is not set, `None` when it cannot tell (the library check `takeover doctor` makes).
 pub fn kernel_has_netem() -> Option<bool> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("zcat /proc/config.gz 2>/dev/null | grep NET_SCH_NETEM")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("CONFIG_NET_SCH_NETEM=y") || text.contains("CONFIG_NET_SCH_NETEM=m") {
-        Some(true)
-    } else if text.contains("CONFIG_NET_SCH_NETEM is not set") {
-        Some(false)
-    } else {
-        None
-    }
+    takeover::doctor::kernel::has_netem(&takeover::doctor::kernel::Host::real())
 }

@@ -28,6 +28,8 @@ pub enum Need {
     NvidiaRuntime,
     /// A Docker engine *without* the `nvidia` runtime (to see the error path).
     NoNvidiaRuntime,
+    /// `prometheus-pushgateway` on PATH.
+    Pushgateway,
 }
 
 impl Need {
@@ -42,6 +44,7 @@ impl Need {
             Need::Netem => "netem",
             Need::NvidiaRuntime => "nvidia-runtime",
             Need::NoNvidiaRuntime => "no-nvidia-runtime",
+            Need::Pushgateway => "pushgateway",
         }
     }
 }

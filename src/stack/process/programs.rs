@@ -43,7 +43,8 @@ pub fn resolve(spec: &StackSpec) -> Result<Programs, StackError> {
 }
 
 /// Where `name` is looked for, in order: the explicit path, `$env_var`, the
-/// folder of the running `takeover`, `PATH`, then the usual system folders.
+/// folder of the running `takeover`, then [`images::host_program_dirs`] (`PATH`
+/// and the usual system folders, or `$TAKEOVER_PROGRAM_PATH` alone).
 pub fn candidates(name: &str, explicit: Option<&Path>, env_var: &str) -> Vec<PathBuf> {
     if let Some(p) = explicit {
         return vec![p.to_path_buf()];
@@ -58,11 +59,10 @@ pub fn candidates(name: &str, explicit: Option<&Path>, env_var: &str) -> Vec<Pat
     {
         out.push(dir.join(name));
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    out.extend(std::env::split_paths(&path).map(|d| d.join(name)));
     out.extend(
-        ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
-            .map(|d| Path::new(d).join(name)),
+        images::host_program_dirs()
+            .into_iter()
+            .map(|d| d.join(name)),
     );
     out
 }
