@@ -530,10 +530,13 @@ fn sidecar_recipe() -> Result<ImageRecipe, StackError> {
         "install iproute2 (Debian/Ubuntu: `apt-get install iproute2`)",
     )?;
     r.add_program(&tc, "/usr/sbin/tc")?;
-    for name in ["sleep", "dd", "df", "rm", "find"] {
+    for name in ["sleep", "dd", "df", "rm", "find", "timeout"] {
         let program = find_program(name, "install coreutils")?;
         r.add_program(&program, &format!("/usr/bin/{name}"))?;
     }
+    // A TCP client (`/dev/tcp`) for checks from inside the run network.
+    let bash = find_program("bash", "install bash")?;
+    r.add_program(&bash, "/usr/bin/bash")?;
     Ok(r)
 }
 
