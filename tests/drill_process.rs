@@ -312,6 +312,27 @@ fn a_sigkilled_harness_leaves_no_process_and_clean_removes_its_directory() {
 /// without the password.
 #[test]
 fn secrets_stay_off_command_lines_and_redis_needs_its_password() {
+    // The stack is started in a child test process with a private $TMPDIR
+    // (the run folders' root must be this user's alone).
+    let tmp = private_tmp("secrets");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "process_stack_secrets", "--ignored", "--nocapture"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+/// The body of `secrets_stay_off_command_lines_and_redis_needs_its_password`.
+#[test]
+#[ignore = "run by secrets_stay_off_command_lines_and_redis_needs_its_password"]
+fn process_stack_secrets() {
     use std::io::{Read, Write};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut spec = takeover::stack::StackSpec::default();
