@@ -316,7 +316,12 @@ fn secrets_stay_off_command_lines_and_redis_needs_its_password() {
     // (the run folders' root must be this user's alone).
     let tmp = private_tmp("secrets");
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "process_stack_secrets", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "process_stack_secrets",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("TMPDIR", &tmp)
         .output()
         .unwrap();

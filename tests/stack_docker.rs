@@ -598,7 +598,8 @@ async fn gpus_all_without_the_nvidia_runtime_is_a_clear_error() {
 /// namespace (another container of the run) and returns what came back.
 async fn from_inside(stack: &Stack, ip: &str, port: u16, request: &str) -> String {
     let script = format!(
-        "exec 3<>/dev/tcp/{ip}/{port} || exit 0; printf '{request}' >&3; timeout 3 cat <&3; true"
+        "exec 3<>/dev/tcp/{ip}/{port} || exit 0; printf '{request}' >&3; \
+         while IFS= read -r -t 3 line <&3; do echo \"$line\"; done; true"
     );
     fault::sidecar::run(
         stack,

@@ -530,7 +530,7 @@ fn sidecar_recipe() -> Result<ImageRecipe, StackError> {
         "install iproute2 (Debian/Ubuntu: `apt-get install iproute2`)",
     )?;
     r.add_program(&tc, "/usr/sbin/tc")?;
-    for name in ["sleep", "dd", "df", "rm", "find", "timeout"] {
+    for name in ["sleep", "dd", "df", "rm", "find"] {
         let program = find_program(name, "install coreutils")?;
         r.add_program(&program, &format!("/usr/bin/{name}"))?;
     }
