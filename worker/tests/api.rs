@@ -85,7 +85,6 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
         WorkerOpts {
             args: vec!["--fault-injection".into()],
             env: vec![("SYNTH_WORKER_FAULT_TOKEN".into(), "s3cret".into())],
-            ..Default::default()
         },
     )
     .await;

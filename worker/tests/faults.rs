@@ -20,7 +20,6 @@ fn faulty(extra: &[&str]) -> WorkerOpts {
     WorkerOpts {
         args,
         env: vec![("SYNTH_WORKER_FAULT_TOKEN".into(), TOKEN.into())],
-        ..Default::default()
     }
 }
 
