@@ -340,8 +340,10 @@ fn secrets_stay_off_command_lines_and_redis_needs_its_password() {
 fn process_stack_secrets() {
     use std::io::{Read, Write};
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut spec = takeover::stack::StackSpec::default();
-    spec.runtime = takeover::stack::RuntimeKind::Process;
+    let mut spec = takeover::stack::StackSpec {
+        runtime: takeover::stack::RuntimeKind::Process,
+        ..Default::default()
+    };
     spec.worker.backend = takeover::stack::Backend::Cpu;
     spec.ready_timeout = Duration::from_secs(60);
     let clock = takeover::clock::Clock::start();
