@@ -305,3 +305,88 @@ fn a_sigkilled_harness_leaves_no_process_and_clean_removes_its_directory() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(tmp.parent().unwrap()).ok();
 }
+
+/// The process runtime keeps its secrets off command lines: neither the fault
+/// token nor Redis's password is in any `/proc/PID/cmdline` of the run, the
+/// workers (which got both by environment) serve, and Redis refuses a client
+/// without the password.
+#[test]
+fn secrets_stay_off_command_lines_and_redis_needs_its_password() {
+    // The stack is started in a child test process with a private $TMPDIR
+    // (the run folders' root must be this user's alone).
+    let tmp = private_tmp("secrets");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "process_stack_secrets",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+/// The body of `secrets_stay_off_command_lines_and_redis_needs_its_password`.
+#[test]
+#[ignore = "run by secrets_stay_off_command_lines_and_redis_needs_its_password"]
+fn process_stack_secrets() {
+    use std::io::{Read, Write};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut spec = takeover::stack::StackSpec {
+        runtime: takeover::stack::RuntimeKind::Process,
+        ..Default::default()
+    };
+    spec.worker.backend = takeover::stack::Backend::Cpu;
+    spec.ready_timeout = Duration::from_secs(60);
+    let clock = takeover::clock::Clock::start();
+    let run_id = takeover::stack::new_run_id();
+    let stack = rt
+        .block_on(takeover::stack::Stack::up(&spec, &run_id, &clock))
+        .expect("process stack up");
+    let (token, password) = (stack.fault_token(), stack.redis_password());
+    assert!(!token.is_empty() && !password.is_empty());
+    let mut seen = 0;
+    for role in Role::ALL {
+        let pid = &stack.container(role).id;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(!cmdline.contains(token), "{role}: token in {cmdline}");
+        assert!(!cmdline.contains(password), "{role}: password in {cmdline}");
+        seen += 1;
+    }
+    assert_eq!(seen, Role::ALL.len());
+    for role in [Role::Primary, Role::Standby] {
+        let pid = &stack.container(role).id;
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains(&format!("SYNTH_WORKER_FAULT_TOKEN={token}")));
+    }
+    let says = |commands: &str| {
+        let mut s = std::net::TcpStream::connect(stack.redis_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s.write_all(commands.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let anonymous = says("PING\r\n");
+    assert!(anonymous.contains("NOAUTH"), "{anonymous}");
+    let authed = says(&format!("AUTH {password}\r\nPING\r\n"));
+    assert!(authed.contains("+PONG"), "{authed}");
+    rt.block_on(stack.down()).unwrap();
+}

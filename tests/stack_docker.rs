@@ -593,3 +593,114 @@ async fn gpus_all_without_the_nvidia_runtime_is_a_clear_error() {
     );
     assert_eq!(leftovers(&run_id).await, 0);
 }
+
+/// Sends `request` to `ip:port` from inside the primary worker's network
+/// namespace (another container of the run) and returns what came back.
+async fn from_inside(stack: &Stack, ip: &str, port: u16, request: &str) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/{ip}/{port} || exit 0; printf '{request}' >&3; \
+         while IFS= read -r -t 3 line <&3; do echo \"$line\"; done; true"
+    );
+    fault::sidecar::run(
+        stack,
+        fault::sidecar::Attach::NetNs(Role::Primary),
+        &["/usr/bin/bash", "-c", &script],
+        &[],
+    )
+    .await
+    .unwrap()
+    .output
+}
+
+/// The stack locked down: the fault token and Redis's password are not on any
+/// command line `docker inspect` shows; Redis refuses a client without the
+/// password; HAProxy's runtime API and stats answer the harness (through the
+/// ports published on 127.0.0.1) but not another container of the run, which
+/// still reaches the front door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_off_argv_and_admin_is_for_the_harness_only() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (_clock, run_id, stack) = up(&spec()).await;
+    let docker = stack::docker::connect().await.unwrap();
+    let token = stack.fault_token().to_string();
+    let password = stack.redis_password().to_string();
+    assert!(!token.is_empty() && !password.is_empty());
+    for role in Role::ALL {
+        let inspect = docker
+            .inspect_container(&stack.container(role).id, None)
+            .await
+            .unwrap();
+        let mut argv = inspect.args.unwrap_or_default();
+        argv.extend(inspect.config.unwrap().cmd.unwrap_or_default());
+        let argv = argv.join(" ");
+        assert!(!argv.contains(&token), "{role}: token in {argv}");
+        assert!(!argv.contains(&password), "{role}: password in {argv}");
+    }
+    // The workers got both by environment and work: the fault endpoint takes the token.
+    let primary = stack.worker_url(Role::Primary).unwrap();
+    let refused = reqwest::Client::new()
+        .post(format!("{primary}/v1/faults"))
+        .header(contract::FAULT_TOKEN_HEADER, "wrong")
+        .json(&serde_json::json!({"kind": "crash"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    // Redis: without the password, NOAUTH; with it, PONG.
+    assert!(redis_says(stack.redis_addr(), "PING\r\n")
+        .await
+        .contains("NOAUTH"));
+    let authed = redis_says(stack.redis_addr(), &format!("AUTH {password}\r\nPING\r\n")).await;
+    assert!(authed.contains("+PONG"), "{authed}");
+    // The harness reaches the runtime API and the stats page.
+    let info = stack::haproxy::runtime_command(stack.frontdoor_admin_addr(), "show info")
+        .await
+        .unwrap();
+    assert!(info.contains("Name: HAProxy"), "{info}");
+    assert_eq!(get_status(stack.frontdoor_stats_url()).await, Ok(200));
+    // Another container of the run: the front door answers, admin and stats do not.
+    let fd = stack.container(Role::Frontdoor).ip.clone();
+    let front = from_inside(&stack, &fd, 8080, "GET /health HTTP/1.0\\r\\n\\r\\n").await;
+    assert!(
+        front.contains("200"),
+        "the front door from inside: {front:?}"
+    );
+    let admin = from_inside(&stack, &fd, stack::haproxy::ADMIN_PORT, "show info\\n").await;
+    assert!(!admin.contains("HAProxy"), "admin from inside: {admin:?}");
+    let inner = from_inside(
+        &stack,
+        &fd,
+        stack::haproxy::ADMIN_INNER_PORT,
+        "show info\\n",
+    )
+    .await;
+    assert!(
+        !inner.contains("HAProxy"),
+        "the loopback CLI from inside: {inner:?}"
+    );
+    let stats = from_inside(
+        &stack,
+        &fd,
+        stack::haproxy::STATS_PORT,
+        "GET /stats HTTP/1.0\\r\\n\\r\\n",
+    )
+    .await;
+    assert!(!stats.contains("HTTP/1"), "stats from inside: {stats:?}");
+    down_leaving_nothing(stack, &run_id).await;
+}
+
+/// What Redis at `addr` answers to `commands` (read until it goes quiet).
+async fn redis_says(addr: &str, commands: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(commands.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}

@@ -15,6 +15,9 @@ pub const FRONT_PORT: u16 = 8080;
 pub const STATS_PORT: u16 = 8404;
 /// Port of the runtime API (admin level) inside the container.
 pub const ADMIN_PORT: u16 = 9999;
+/// Loopback port of the runtime API itself inside the container, when
+/// [`ADMIN_PORT`] is a filtering relay to it (see [`Layout::harness_only_from`]).
+pub const ADMIN_INNER_PORT: u16 = 9998;
 /// Name of the backend holding the workers.
 pub const BACKEND: &str = "workers";
 /// Where the configuration goes in the container.
@@ -37,6 +40,12 @@ pub struct Layout {
     pub standby: String,
     /// Resolve the servers through Docker's DNS (names on the run network).
     pub docker_dns: bool,
+    /// When set, the stats page and the runtime API accept connections only
+    /// from this address (the run network's gateway: what the harness's
+    /// connections through the 127.0.0.1-published ports come from); other
+    /// containers on the network are turned away. The runtime API then binds
+    /// loopback inside the container, behind a TCP relay that filters.
+    pub harness_only_from: Option<String>,
 }
 
 impl Layout {
@@ -50,6 +59,7 @@ impl Layout {
             primary: format!("primary:{worker_port}"),
             standby: format!("standby:{worker_port}"),
             docker_dns: true,
+            harness_only_from: None,
         }
     }
 }
@@ -62,8 +72,15 @@ impl Layout {
 /// come back. With a short hold HAProxy 2.6 puts it in maintenance instead and,
 /// when the name resolves again, serves it at once, before any check passed
 /// (measured: a 503 outage of up to 0.7 s after every reconnect).
-pub fn render_config(spec: &FrontdoorSpec, worker_port: u16) -> String {
-    render_config_for(spec, &Layout::docker(worker_port))
+///
+/// `harness_from` is the run network's gateway: only connections from it
+/// reach the stats page and the runtime API (see [`Layout::harness_only_from`]).
+pub fn render_config(spec: &FrontdoorSpec, worker_port: u16, harness_from: &str) -> String {
+    let layout = Layout {
+        harness_only_from: Some(harness_from.to_string()),
+        ..Layout::docker(worker_port)
+    };
+    render_config_for(spec, &layout)
 }
 
 /// HAProxy's configuration for any [`Layout`] (the process runtime gives
@@ -113,13 +130,36 @@ pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
         admin_port,
         primary,
         standby,
+        harness_only_from,
         ..
     } = layout;
+    // The runtime API is HAProxy's CLI, not a proxy: no ACL applies to it. With
+    // a harness-only layout it listens on loopback inside the container and a
+    // TCP relay on the admin port passes on only the harness's connections.
+    let (admin_socket, admin_relay, stats_filter) = match harness_only_from {
+        Some(from) => (
+            format!("127.0.0.1:{ADMIN_INNER_PORT}"),
+            format!(
+                "
+listen admin
+    mode tcp
+    bind {host}:{admin_port}
+    tcp-request connection reject unless {{ src {from} }}
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    server cli 127.0.0.1:{ADMIN_INNER_PORT}
+"
+            ),
+            format!("    tcp-request connection reject unless {{ src {from} }}\n"),
+        ),
+        None => (format!("{host}:{admin_port}"), String::new(), String::new()),
+    };
     format!(
         "# Written by takeover for one run.
 global
     maxconn 4096
-    stats socket ipv4@{host}:{admin_port} level admin
+    stats socket ipv4@{admin_socket} level admin
     hard-stop-after 2s
     log stdout format raw local0
 
@@ -149,10 +189,10 @@ backend {BACKEND}
 
 listen stats
     bind {host}:{stats_port}
-    stats enable
+{stats_filter}    stats enable
     stats uri /stats
     stats refresh 1s
-",
+{admin_relay}",
         probe_header = super::haproxy_log::PROBE_HEADER,
         log_format = super::haproxy_log::LOG_FORMAT,
         connect = ms(spec.timeout_connect),
@@ -292,7 +332,7 @@ mod tests {
             rise: 2,
             ..FrontdoorSpec::default()
         };
-        let cfg = render_config(&spec, 8080);
+        let cfg = render_config(&spec, 8080, "172.18.0.1");
         assert!(cfg.contains("inter 250ms"), "{cfg}");
         assert!(cfg.contains("fall 3 rise 2"));
         assert!(cfg.contains("option httpchk GET /health"));
@@ -311,7 +351,7 @@ mod tests {
         assert!(cfg.contains("log-format \"tkv1 %Ts.%ms %[capture.req.hdr(0)]"));
         spec.failover = Failover::Manual;
         spec.redispatch = false;
-        let cfg = render_config(&spec, 8080);
+        let cfg = render_config(&spec, 8080, "172.18.0.1");
         assert!(cfg.contains("server standby standby:8080 check backup disabled"));
         assert!(!cfg.contains("option redispatch"));
     }
@@ -326,6 +366,7 @@ mod tests {
             primary: "127.0.0.1:4004".into(),
             standby: "127.0.0.1:4005".into(),
             docker_dns: false,
+            harness_only_from: None,
         };
         let cfg = render_config_for(&FrontdoorSpec::default(), &layout);
         assert!(cfg.contains("bind 127.0.0.1:4001"), "{cfg}");
@@ -335,10 +376,37 @@ mod tests {
         assert!(cfg.contains("server standby 127.0.0.1:4005 check backup\n"));
         assert!(!cfg.contains("resolvers"), "{cfg}");
         // The Docker layout is unchanged by the refactoring.
-        let docker = render_config(&FrontdoorSpec::default(), 8080);
+        assert!(!cfg.contains("tcp-request connection reject"), "{cfg}");
+        let docker = render_config(&FrontdoorSpec::default(), 8080, "172.18.0.1");
         assert!(docker.contains("resolvers docker\n    nameserver dns 127.0.0.11:53"));
         assert!(docker.contains("on-error mark-down resolvers docker init-addr last,libc,none\n"));
         assert!(docker.contains("bind 0.0.0.0:8080"));
+    }
+
+    #[test]
+    fn stats_and_the_runtime_api_take_only_the_harness_in_docker() {
+        let cfg = render_config(&FrontdoorSpec::default(), 8080, "172.18.0.1");
+        // The CLI itself is on loopback inside the container only.
+        assert!(
+            cfg.contains("stats socket ipv4@127.0.0.1:9998 level admin"),
+            "{cfg}"
+        );
+        assert!(!cfg.contains("stats socket ipv4@0.0.0.0"), "{cfg}");
+        // The published admin port is a relay that only the gateway passes.
+        let admin = cfg.split("listen admin").nth(1).expect("an admin relay");
+        assert!(
+            admin.contains("mode tcp\n    bind 0.0.0.0:9999\n"),
+            "{admin}"
+        );
+        assert!(admin.contains("tcp-request connection reject unless { src 172.18.0.1 }"));
+        assert!(admin.contains("server cli 127.0.0.1:9998"));
+        let stats = cfg.split("listen stats").nth(1).unwrap();
+        let stats = stats.split("listen admin").next().unwrap();
+        assert!(stats.contains("tcp-request connection reject unless { src 172.18.0.1 }"));
+        // The front door takes everyone.
+        let front = cfg.split("frontend front").nth(1).unwrap();
+        let front = front.split("backend").next().unwrap();
+        assert!(!front.contains("reject"), "{front}");
     }
 
     #[test]

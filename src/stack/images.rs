@@ -549,6 +549,9 @@ fn sidecar_recipe() -> Result<ImageRecipe, StackError> {
         let program = find_program(name, "install coreutils")?;
         r.add_program(&program, &format!("/usr/bin/{name}"))?;
     }
+    // A TCP client (`/dev/tcp`) for checks from inside the run network.
+    let bash = find_program("bash", "install bash")?;
+    r.add_program(&bash, "/usr/bin/bash")?;
     Ok(r)
 }
 

@@ -31,7 +31,10 @@ pub use spec::{
     WorkerSpec,
 };
 pub use units::ByteSize;
-pub use up::{network_ip, published_ports, upload_file, worker_args, worker_args_at, WORKER_PORT};
+pub use up::{
+    network_ip, published_ports, redis_config, upload_file, worker_args, worker_args_at,
+    worker_env, FAULT_TOKEN_ENV, REDIS_PASSWORD_ENV, WORKER_PORT,
+};
 
 use crate::clock::Clock;
 
@@ -190,6 +193,8 @@ pub struct Stack {
     admin_addr: String,
     worker_urls: BTreeMap<Role, String>,
     fault_token: String,
+    redis_addr: String,
+    redis_password: String,
     images: images::ResolvedImages,
     events: EventLog,
     pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
@@ -268,6 +273,16 @@ impl Stack {
     /// The token the workers' fault endpoints accept.
     pub fn fault_token(&self) -> &str {
         &self.fault_token
+    }
+
+    /// Redis on the host: `127.0.0.1:<port>`.
+    pub fn redis_addr(&self) -> &str {
+        &self.redis_addr
+    }
+
+    /// The password Redis requires (`AUTH`), new for every run.
+    pub fn redis_password(&self) -> &str {
+        &self.redis_password
     }
 
     /// The spec the stack was started from.

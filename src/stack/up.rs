@@ -9,7 +9,7 @@ use bollard::models::{
     NetworkingConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, StartContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, InspectNetworkOptions, StartContainerOptions,
     UploadToContainerOptions,
 };
 use bollard::Docker;
@@ -88,9 +88,11 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             .map_err(|e| StackError::docker(format!("create volume {volume}"), e))
     };
     tokio::try_join!(create_network, create_volume)?;
+    let gateway = network_gateway(&docker, &network).await?;
     timer.mark("network and volume");
 
     let fault_token = super::new_fault_token();
+    let redis_password = super::new_fault_token();
     let ctx = Ctx {
         docker: &docker,
         run_id,
@@ -111,20 +113,41 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
                 .await
                 .map(Some)
         };
-        let state = ctx.create(
-            "state",
-            ContainerCreateBody {
-                image: Some(images.redis.clone()),
-                exposed_ports: Some(vec![format!("{REDIS_PORT}/tcp")]),
-                host_config: Some(ctx.host_config(&[REDIS_PORT], false)),
-                ..Default::default()
-            },
-            true,
-        );
+        let state = async {
+            let id = ctx
+                .create(
+                    "state",
+                    ContainerCreateBody {
+                        image: Some(images.redis.clone()),
+                        // The password is in a file, not on the command line.
+                        cmd: Some(vec![format!("/{REDIS_CONFIG}")]),
+                        exposed_ports: Some(vec![format!("{REDIS_PORT}/tcp")]),
+                        host_config: Some(ctx.host_config(&[REDIS_PORT], false)),
+                        ..Default::default()
+                    },
+                    true,
+                )
+                .await?;
+            upload_file(
+                &docker,
+                &id,
+                "/",
+                REDIS_CONFIG,
+                redis_config(&redis_password).as_bytes(),
+            )
+            .await?;
+            Ok::<_, StackError>(id)
+        };
         let worker = |role: Role| {
             ctx.create(
                 role.as_str(),
-                worker_body(spec, &ctx, role, &images.worker, &fault_token),
+                worker_body(
+                    spec,
+                    &ctx,
+                    role,
+                    &images.worker,
+                    &worker_env(&fault_token, &redis_password),
+                ),
                 true,
             )
         };
@@ -137,7 +160,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
                 &id,
                 haproxy::CONFIG_DIR,
                 "haproxy.cfg",
-                haproxy::render_config(&spec.frontdoor, WORKER_PORT).as_bytes(),
+                haproxy::render_config(&spec.frontdoor, WORKER_PORT, &gateway).as_bytes(),
             )
             .await?;
             Ok::<_, StackError>(id)
@@ -216,7 +239,9 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         move || http_ok(http.clone(), url.clone())
     };
     let (t_state, t_primary, t_standby, t_frontdoor) = tokio::try_join!(
-        ctx.wait_ready(Role::State, &state, deadline, || redis_ready(&redis_addr)),
+        ctx.wait_ready(Role::State, &state, deadline, || {
+            redis_ready(&redis_addr, &redis_password)
+        }),
         ctx.wait_ready(
             Role::Primary,
             &workers[0].1,
@@ -270,6 +295,8 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         admin_addr,
         worker_urls,
         fault_token,
+        redis_addr,
+        redis_password,
         images,
         events,
         faults: Default::default(),
@@ -303,7 +330,7 @@ fn worker_body(
     ctx: &Ctx<'_>,
     role: Role,
     image: &str,
-    fault_token: &str,
+    secrets: &[(String, String)],
 ) -> ContainerCreateBody {
     let mut host_config = ctx.host_config(&[WORKER_PORT], true);
     if let Some(limit) = spec.worker.memory_limit {
@@ -320,10 +347,14 @@ fn worker_body(
     }
     ContainerCreateBody {
         image: Some(image.to_string()),
-        cmd: Some(worker_args(spec, role, fault_token)),
+        cmd: Some(worker_args(spec, role)),
         exposed_ports: Some(vec![format!("{WORKER_PORT}/tcp")]),
         host_config: Some(host_config),
-        env: Some(vec!["RUST_BACKTRACE=1".into()]),
+        env: Some(
+            std::iter::once("RUST_BACKTRACE=1".to_string())
+                .chain(secrets.iter().map(|(k, v)| format!("{k}={v}")))
+                .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -371,11 +402,54 @@ fn port(id: &str, ports: &HashMap<u16, u16>, container_port: u16) -> Result<u16,
     })
 }
 
-/// The `synth-worker serve` arguments for a role in its container.
-pub fn worker_args(spec: &StackSpec, role: Role, fault_token: &str) -> Vec<String> {
+/// Name of Redis's configuration file, uploaded to `/` of its container.
+const REDIS_CONFIG: &str = "takeover-redis.conf";
+
+/// Redis's configuration in the Docker stack: on the run network, no
+/// persistence, and a password (`requirepass`) that only the workers and the
+/// harness know.
+pub fn redis_config(password: &str) -> String {
+    format!("bind 0.0.0.0\nprotected-mode no\nsave \"\"\nappendonly no\nrequirepass {password}\n")
+}
+
+/// The secrets a worker gets by environment, never on its command line (which
+/// every local user can read in `ps`, `/proc/PID/cmdline` and `docker inspect`'s
+/// Args): the fault token and Redis's password.
+pub fn worker_env(fault_token: &str, redis_password: &str) -> Vec<(String, String)> {
+    vec![
+        (FAULT_TOKEN_ENV.into(), fault_token.into()),
+        (REDIS_PASSWORD_ENV.into(), redis_password.into()),
+    ]
+}
+
+/// The worker's environment variable for the fault token.
+pub const FAULT_TOKEN_ENV: &str = "SYNTH_WORKER_FAULT_TOKEN";
+/// The worker's environment variable for Redis's password.
+pub const REDIS_PASSWORD_ENV: &str = "SYNTH_WORKER_REDIS_PASSWORD";
+
+/// The run network's gateway: the source address of the harness's connections
+/// through the ports published on 127.0.0.1.
+async fn network_gateway(docker: &Docker, network: &str) -> Result<String, StackError> {
+    let inspect = docker
+        .inspect_network(network, None::<InspectNetworkOptions>)
+        .await
+        .map_err(|e| StackError::docker(format!("inspect network {network}"), e))?;
+    inspect
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.gateway)
+        .find(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
+        .ok_or_else(|| StackError::Unsupported(format!("network {network} has no IPv4 gateway")))
+}
+
+/// The `synth-worker serve` arguments for a role in its container (the
+/// secrets go by environment: [`worker_env`]).
+pub fn worker_args(spec: &StackSpec, role: Role) -> Vec<String> {
     let listen = format!("0.0.0.0:{WORKER_PORT}");
     let redis = format!("redis://state:{REDIS_PORT}");
-    worker_args_at(spec, role, fault_token, &listen, &redis, "/data")
+    worker_args_at(spec, role, &listen, &redis, "/data")
 }
 
 /// The `synth-worker serve` arguments for a role that listens on `listen`,
@@ -383,7 +457,6 @@ pub fn worker_args(spec: &StackSpec, role: Role, fault_token: &str) -> Vec<Strin
 pub fn worker_args_at(
     spec: &StackSpec,
     role: Role,
-    fault_token: &str,
     listen: &str,
     redis_url: &str,
     data_dir: &str,
@@ -407,8 +480,6 @@ pub fn worker_args_at(
         "--watchdog".into(),
         dur(w.watchdog),
         "--fault-injection".into(),
-        "--fault-token".into(),
-        fault_token.into(),
     ];
     if !w.fencing {
         args.push("--no-fencing".into());
@@ -628,27 +699,36 @@ pub async fn network_ip(docker: &Docker, id: &str, network: &str) -> Result<Stri
         .unwrap_or_default())
 }
 
-pub(super) async fn redis_ready(addr: &str) -> Result<(), String> {
+/// Whether Redis at `addr` answers PING after AUTH with `password`.
+pub(super) async fn redis_ready(addr: &str, password: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect {addr}: {e}"))?;
         stream
-            .write_all(b"PING\r\n")
+            .write_all(format!("AUTH {password}\r\nPING\r\n").as_bytes())
             .await
-            .map_err(|e| format!("send PING: {e}"))?;
-        let mut buf = [0u8; 16];
-        let n = stream
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("read PONG: {e}"))?;
-        if buf[..n].starts_with(b"+PONG") {
+            .map_err(|e| format!("send AUTH and PING: {e}"))?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        // "+OK\r\n+PONG\r\n", possibly in two reads; an error line ends it.
+        while got.len() < 256 {
+            let n = stream
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("read PONG: {e}"))?;
+            got.extend_from_slice(&buf[..n]);
+            if n == 0 || got.starts_with(b"-") || got.ends_with(b"+PONG\r\n") {
+                break;
+            }
+        }
+        if got == b"+OK\r\n+PONG\r\n" {
             Ok(())
         } else {
             Err(format!(
-                "answered {:?} to PING",
-                String::from_utf8_lossy(&buf[..n])
+                "answered {:?} to AUTH and PING",
+                String::from_utf8_lossy(&got)
             ))
         }
     };
@@ -735,14 +815,15 @@ mod tests {
         let mut spec = StackSpec::default();
         spec.worker.fencing = false;
         spec.worker.extra_args = vec!["--denoise-steps".into(), "2".into()];
-        let args = worker_args(&spec, Role::Standby, "tok");
+        let args = worker_args(&spec, Role::Standby);
         let joined = args.join(" ");
         assert!(joined.starts_with(
             "serve --listen 0.0.0.0:8080 --redis redis://state:6379 --data-dir /data"
         ));
         assert!(joined.contains("--worker-id standby"));
         assert!(joined.contains("--lease-ttl 1000ms --watchdog 5000ms"));
-        assert!(joined.contains("--fault-injection --fault-token tok"));
+        assert!(joined.contains("--fault-injection"));
+        assert!(!joined.contains("token"), "{joined}");
         assert!(joined.ends_with("--no-fencing --denoise-steps 2"));
     }
 

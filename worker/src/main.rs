@@ -57,6 +57,12 @@ struct MemoryProbeArgs {
     block: u64,
 }
 
+/// Environment variable holding the fault token (never the command line, which
+/// `ps` and `/proc/*/cmdline` show to every local user).
+const FAULT_TOKEN_ENV: &str = "SYNTH_WORKER_FAULT_TOKEN";
+/// Environment variable holding Redis's password, if it has one.
+const REDIS_PASSWORD_ENV: &str = "SYNTH_WORKER_REDIS_PASSWORD";
+
 /// The device deadline with `--no-watchdog`: longer than any drill.
 const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -92,11 +98,12 @@ struct ServeArgs {
     /// Longest a held job (or one chunk of device work) may go without progress.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     watchdog: Duration,
-    /// Enable POST /v1/faults (requires --fault-token).
-    #[arg(long, requires = "fault_token")]
+    /// Enable POST /v1/faults; the token it must carry (in x-takeover-fault-token)
+    /// is read from $SYNTH_WORKER_FAULT_TOKEN and must not be empty.
+    #[arg(long)]
     fault_injection: bool,
-    /// Token that POST /v1/faults must carry in x-takeover-fault-token.
-    #[arg(long, requires = "fault_injection")]
+    /// Refused: a token on the command line is visible to every local user.
+    #[arg(long, hide = true)]
     fault_token: Option<String>,
     /// UNSAFE, for split-brain drills: commit without checking the lease epoch.
     #[arg(long)]
@@ -179,10 +186,15 @@ fn serve(a: ServeArgs) -> Result<()> {
     } else {
         a.watchdog
     };
+    let fault_token = fault_token(&a, std::env::var_os(FAULT_TOKEN_ENV))?;
+    let redis_password = std::env::var(REDIS_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
     let engine = engine(&a.engine, device_deadline)?;
     let files = FileStore::open(&a.data_dir)
         .with_context(|| format!("cannot use data directory {}", a.data_dir.display()))?;
-    let jobs = JobStore::new(&a.redis).with_context(|| format!("bad --redis URL {}", a.redis))?;
+    let jobs = JobStore::with_password(&a.redis, redis_password.as_deref())
+        .with_context(|| format!("bad --redis URL {}", a.redis))?;
     if !a.fencing_on() {
         eprintln!("synth-worker: WARNING: --no-fencing: commits skip the epoch check; a zombie worker can overwrite committed chunks");
     }
@@ -195,11 +207,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         watchdog: a.watchdog,
         stall_watchdog: !a.no_watchdog,
         fencing: a.fencing_on(),
-        fault_token: if a.fault_injection {
-            a.fault_token.clone()
-        } else {
-            None
-        },
+        fault_token,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {
@@ -236,6 +244,29 @@ fn serve(a: ServeArgs) -> Result<()> {
     // Do not wait long for synthesis still running on blocking threads.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// The fault token when `--fault-injection` is on: from the environment
+/// (`env_value`), never the command line, and never empty.
+fn fault_token(a: &ServeArgs, env_value: Option<std::ffi::OsString>) -> Result<Option<String>> {
+    if a.fault_token.is_some() {
+        bail!("--fault-token is not accepted: a token on the command line is visible to every local user; pass it in ${FAULT_TOKEN_ENV}");
+    }
+    if !a.fault_injection {
+        return Ok(None);
+    }
+    let token = match env_value {
+        None => {
+            bail!("--fault-injection needs the fault token in ${FAULT_TOKEN_ENV}, which is not set")
+        }
+        Some(v) => v
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("${FAULT_TOKEN_ENV} is not valid UTF-8"))?,
+    };
+    if token.trim().is_empty() {
+        bail!("--fault-injection needs a fault token, but ${FAULT_TOKEN_ENV} is empty: an empty token would let anyone inject faults");
+    }
+    Ok(Some(token))
 }
 
 /// Resolves on SIGINT or SIGTERM (what `docker stop` sends).

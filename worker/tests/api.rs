@@ -83,12 +83,8 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
         &data.0,
         TTL,
         WorkerOpts {
-            args: vec![
-                "--fault-injection".into(),
-                "--fault-token".into(),
-                "s3cret".into(),
-            ],
-            ..Default::default()
+            args: vec!["--fault-injection".into()],
+            env: vec![("SYNTH_WORKER_FAULT_TOKEN".into(), "s3cret".into())],
         },
     )
     .await;
@@ -137,12 +133,46 @@ async fn fault_endpoint_is_off_by_default_and_needs_the_token() {
             200
         );
     }
-    // The flags are checked at start-up: a token without the switch is refused.
-    let out = std::process::Command::new(BIN)
-        .args(["serve", "--worker-id", "x", "--fault-token", "t"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+}
+
+/// The fault token comes from the environment only: on the command line it
+/// would be in `ps` for every local user; missing or empty, anyone could
+/// inject faults. Each case is refused at start-up with a clear message.
+#[test]
+fn the_fault_token_must_come_from_the_environment_and_not_be_empty() {
+    let refused = |args: &[&str], token: Option<&str>| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["serve", "--worker-id", "x", "--backend", "cpu", "--redis"])
+            .arg("redis://127.0.0.1:1")
+            .args(args)
+            .env_remove("SYNTH_WORKER_FAULT_TOKEN");
+        if let Some(t) = token {
+            cmd.env("SYNTH_WORKER_FAULT_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} {token:?} was accepted"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let argv = refused(&["--fault-injection", "--fault-token", "t"], Some("t"));
+    assert!(argv.contains("--fault-token is not accepted"), "{argv}");
+    let alone = refused(&["--fault-token", "t"], None);
+    assert!(alone.contains("--fault-token is not accepted"), "{alone}");
+    let missing = refused(&["--fault-injection"], None);
+    assert!(
+        missing.contains("SYNTH_WORKER_FAULT_TOKEN, which is not set"),
+        "{missing}"
+    );
+    let empty = refused(&["--fault-injection"], Some(""));
+    assert!(
+        empty.contains("SYNTH_WORKER_FAULT_TOKEN is empty"),
+        "{empty}"
+    );
+    let blank = refused(&["--fault-injection"], Some("  "));
+    assert!(blank.contains("is empty"), "{blank}");
 }
 
 #[tokio::test]

@@ -15,15 +15,11 @@ const LONG: Duration = Duration::from_secs(60);
 const TOKEN: &str = "drill";
 
 fn faulty(extra: &[&str]) -> WorkerOpts {
-    let mut args = vec![
-        "--fault-injection".to_string(),
-        "--fault-token".into(),
-        TOKEN.into(),
-    ];
+    let mut args = vec!["--fault-injection".to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     WorkerOpts {
         args,
-        ..Default::default()
+        env: vec![("SYNTH_WORKER_FAULT_TOKEN".into(), TOKEN.into())],
     }
 }
 

@@ -202,13 +202,22 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     };
 
     let run_path = run.dir().display().to_string();
+    // Redis's password goes in a file of the private run folder: on the
+    // command line every local user could read it.
+    let redis_password = super::new_fault_token();
+    let redis_conf = run.dir().join("redis.conf");
+    write_private(&redis_conf, &format!("requirepass {redis_password}\n"))?;
+    let redis_conf = redis_conf.display().to_string();
     supervisor.spawn(
         Role::State,
         ChildSpec {
             program: programs.redis_server.clone(),
             args: [
+                &redis_conf,
                 "--bind",
                 "127.0.0.1",
+                "--protected-mode",
+                "yes",
                 "--port",
                 &redis_port.to_string(),
                 "--save",
@@ -225,12 +234,16 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         },
     )?;
     let redis_addr = format!("127.0.0.1:{redis_port}");
-    ready.wait(Role::State, || redis_ready(&redis_addr)).await?;
+    ready
+        .wait(Role::State, || redis_ready(&redis_addr, &redis_password))
+        .await?;
     timer.ready(Role::State.as_str(), Instant::now());
     timer.mark("redis");
 
     let fault_token = super::new_fault_token();
     let redis_url = format!("redis://{redis_addr}");
+    let mut worker_env = vec![("RUST_BACKTRACE".to_string(), "1".to_string())];
+    worker_env.extend(super::worker_env(&fault_token, &redis_password));
     let mut worker_urls = BTreeMap::new();
     for (role, port) in [(Role::Primary, primary_port), (Role::Standby, standby_port)] {
         let listen = format!("127.0.0.1:{port}");
@@ -238,8 +251,8 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             role,
             ChildSpec {
                 program: programs.worker.clone(),
-                args: worker_args_at(spec, role, &fault_token, &listen, &redis_url, &run.data_dir),
-                env: vec![("RUST_BACKTRACE".into(), "1".into())],
+                args: worker_args_at(spec, role, &listen, &redis_url, &run.data_dir),
+                env: worker_env.clone(),
                 log: run.dir.log(role),
             },
         )?;
@@ -269,6 +282,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         primary: format!("127.0.0.1:{primary_port}"),
         standby: format!("127.0.0.1:{standby_port}"),
         docker_dns: false,
+        harness_only_from: None,
     };
     let config = run.dir().join("haproxy.cfg");
     std::fs::write(
@@ -328,12 +342,30 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         admin_addr,
         worker_urls,
         fault_token,
+        redis_addr,
+        redis_password,
         images,
         events,
         faults: Default::default(),
         runtime: Runtime::Process(run),
         up_timings: timer.finish(),
     })
+}
+
+/// Writes `text` to a new file at `path` that only this user can read.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), StackError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| StackError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        })
 }
 
 /// The first 16 hex digits of the blake3 hash of a file (names the worker

@@ -161,7 +161,7 @@ pub async fn fault(
 ) -> Result<Json<contract::FaultReport>, ApiError> {
     let Some(token) = svc.cfg.fault_token.as_deref() else {
         return Err(ApiError::not_found(
-            "fault injection is off; start the worker with --fault-injection --fault-token TOKEN",
+            "fault injection is off; start the worker with --fault-injection and the token in $SYNTH_WORKER_FAULT_TOKEN",
         ));
     };
     let given = headers

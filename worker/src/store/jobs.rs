@@ -125,12 +125,21 @@ pub fn now_ms() -> u64 {
 }
 
 impl JobStore {
-    /// Prepares a client for `url` (`redis://host:port`); connects lazily.
-    pub fn new(url: &str) -> Result<Self, JobStoreError> {
-        let client = redis::Client::open(url).map_err(|source| JobStoreError::Redis {
+    /// Prepares a client for `url` (`redis://host:port`), authenticating with
+    /// `password` when given; connects lazily. The password goes into the connection settings, never into the URL this
+    /// store shows (in errors and `/health`).
+    pub fn with_password(url: &str, password: Option<&str>) -> Result<Self, JobStoreError> {
+        use redis::IntoConnectionInfo;
+        let bad = |source| JobStoreError::Redis {
             url: url.to_string(),
             source,
-        })?;
+        };
+        let mut info = url.into_connection_info().map_err(bad)?;
+        if let Some(password) = password {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(bad)?;
         Ok(Self {
             url: url.to_string(),
             client,
@@ -503,7 +512,7 @@ mod tests {
     #[tokio::test]
     async fn stale_epoch_is_fenced_and_takeover_counts_lost_frames() {
         let redis = TestRedis::start();
-        let store = JobStore::new(&redis.url).unwrap();
+        let store = JobStore::with_password(&redis.url, None).unwrap();
         let ttl = Duration::from_millis(200);
         assert!(store.create("j", &request(), 12, "a", ttl).await.unwrap());
         assert!(!store.create("j", &request(), 12, "a", ttl).await.unwrap());
@@ -560,7 +569,7 @@ mod tests {
     #[tokio::test]
     async fn without_fencing_a_zombie_overwrites_committed_chunks() {
         let redis = TestRedis::start();
-        let store = JobStore::new(&redis.url).unwrap();
+        let store = JobStore::with_password(&redis.url, None).unwrap();
         let ttl = Duration::from_millis(100);
         store.create("j", &request(), 12, "a", ttl).await.unwrap();
         store.commit("j", &record(0, 1, "a"), false).await.unwrap();
@@ -584,7 +593,7 @@ mod tests {
     #[tokio::test]
     async fn failing_a_job_records_the_error_and_frees_it() {
         let redis = TestRedis::start();
-        let store = JobStore::new(&redis.url).unwrap();
+        let store = JobStore::with_password(&redis.url, None).unwrap();
         let ttl = Duration::from_secs(5);
         store.create("j", &request(), 12, "a", ttl).await.unwrap();
         assert!(store
@@ -605,7 +614,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let store = JobStore::new(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let store = JobStore::with_password(&format!("redis://127.0.0.1:{port}"), None).unwrap();
         let err = store.ping().await.unwrap_err();
         assert!(err.to_string().contains("redis at"), "{err}");
     }
