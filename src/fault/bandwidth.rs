@@ -1,16 +1,17 @@
 //! `bandwidth`: a token-bucket (`tc tbf`) root qdisc on the target's eth0 limits
-//! what it sends. Witness: the rate measured through that link (pipelined GETs
-//! to the target's published port, answered out of its eth0) is at most the
-//! limit plus a margin. The qdisc being listed is not enough: a limit that does
-//! not slow the traffic is no fault. A rate that cannot be measured (no HTTP
-//! port on the target, nothing came) leaves the fault unwitnessed.
+//! what it sends. Witness: the rate measured through that link (pipelined GETs,
+//! or Redis `INFO` for the state store, to the target's published port,
+//! answered out of its eth0) is at most the limit plus a margin. The qdisc
+//! being listed is not enough: a limit that does not slow the traffic is no
+//! fault. A rate that cannot be measured (no port to ask, nothing came) leaves
+//! the fault unwitnessed.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::sidecar::{self, Attach};
-use super::throughput::{self, Measured};
+use super::throughput::{self, Measured, Pipeline};
 use super::{Ctx, FaultEffect, FaultError};
 use crate::stack::{Role, Stack};
 
@@ -57,20 +58,20 @@ pub(super) async fn inject(
         .insert(target);
     let in_place_at = added.ended_at_ms.unwrap_or_else(|| ctx.clock.now_ms());
     let mut evidence = json!({ "rate": rate, "limit_bits_per_second": limit_bits, "qdisc_in_place_at_ms": in_place_at });
-    let Some((url, path)) = measuring_point(stack, target) else {
+    let want = throughput::bytes_to_move(limit_bits);
+    let Some((addr, pipeline)) = measuring_point(stack, target, want) else {
         evidence["why"] = json!(format!(
-            "`{target}` has no HTTP port to measure its outbound rate through"
+            "`{target}` has no published port to measure its outbound rate through"
         ));
         return Ok(ctx.unwitnessed("bandwidth", target, requested, evidence));
     };
-    let want = throughput::bytes_to_move(limit_bits);
-    evidence["measured_through"] = json!(format!("pipelined GET {path} on {url}"));
+    evidence["measured_through"] = json!(format!("{} on {addr}", pipeline.what));
     // Four times the time the transfer takes at the limit, within the witness deadline.
     let expected = Duration::from_secs_f64(want as f64 * 8.0 / limit_bits);
     let measure_limit = (expected * 4)
         .max(MIN_MEASURE_LIMIT)
         .min(ctx.deadline.max(MIN_MEASURE_LIMIT));
-    let measured = throughput::measure(&url, path, want, measure_limit, ctx.clock).await;
+    let measured = throughput::measure(&addr, &pipeline, want, measure_limit, ctx.clock).await;
     let show = ["/usr/sbin/tc", "-s", "qdisc", "show", "dev", "eth0"];
     let listing = sidecar::run(stack, Attach::NetNs(target), &show, &[])
         .await?
@@ -126,14 +127,24 @@ fn judge(
     )
 }
 
-/// Where the target's outbound rate can be measured: its published HTTP port and a
-/// path it answers on (a worker's metrics; the front door's proxied health).
-fn measuring_point(stack: &Stack, target: Role) -> Option<(String, &'static str)> {
+/// Where the target's outbound rate can be measured and what to ask it: the
+/// published port and pipelined requests with small answers (a worker's
+/// metrics, the front door's proxied health, Redis `INFO`).
+fn measuring_point(stack: &Stack, target: Role, want: u64) -> Option<(String, Pipeline)> {
+    let http = |url: &str, path: &str| {
+        let addr = url
+            .strip_prefix("http://")?
+            .trim_end_matches('/')
+            .to_string();
+        Some((addr, throughput::http_pipeline(path, want)))
+    };
     match target {
-        Role::Frontdoor => Some((stack.frontdoor_url().to_string(), "/health")),
-        _ => stack
-            .worker_url(target)
-            .map(|u| (u.to_string(), "/metrics")),
+        Role::Frontdoor => http(stack.frontdoor_url(), "/health"),
+        Role::State => Some((
+            stack.redis_addr().to_string(),
+            throughput::redis_pipeline(stack.redis_password(), want),
+        )),
+        _ => http(stack.worker_url(target)?, "/metrics"),
     }
 }
 

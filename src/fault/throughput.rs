@@ -1,12 +1,48 @@
-//! Measuring the rate at which a container really sends: pipelined HTTP GETs over one
-//! connection to its published port on loopback, so that the answers leave through its
-//! `eth0` (where a `bandwidth` limit sits) back to the harness. The witness of a bandwidth
-//! limit is this rate, measured under the limit, not the queueing discipline's existence.
+//! Measuring the rate at which a container really sends: many small requests
+//! pipelined on one connection to its published port on loopback, so that the
+//! answers leave through its `eth0` (where a `bandwidth` limit sits) back to
+//! the harness. HTTP services are asked for a page ([`http_pipeline`]); Redis,
+//! which has no HTTP port, for `INFO` ([`redis_pipeline`]). The witness of a
+//! bandwidth limit is this rate, measured under the limit, not the queueing
+//! discipline's existence.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Requests to send for a measurement: the bytes, pipelined on one connection.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// What is sent, all at once.
+    pub bytes: Vec<u8>,
+    /// Words for the evidence (`pipelined GET /metrics`).
+    pub what: String,
+}
+
+/// Enough `GET path` requests to bring back `want` bytes of small answers
+/// (a few hundred bytes each); the connection is dropped once enough came.
+pub fn http_pipeline(path: &str, want: u64) -> Pipeline {
+    let requests = (want / 200 + 1).min(20_000);
+    let one = format!("GET {path} HTTP/1.1\r\nHost: takeover\r\n\r\n");
+    Pipeline {
+        bytes: one.repeat(requests as usize).into_bytes(),
+        what: format!("pipelined GET {path}"),
+    }
+}
+
+/// `AUTH password`, then enough `INFO` commands (each answer is a few KB) to
+/// bring back `want` bytes.
+pub fn redis_pipeline(password: &str, want: u64) -> Pipeline {
+    let requests = (want / 2_000 + 1).min(5_000);
+    let mut bytes =
+        format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n", password.len()).into_bytes();
+    bytes.extend("*1\r\n$4\r\nINFO\r\n".repeat(requests as usize).as_bytes());
+    Pipeline {
+        bytes,
+        what: "pipelined Redis INFO".to_string(),
+    }
+}
 
 /// A measured transfer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,27 +97,16 @@ pub fn bytes_to_move(limit: f64) -> u64 {
     ((limit / 8.0 * 2.0) as u64).clamp(16_000, 2_000_000)
 }
 
-/// Asks `base_url` (`http://127.0.0.1:PORT`) for `path` enough times, pipelined on one
-/// connection, to receive `want` bytes, and times them; `limit` bounds the whole transfer.
-/// A transfer cut by `limit` still counts when at least a quarter of `want` came.
+/// Sends `pipeline` to `addr` (`127.0.0.1:PORT`) on one connection and times the
+/// answers until `want` bytes came; `limit` bounds the whole transfer. A transfer
+/// cut by `limit` still counts when at least a quarter of `want` came.
 pub async fn measure(
-    base_url: &str,
-    path: &str,
+    addr: &str,
+    pipeline: &Pipeline,
     want: u64,
     limit: Duration,
     clock: &crate::clock::Clock,
 ) -> Result<Measured, String> {
-    let addr = base_url
-        .strip_prefix("http://")
-        .map(|a| a.trim_end_matches('/'))
-        .ok_or_else(|| format!("{base_url} is not an http:// address"))?;
-    // Small answers (a few hundred bytes) would need many requests; ask for plenty, the
-    // connection is dropped once enough came.
-    let requests = (want / 200 + 1).min(20_000);
-    let mut pipeline = String::new();
-    for _ in 0..requests {
-        pipeline.push_str(&format!("GET {path} HTTP/1.1\r\nHost: takeover\r\n\r\n"));
-    }
     let run = async {
         let mut conn = tokio::net::TcpStream::connect(addr)
             .await
@@ -89,7 +114,7 @@ pub async fn measure(
         let (mut reader, mut writer) = conn.split();
         let send = async {
             writer
-                .write_all(pipeline.as_bytes())
+                .write_all(&pipeline.bytes)
                 .await
                 .map_err(|e| format!("sending the requests to {addr}: {e}"))
         };
@@ -170,6 +195,25 @@ mod tests {
         assert_eq!(bytes_to_move(1e10), 2_000_000);
     }
 
+    #[test]
+    fn a_redis_pipeline_authenticates_first_and_asks_for_info() {
+        let p = redis_pipeline("s3cret", 10_000);
+        let text = String::from_utf8(p.bytes).unwrap();
+        assert!(
+            text.starts_with("*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches("INFO").count(), 6);
+        let get = http_pipeline("/health", 1_000);
+        assert_eq!(
+            String::from_utf8(get.bytes)
+                .unwrap()
+                .matches("GET /health ")
+                .count(),
+            6
+        );
+    }
+
     /// A loopback server answering every pipelined request with `body_len` bytes, sending
     /// at most `bytes_per_tick` every 10 ms when `paced`.
     async fn server(body_len: usize, pace: Option<usize>) -> String {
@@ -212,7 +256,7 @@ mod tests {
                 });
             }
         });
-        format!("http://{addr}")
+        addr.to_string()
     }
 
     #[tokio::test]
@@ -220,13 +264,14 @@ mod tests {
         let clock = crate::clock::Clock::start();
         // 1000 bytes every 10 ms: 800 kbit/s.
         let slow = server(2000, Some(1000)).await;
-        let m = measure(&slow, "/metrics", 40_000, Duration::from_secs(10), &clock)
+        let get = http_pipeline("/metrics", 400_000);
+        let m = measure(&slow, &get, 40_000, Duration::from_secs(10), &clock)
             .await
             .unwrap();
         assert!(m.bits_per_second < 800_000.0 * 1.2, "{m:?}");
         assert!(under_limit(m.bits_per_second, 800_000.0, 0.5));
         let free = server(2000, None).await;
-        let m = measure(&free, "/metrics", 400_000, Duration::from_secs(10), &clock)
+        let m = measure(&free, &get, 400_000, Duration::from_secs(10), &clock)
             .await
             .unwrap();
         assert!(!under_limit(m.bits_per_second, 800_000.0, 0.5), "{m:?}");

@@ -20,7 +20,8 @@ pub fn runs_root() -> PathBuf {
 
 /// Makes `dir` (and its missing parents) if needed, then checks that it is
 /// private: a real directory (not a symlink) owned by this user, mode 0700.
-/// A directory someone else made or can write is refused, never used.
+/// A directory someone else made or can write is refused, never used; one
+/// of ours that others can only read is closed to 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StackError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     if let Some(parent) = dir.parent() {
@@ -41,11 +42,17 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StackError> {
             "belongs to uid {}, not to this user ({uid})",
             meta.uid()
         ))
-    } else if meta.permissions().mode() & 0o077 != 0 {
+    } else if meta.permissions().mode() & 0o022 != 0 {
         Some(format!(
-            "has mode {:o}; other users could reach the runs in it",
+            "has mode {:o}; other users could plant runs in it",
             meta.permissions().mode() & 0o777
         ))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        // Ours and writable by no one else (an older takeover made it 0755):
+        // nothing in it can be someone else's, so closing it is safe.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("making {} private", dir.display())))?;
+        None
     } else {
         None
     };
@@ -311,6 +318,11 @@ mod tests {
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = RunDir::create(&root, "tk-other").unwrap_err().to_string();
         assert!(err.contains("mode 777"), "{err}");
+        // Ours and only readable by others (as older versions left it): closed.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        RunDir::create(&root, "tk-readable").unwrap();
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
         // A symlink in its place: refused.
         let link = temp_root("link");
         std::os::unix::fs::symlink(&root, &link).unwrap();
