@@ -187,6 +187,9 @@ pub struct WorkerSpec {
     pub watchdog: Duration,
     /// Fencing of stale writers (off passes `--no-fencing`: for split-brain drills that must fail).
     pub fencing: bool,
+    /// Take a dead worker's jobs as soon as its Redis presence connection closes
+    /// (off passes `--no-presence`: the standby waits for the lease to expire).
+    pub presence: bool,
     /// Memory limit of each worker container, e.g. `1GiB` (none: unlimited; Docker only).
     #[schemars(with = "Option<String>")]
     pub memory_limit: Option<ByteSize>,
@@ -204,6 +207,7 @@ impl Default for WorkerSpec {
             lease_ttl: Duration::from_secs(1),
             watchdog: Duration::from_secs(5),
             fencing: true,
+            presence: true,
             memory_limit: None,
             gpus: Gpus::None,
             extra_args: Vec::new(),

@@ -484,6 +484,9 @@ pub fn worker_args_at(
     if !w.fencing {
         args.push("--no-fencing".into());
     }
+    if !w.presence {
+        args.push("--no-presence".into());
+    }
     args.extend(w.extra_args.iter().cloned());
     args
 }
@@ -814,6 +817,7 @@ mod tests {
     fn worker_args_follow_the_spec() {
         let mut spec = StackSpec::default();
         spec.worker.fencing = false;
+        spec.worker.presence = false;
         spec.worker.extra_args = vec!["--denoise-steps".into(), "2".into()];
         let args = worker_args(&spec, Role::Standby);
         let joined = args.join(" ");
@@ -824,7 +828,9 @@ mod tests {
         assert!(joined.contains("--lease-ttl 1000ms --watchdog 5000ms"));
         assert!(joined.contains("--fault-injection"));
         assert!(!joined.contains("token"), "{joined}");
-        assert!(joined.ends_with("--no-fencing --denoise-steps 2"));
+        assert!(joined.ends_with("--no-fencing --no-presence --denoise-steps 2"));
+        let defaults = worker_args(&StackSpec::default(), Role::Primary).join(" ");
+        assert!(!defaults.contains("--no-"), "{defaults}");
     }
 
     fn server(name: &str, role: Role, status: &str, check: &str) -> haproxy::BackendServerState {

@@ -18,10 +18,25 @@ pub fn start_job(svc: &Arc<Service>, record: crate::store::JobRecord, epoch: u64
     }
 }
 
-/// Every half TTL: claim each running job whose lease has expired, unless this
-/// worker is unfit (sticky error, bad device, stalled, watchdog tripped).
+/// How often a worker with presence on looks for dead holders.
+const PRESENCE_SCAN: Duration = Duration::from_millis(50);
+
+/// How often [`scan_loop`] looks: every half TTL, or every [`PRESENCE_SCAN`]
+/// when a dead holder can be told by its closed presence connection.
+fn scan_period(lease_ttl: Duration, presence: bool) -> Duration {
+    let half_ttl = (lease_ttl / 2).max(Duration::from_millis(20));
+    if presence {
+        half_ttl.min(PRESENCE_SCAN)
+    } else {
+        half_ttl
+    }
+}
+
+/// Claims each running job whose lease has expired, or (with presence on) whose
+/// holder's process is gone, unless this worker is unfit (sticky error, bad
+/// device, stalled, watchdog tripped).
 pub async fn scan_loop(svc: Arc<Service>) {
-    let every = (svc.cfg.lease_ttl / 2).max(Duration::from_millis(20));
+    let every = scan_period(svc.cfg.lease_ttl, svc.cfg.presence);
     loop {
         tokio::time::sleep(every).await;
         if svc.unfit_reason().is_some() {
@@ -41,7 +56,10 @@ pub async fn scan_loop(svc: Arc<Service>) {
                 .await
             {
                 Ok(Some(epoch)) => epoch,
-                Ok(None) => continue,
+                Ok(None) => match claim_from_dead_holder(&svc, &id).await {
+                    Some(epoch) => epoch,
+                    None => continue,
+                },
                 Err(e) => {
                     eprintln!("synth-worker: claiming job {id} failed: {e}");
                     continue;
@@ -63,6 +81,58 @@ pub async fn scan_loop(svc: Arc<Service>) {
                 }
             }
         }
+    }
+}
+
+/// With presence on: claims `id` when its lease is held by a worker whose presence
+/// connection has closed (its process died), without waiting for the lease to expire.
+async fn claim_from_dead_holder(svc: &Arc<Service>, id: &str) -> Option<u64> {
+    if !svc.cfg.presence {
+        return None;
+    }
+    let lease = svc.jobs.lease_holder(id).await.ok()??;
+    let (holder, _epoch) = lease.rsplit_once('|')?;
+    if holder == svc.cfg.worker_id || !svc.jobs.worker_gone(holder).await.ok()? {
+        return None;
+    }
+    let epoch = svc
+        .jobs
+        .claim_from_dead(id, &svc.cfg.worker_id, svc.cfg.lease_ttl, &lease)
+        .await
+        .ok()??;
+    eprintln!(
+        "synth-worker: job {id}: holder {holder}'s Redis connection closed (its process is gone); taking the job over without waiting for its lease"
+    );
+    svc.metrics
+        .jobs_claimed_from_dead
+        .fetch_add(1, Ordering::Relaxed);
+    Some(epoch)
+}
+
+/// Holds this worker's presence connection open, reopening it when it breaks
+/// (checked every half second), for as long as the process lives.
+pub async fn presence_loop(svc: Arc<Service>) {
+    let mut warned = false;
+    loop {
+        match svc.jobs.announce_presence(&svc.cfg.worker_id).await {
+            Ok(mut conn) => {
+                warned = false;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let ping: redis::RedisResult<String> =
+                        redis::cmd("PING").query_async(&mut conn).await;
+                    if ping.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) if !warned => {
+                eprintln!("synth-worker: cannot announce presence in Redis ({e}); retrying");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -117,4 +187,20 @@ fn device_hung(svc: &Arc<Service>, limit: Duration) -> bool {
         });
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_scans_often_and_ttl_only_scans_every_half_ttl() {
+        let ttl = Duration::from_secs(1);
+        assert_eq!(scan_period(ttl, false), Duration::from_millis(500));
+        assert_eq!(scan_period(ttl, true), PRESENCE_SCAN);
+        assert_eq!(
+            scan_period(Duration::from_millis(60), true),
+            Duration::from_millis(30)
+        );
+    }
 }

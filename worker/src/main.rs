@@ -108,6 +108,11 @@ struct ServeArgs {
     /// UNSAFE, for split-brain drills: commit without checking the lease epoch.
     #[arg(long)]
     no_fencing: bool,
+    /// Take over a dead worker's jobs only when their lease expires. By default each
+    /// worker holds a named Redis connection while it lives, and a standby takes
+    /// the jobs of a worker whose connection closed (its process died) at once.
+    #[arg(long)]
+    no_presence: bool,
     /// UNSAFE, for drills that must fail: no stall watchdog, so a hung device or a stalled
     /// job is never given up (and the CUDA backend waits on a kernel without a deadline).
     #[arg(long)]
@@ -207,6 +212,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         watchdog: a.watchdog,
         stall_watchdog: !a.no_watchdog,
         fencing: a.fencing_on(),
+        presence: !a.no_presence,
         fault_token,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -216,17 +222,21 @@ fn serve(a: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .with_context(|| format!("cannot listen on {}", a.listen))?;
+        if !a.no_presence {
+            tokio::spawn(leases::presence_loop(svc.clone()));
+        }
         tokio::spawn(leases::scan_loop(svc.clone()));
         if !a.no_watchdog {
             tokio::spawn(leases::watchdog_loop(svc.clone()));
         }
         eprintln!(
-            "synth-worker: {} serving on {} (backend {backend}, redis {}, data {}, lease {:?}, watchdog {}, fencing {}, faults {})",
+            "synth-worker: {} serving on {} (backend {backend}, redis {}, data {}, lease {:?}, presence {}, watchdog {}, fencing {}, faults {})",
             a.worker_id,
             listener.local_addr().map(|x| x.to_string()).unwrap_or_default(),
             a.redis,
             a.data_dir.display(),
             a.lease_ttl,
+            if a.no_presence { "off" } else { "on" },
             if a.no_watchdog { "OFF".to_string() } else { format!("{:?}", a.watchdog) },
             if a.fencing_on() { "on" } else { "OFF" },
             if a.fault_injection { "on" } else { "off" },

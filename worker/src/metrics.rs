@@ -21,6 +21,8 @@ pub struct Metrics {
     pub jobs_created: AtomicU64,
     /// Jobs this worker claimed after another's lease expired.
     pub jobs_claimed: AtomicU64,
+    /// Of those, jobs claimed before the lease expired because the holder's process was gone.
+    pub jobs_claimed_from_dead: AtomicU64,
     /// Jobs this worker finished.
     pub jobs_done: AtomicU64,
     /// Jobs this worker failed.
@@ -124,6 +126,12 @@ impl Metrics {
             "counter",
             "Jobs taken over after another worker's lease expired.",
             get(&self.jobs_claimed),
+        );
+        line(
+            "synth_jobs_claimed_from_dead_total",
+            "counter",
+            "Of the jobs taken over, those taken before the lease expired because the holder's Redis presence connection had closed.",
+            get(&self.jobs_claimed_from_dead),
         );
         line(
             "synth_jobs_done_total",

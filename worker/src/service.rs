@@ -31,6 +31,9 @@ pub struct ServiceConfig {
     pub stall_watchdog: bool,
     /// Check the epoch on every commit (off only for split-brain drills).
     pub fencing: bool,
+    /// Hold a presence connection in Redis and take over jobs of holders whose
+    /// presence closed, without waiting for their lease (see `store::presence`).
+    pub presence: bool,
     /// Token of the fault endpoint; `None` keeps it off.
     pub fault_token: Option<String>,
 }

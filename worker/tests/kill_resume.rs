@@ -148,6 +148,63 @@ async fn killed_inside_a_chunk_write_resumes_bit_identical() {
     assert_eq!(s.frames_lost, 4, "{s:?}");
 }
 
+/// With a lease far longer than the test, a standby still takes the job of a
+/// SIGKILLed holder at once: the holder's Redis presence connection closed. A
+/// SIGSTOPped holder keeps its connection and its job; with `--no-presence` the
+/// standby waits for the lease.
+#[tokio::test]
+async fn a_dead_holder_is_taken_over_at_once_and_a_paused_one_is_not() {
+    let redis = Redis::start();
+    let data = TempDir::new("presence");
+    let req = request(14);
+    const LEASE: &str = "60s";
+    let mut a = Worker::start("a", &redis, &data.0, LEASE, WorkerOpts::default()).await;
+    let b = Worker::start("b", &redis, &data.0, LEASE, WorkerOpts::default()).await;
+    let job = submit(&a.url, &req).await;
+    wait_for(&b.url, &job.id, LONG, "a first commit", |s| {
+        s.chunks_committed >= 1
+    })
+    .await;
+    // Paused for 1.5 s (30 of b's scans): not dead, so not taken.
+    a.signal(libc::SIGSTOP);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = status(&b.url, &job.id).await;
+    assert_eq!((s.epoch, s.owner.as_deref()), (1, Some("a")), "{}", b.log());
+    a.signal(libc::SIGCONT);
+    a.kill();
+    // Taken long before the 60 s lease could lapse (the limit only guards a slow machine).
+    let moved = wait_for(
+        &b.url,
+        &job.id,
+        Duration::from_secs(20),
+        "b to take the job",
+        |s| s.epoch == 2,
+    )
+    .await;
+    assert_eq!(moved.owner.as_deref(), Some("b"));
+    assert!(b.log().contains("Redis connection closed"), "{}", b.log());
+    finish_and_compare(&b, &job.id, &req, &data).await;
+
+    // The same kill with presence off: the standby waits for the lease.
+    let redis = Redis::start();
+    let data = TempDir::new("no-presence");
+    let off = WorkerOpts {
+        args: vec!["--no-presence".into()],
+        ..Default::default()
+    };
+    let mut a = Worker::start("a", &redis, &data.0, "60s", off.clone()).await;
+    let b = Worker::start("b", &redis, &data.0, "60s", off).await;
+    let job = submit(&a.url, &req).await;
+    wait_for(&b.url, &job.id, LONG, "a first commit", |s| {
+        s.chunks_committed >= 1
+    })
+    .await;
+    a.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = status(&b.url, &job.id).await;
+    assert_eq!((s.epoch, s.owner.as_deref()), (1, Some("a")), "{}", b.log());
+}
+
 /// Chunks committed, read from Redis directly (no worker is up).
 async fn committed_in_redis(redis: &Redis, id: &str) -> u64 {
     let v = redis

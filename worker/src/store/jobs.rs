@@ -291,6 +291,30 @@ impl JobStore {
         worker: &str,
         ttl: Duration,
     ) -> Result<Option<u64>, JobStoreError> {
+        self.claim_with(id, worker, ttl, None).await
+    }
+
+    /// Claims a running job whose lease is still `lease` (`worker|epoch`, as read
+    /// by [`Self::lease_holder`]) but whose holder is known to be dead, without
+    /// waiting for the lease to expire. A lease renewed or taken since (another
+    /// value) is left alone. Returns the new epoch when won.
+    pub async fn claim_from_dead(
+        &self,
+        id: &str,
+        worker: &str,
+        ttl: Duration,
+        lease: &str,
+    ) -> Result<Option<u64>, JobStoreError> {
+        self.claim_with(id, worker, ttl, Some(lease)).await
+    }
+
+    async fn claim_with(
+        &self,
+        id: &str,
+        worker: &str,
+        ttl: Duration,
+        dead_lease: Option<&str>,
+    ) -> Result<Option<u64>, JobStoreError> {
         let mut inv = self.claim.prepare_invoke();
         inv.key(job_key(id))
             .key(lease_key(id))
@@ -299,8 +323,44 @@ impl JobStore {
             .arg(worker)
             .arg(ttl_ms(ttl))
             .arg(id);
+        if let Some(lease) = dead_lease {
+            inv.arg(lease);
+        }
         let epoch = self.invoke(inv).await?;
         Ok((epoch > 0).then_some(epoch as u64))
+    }
+
+    /// The value of a job's lease (`worker|epoch`), `None` when there is none.
+    pub async fn lease_holder(&self, id: &str) -> Result<Option<String>, JobStoreError> {
+        let key = lease_key(id);
+        self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await
+    }
+
+    /// Opens a connection of its own that announces `worker` as alive for as
+    /// long as it stays open (see [`super::presence`]).
+    pub async fn announce_presence(
+        &self,
+        worker: &str,
+    ) -> Result<MultiplexedConnection, JobStoreError> {
+        let connect = async {
+            let mut c = self.client.get_multiplexed_async_connection().await?;
+            super::presence::announce(&mut c, worker).await?;
+            Ok::<_, redis::RedisError>(c)
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, connect)
+            .await
+            .map_err(|_| self.timeout())?
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether `worker` announced its presence once and its presence connection is
+    /// now closed: its process is gone (killed, OOM-killed, exited). A paused or cut-off
+    /// worker keeps its connection and is not gone; its lease has to expire.
+    pub async fn worker_gone(&self, worker: &str) -> Result<bool, JobStoreError> {
+        let worker = worker.to_string();
+        self.run(|mut c| async move { super::presence::is_gone(&mut c, &worker).await })
+            .await
     }
 
     /// Publishes how far the owner at `epoch` has synthesized. Returns false when stale.
@@ -563,6 +623,45 @@ mod tests {
         assert_eq!(
             store.renew("j", "b", 2, ttl).await.unwrap(),
             Renewal::Finished
+        );
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_presence_closed_is_taken_over_before_its_lease_expires() {
+        let redis = TestRedis::start();
+        let store = JobStore::with_password(&redis.url, None).unwrap();
+        let ttl = Duration::from_secs(30);
+        let presence = store.announce_presence("a").await.unwrap();
+        assert!(store.create("j", &request(), 12, "a", ttl).await.unwrap());
+        let lease = store.lease_holder("j").await.unwrap().unwrap();
+        assert_eq!(lease, "a|1");
+        // Alive (its connection open): not gone, and its lease holds.
+        assert!(!store.worker_gone("a").await.unwrap());
+        // A worker that never announced itself is never judged gone.
+        assert!(!store.worker_gone("never-announced").await.unwrap());
+        drop(presence);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !store.worker_gone("a").await.unwrap() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a's presence never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A lease value that is not the current one (renewed or taken since): left alone.
+        assert_eq!(
+            store.claim_from_dead("j", "b", ttl, "a|0").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.claim_from_dead("j", "b", ttl, &lease).await.unwrap(),
+            Some(2)
+        );
+        // The dead holder, should it come back, is fenced.
+        assert_eq!(store.renew("j", "a", 1, ttl).await.unwrap(), Renewal::Stale);
+        assert_eq!(
+            store.claim_from_dead("j", "c", ttl, &lease).await.unwrap(),
+            None
         );
     }
 

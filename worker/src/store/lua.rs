@@ -34,11 +34,14 @@ return 1
 
 /// Claim a running job whose lease has expired: epoch + 1, the claimer owns it.
 /// Frames the previous owner synthesized but never committed are added to
-/// `frames_lost`. ARGV: worker, ttl_ms, id. Returns the new epoch, or 0.
+/// `frames_lost`. ARGV: worker, ttl_ms, id, and optionally the lease value
+/// (`worker|epoch`) of a holder known to be dead: a lease still holding exactly
+/// that value is dropped first. Returns the new epoch, or 0.
 pub const CLAIM: &str = r#"
 local st = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'synth_frame', 'frames_done', 'frames_lost')
 if not st[1] then redis.call('SREM', KEYS[4], ARGV[3]) return 0 end
 if st[1] ~= 'running' then redis.call('SREM', KEYS[4], ARGV[3]) return 0 end
+if ARGV[4] and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local epoch = tonumber(st[2]) + 1
 local lost = tonumber(st[3]) - tonumber(st[4])
