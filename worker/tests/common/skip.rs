@@ -2,7 +2,7 @@
 //! here, and `.ci/run` prints every skip at the end and fails on one that this
 //! machine had no reason to make (a Docker test skipping where Docker runs).
 //!
-//! The same function lives in `tests/drill_support/skip.rs` (the harness's tests
+//! The same function lives in `tests/drills/support/skip.rs` (the harness's tests
 //! are another crate) and writes to the same log: the workspace's target dir.
 
 use std::io::Write;

@@ -3,20 +3,15 @@
 //! haproxy, redis-server and iptables, and the release `synth-worker` binary
 //! (`cargo build --release -p synth-worker`, or TAKEOVER_WORKER_BINARY=PATH).
 
-mod drill_support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::skip::{skip, Need};
+use crate::support::{kernel_has_netem, one_drill_at_a_time};
 use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
-use drill_support::kernel_has_netem;
-use drill_support::skip::{skip, Need};
 use takeover::clock::Clock;
 use takeover::fault::{self, Direction, FaultSpec, PartitionMethod};
 use takeover::stack::{self, cleanup, Role, Stack, StackError, StackSpec};
-
-/// One stack at a time: the machine is small and shared.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WITNESS: Duration = Duration::from_secs(10);
 
@@ -93,7 +88,7 @@ async fn get_status(url: &str) -> Result<u16, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let (clock, run_id, stack) = up(&spec()).await;
     assert!(stack.frontdoor_url().starts_with("http://127.0.0.1:"));
     assert_eq!(
@@ -137,7 +132,7 @@ async fn up_serves_through_the_front_door_and_down_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_witnessed_and_healed_on_a_live_stack() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let (clock, run_id, stack) = up(&spec()).await;
 
     // pause: state paused and the pause event.
@@ -291,7 +286,7 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oom_kill_is_a_real_cgroup_oom() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let (clock, run_id, stack) = up(&spec()).await;
     let oom = FaultSpec::OomKill {
         target: Role::Primary,
@@ -313,7 +308,7 @@ async fn oom_kill_is_a_real_cgroup_oom() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_image_that_is_missing_is_a_clear_error_and_leaves_nothing() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let mut spec = StackSpec::default();
     spec.images.worker = Some("takeover-test/no-such-image:never".into());
     let run_id = stack::new_run_id();
@@ -332,7 +327,7 @@ async fn a_named_image_that_is_missing_is_a_clear_error_and_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_owner_leaves_nothing_behind() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let run_id = stack::new_run_id();
     let id = run_id.clone();
     let spec = spec();
@@ -353,7 +348,7 @@ async fn a_panicking_owner_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_removes_a_run_whose_owner_is_dead() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let docker = stack::docker::connect().await.unwrap();
     let run_id = stack::new_run_id();
     // Objects labelled as owned by a process that cannot exist (above pid_max) on this host.
@@ -451,7 +446,7 @@ async fn job_with_committed_chunks(stack: &Stack, chunks: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let mut spec = spec();
     spec.frontdoor.failover = stack::Failover::Manual;
     spec.data_volume_size = Some(stack::ByteSize(64 << 20));
@@ -545,7 +540,7 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_fill_without_a_bounded_volume_is_unavailable_not_faked() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let (clock, _, stack) = up(&spec()).await;
     let e = fault::inject(
         &stack,
@@ -578,7 +573,7 @@ async fn gpus_all_without_the_nvidia_runtime_is_a_clear_error() {
         );
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let mut spec = StackSpec::default();
     spec.worker.gpus = stack::Gpus::All;
     let run_id = stack::new_run_id();
@@ -619,7 +614,7 @@ async fn from_inside(stack: &Stack, ip: &str, port: u16, request: &str) -> Strin
 /// still reaches the front door.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_stay_off_argv_and_admin_is_for_the_harness_only() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_drill_at_a_time();
     let (_clock, run_id, stack) = up(&spec()).await;
     let docker = stack::docker::connect().await.unwrap();
     let token = stack.fault_token().to_string();

@@ -2,12 +2,12 @@
 //! real stack in Docker: the shipped health-check and lease defaults must not
 //! fail over from a healthy primary (no takeover, no mark-down).
 
-mod drill_support;
-
-use drill_support::run::run_scenario;
+use crate::support::one_drill_at_a_time;
+use crate::support::run::run_scenario;
 
 #[test]
 fn steady_state_sees_no_false_failover() {
+    let _turn = one_drill_at_a_time();
     let run = run_scenario("steady-state");
     let (report, log) = (&run.report, &run.output);
     assert_eq!(run.code, Some(i32::from(report.exit_code)), "{log}");

@@ -1,14 +1,13 @@
 //! Ctrl-C in the middle of a drill: the stack goes, nothing labelled with the
 //! run id is left (containers, networks, volumes).
 
-mod drill_support;
-
 use std::time::{Duration, Instant};
 
-use drill_support::*;
+use crate::support::*;
 
 #[test]
 fn a_run_interrupted_with_sigint_leaves_nothing_behind() {
+    let _turn = one_drill_at_a_time();
     require_docker();
     let dir = temp_dir("sigint");
     let mut child = takeover()

@@ -33,6 +33,19 @@ pub enum Need {
 }
 
 impl Need {
+    /// Every need, for the check that `.ci/skips` judges each one.
+    pub const ALL: [Need; 9] = [
+        Need::Docker,
+        Need::RedisServer,
+        Need::Haproxy,
+        Need::Chromium,
+        Need::Gpu,
+        Need::Netem,
+        Need::NvidiaRuntime,
+        Need::NoNvidiaRuntime,
+        Need::Pushgateway,
+    ];
+
     /// The name written to the skip log.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -109,5 +122,40 @@ pub fn skip(need: Need, reason: &str) {
     if let Err(e) = written {
         // A skip nobody can see is what this module exists to prevent.
         panic!("cannot record the skip in {}: {e}", log.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A need `.ci/skips` does not know fails CI as "unknown": each one this
+    /// enum can write must be a pattern of its `has` function.
+    #[test]
+    fn every_need_is_one_ci_skips_judges() {
+        let script =
+            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/skips"))
+                .unwrap();
+        let patterns: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.trim().split_once(')'))
+            .flat_map(|(pattern, _)| pattern.split('|').map(str::trim))
+            .collect();
+        for need in Need::ALL {
+            assert!(
+                patterns.contains(&need.as_str()),
+                "`.ci/skips` does not judge the need `{}`",
+                need.as_str()
+            );
+        }
+    }
+
+    /// CI prints each skip by this name: the binary, then the test's path in it.
+    #[test]
+    fn a_skip_is_named_after_the_binary_and_the_module() {
+        assert_eq!(
+            current_test(),
+            "drills::support::skip::tests::a_skip_is_named_after_the_binary_and_the_module"
+        );
     }
 }

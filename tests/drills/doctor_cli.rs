@@ -3,12 +3,10 @@
 //! `TAKEOVER_PROGRAM_PATH`), an unreachable Docker, a missing worker binary.
 //! Each missing-piece message doctor can produce here is asked for.
 
-mod drill_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use drill_support::*;
+use crate::support::*;
 use serde_json::Value;
 
 /// A folder holding links to the named host programs and nothing else.

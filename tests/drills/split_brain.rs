@@ -4,10 +4,8 @@
 //! zombie's commits are refused and the drill passes with bit-identical audio;
 //! with `--no-fencing` the same drill must fail and name the conflicting chunks.
 
-mod drill_support;
-
-use drill_support::one_drill_at_a_time;
-use drill_support::run::{run_scenario, DrillRun};
+use crate::support::one_drill_at_a_time;
+use crate::support::run::{run_scenario, DrillRun};
 
 fn fencing_check(run: &DrillRun) -> serde_json::Value {
     let audio = run.report.iterations[0]

@@ -3,10 +3,8 @@
 //! script as the only way back. The working runbook must pass the drill; the
 //! one with a realistic mistake must fail it, and the report must say why.
 
-mod drill_support;
-
-use drill_support::one_drill_at_a_time;
-use drill_support::run::run_scenario;
+use crate::support::one_drill_at_a_time;
+use crate::support::run::run_scenario;
 use takeover::report::model::Verdict;
 
 #[test]

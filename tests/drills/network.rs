@@ -4,11 +4,9 @@
 //! Each shipped scenario must give its stated verdict, and each fault must have
 //! left its witness: a drill whose fault had no effect must never pass.
 
-mod drill_support;
-
-use drill_support::run::{run_scenario, DrillRun};
-use drill_support::skip::{skip, Need};
-use drill_support::{kernel_has_netem, one_drill_at_a_time};
+use crate::support::run::{run_scenario, DrillRun};
+use crate::support::skip::{skip, Need};
+use crate::support::{kernel_has_netem, one_drill_at_a_time};
 use takeover::report::model::{FaultRecord, IterationOutcome};
 
 fn drill(name: &str) -> DrillRun {

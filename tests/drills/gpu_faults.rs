@@ -9,10 +9,8 @@
 //! failover at all), and the audio bit-identical. The hang's twin with the
 //! workers' stall watchdog off must fail.
 
-mod drill_support;
-
-use drill_support::one_drill_at_a_time;
-use drill_support::run::{run_scenario, DrillRun};
+use crate::support::one_drill_at_a_time;
+use crate::support::run::{run_scenario, DrillRun};
 
 const EMULATED: &str = "emulated on the CPU backend";
 

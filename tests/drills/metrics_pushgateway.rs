@@ -3,14 +3,12 @@
 //! by .ci/run; a skip on a machine that has it fails CI). The end-to-end test
 //! also needs `redis-server` and `haproxy` (a process-runtime drill).
 
-mod drill_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drill_support::skip::{skip, Need};
-use drill_support::*;
+use crate::support::skip::{skip, Need};
+use crate::support::*;
 use serde_json::Value;
 use takeover::report::model::Report;
 
@@ -188,8 +186,6 @@ async fn a_reports_metrics_are_pushed_and_read_back_through_the_api() {
     );
 }
 
-// The guard only keeps drills of this binary apart; no task awaits it.
-#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread")]
 async fn takeover_run_writes_the_file_and_pushes_the_same_figures() {
     let Some(gw) = start_gateway().await else {

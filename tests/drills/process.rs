@@ -4,13 +4,11 @@
 //!
 //! Needs `redis-server` and `haproxy` on PATH (installed by .ci/run); no Docker.
 
-mod drill_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drill_support::*;
+use crate::support::*;
 use takeover::report::model::Report;
 use takeover::stack::process::run_dir::{self, ChildRecord};
 use takeover::stack::Role;
@@ -313,12 +311,14 @@ fn a_sigkilled_harness_leaves_no_process_and_clean_removes_its_directory() {
 #[test]
 fn secrets_stay_off_command_lines_and_redis_needs_its_password() {
     // The stack is started in a child test process with a private $TMPDIR
-    // (the run folders' root must be this user's alone).
+    // (the run folders' root must be this user's alone); the child takes no
+    // turn of its own, this test holds it for both.
+    let _turn = one_drill_at_a_time();
     let tmp = private_tmp("secrets");
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "process_stack_secrets",
+            "process::process_stack_secrets",
             "--ignored",
             "--nocapture",
         ])

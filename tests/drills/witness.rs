@@ -7,13 +7,11 @@
 //! max(2 probe intervals, 20 ms); and the figures the report prints must equal
 //! those recomputed from report.json alone.
 
-mod drill_support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use drill_support::*;
+use crate::support::*;
 use takeover::report::model::Report;
 
 /// One request of the witness, as it wrote it.

@@ -3,10 +3,8 @@
 //! `failed` with an error that says what happened, short of its last frame,
 //! and no audio check is passed on its behalf.
 
-mod drill_support;
-
-use drill_support::one_drill_at_a_time;
-use drill_support::run::run_scenario;
+use crate::support::one_drill_at_a_time;
+use crate::support::run::run_scenario;
 use takeover::report::model::{Iteration, Verdict};
 
 /// The job failed with an error, short of its last frame, and no audio was judged.

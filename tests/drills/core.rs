@@ -6,10 +6,8 @@
 //! enables) that must fail with exit 1 and say why in report.json: a harness
 //! that stopped catching a failover that did not happen fails here.
 
-mod drill_support;
-
-use drill_support::one_drill_at_a_time;
-use drill_support::run::{run_scenario, run_scenario_with, DrillRun};
+use crate::support::one_drill_at_a_time;
+use crate::support::run::{run_scenario, run_scenario_with, DrillRun};
 use takeover::report::model::{
     EventKind, ExpectationResult, FaultRecord, IterationOutcome, RunOutcome, Verdict,
 };
