@@ -404,7 +404,7 @@ fn run_faults(a: FaultsArgs) -> anyhow::Result<BenchOutput> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let spec = crate::stack::StackSpec::default();
     let figures = runtime()?
-        .block_on(crate::stack::bench::fault_delays(
+        .block_on(crate::fault::bench::fault_delays(
             &spec,
             &faults,
             a.repetitions,

@@ -1,4 +1,5 @@
-//! `takeover list`: list the shipped scenarios with what each checks.
+//! `takeover list`: list the shipped scenarios with what each checks, or
+//! (`--faults`) the fault kinds, from the fault registry.
 
 use std::path::PathBuf;
 
@@ -21,10 +22,37 @@ pub struct Args {
     /// Directory holding scenario files.
     #[arg(long, default_value = "scenarios")]
     pub dir: PathBuf,
+    /// List the fault kinds a scenario step can use instead: fields, runtimes, what a heal undoes.
+    #[arg(long)]
+    pub faults: bool,
+}
+
+/// Prints every fault kind of the registry.
+fn list_faults() -> anyhow::Result<Outcome> {
+    use crate::fault::registry;
+    for kind in registry::shipped() {
+        let fields: Vec<String> = registry::fields(kind)
+            .iter()
+            .map(|f| f.replace('`', ""))
+            .collect();
+        out!("{:<20} {}", kind.name, fields.join(", "));
+        out!(
+            "    runtimes: {}; heal undoes: {}",
+            registry::runtimes(kind),
+            registry::heal_undoes(kind).replace('—', "nothing")
+        );
+        for line in wrap(&kind.about.replace('`', ""), 76) {
+            out!("    {line}");
+        }
+    }
+    Ok(Outcome::Passed)
 }
 
 /// Runs `takeover list`.
 pub fn execute(args: Args) -> anyhow::Result<Outcome> {
+    if args.faults {
+        return list_faults();
+    }
     let files = super::validate::scenario_files(&args.dir)?;
     if files.is_empty() {
         anyhow::bail!("no scenario files in {}", args.dir.display());

@@ -8,12 +8,81 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{Fault, Injection, Kind, Runtimes};
 use super::sidecar::{self, Attach};
 use super::throughput::{self, Measured, Pipeline};
-use super::{Ctx, FaultEffect, FaultError};
+use super::{qdisc, Ctx, FaultEffect, FaultError, Leftovers};
 use crate::stack::{Role, Stack};
+
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "bandwidth",
+    about: "Limit the target's outbound bandwidth (`tc tbf`). Witness: the qdisc is listed and its counters move.",
+    schema: Bandwidth::json_schema,
+    runtimes: Runtimes::DockerOnly("it shapes the container's own network interface with tc"),
+    disruptive: true,
+    reverts: &[&qdisc::QDISC],
+};
+
+/// `kind: bandwidth`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bandwidth {
+    /// The container.
+    pub target: Role,
+    /// Rate as `tc` writes it: `1mbit`, `500kbit`.
+    pub rate: String,
+}
+
+impl Fault for Bandwidth {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if is_tc_rate(&self.rate) {
+            Ok(())
+        } else {
+            Err(format!(
+                "bandwidth `rate` `{}` is not a tc rate; write a number and a unit like `1mbit`, `500kbit` or `2mbps`",
+                self.rate.escape_debug()
+            ))
+        }
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        left.network.insert(self.target);
+        Ok(())
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, &self.rate))
+    }
+}
+
+/// A rate as `tc` reads it: a positive number and a known unit (`1mbit`, `500kbit`, `2mbps`).
+pub fn is_tc_rate(rate: &str) -> bool {
+    const UNITS: [&str; 12] = [
+        "bit", "kbit", "mbit", "gbit", "tbit", "bps", "kbps", "mbps", "gbps", "tbps", "kibit",
+        "mibit",
+    ];
+    let split = rate
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rate.len());
+    let (number, unit) = rate.split_at(split);
+    let positive = number
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n > 0.0);
+    positive && UNITS.contains(&unit.to_ascii_lowercase().as_str())
+}
 
 /// How far over the limit a measured rate may be and still witness it: the bucket's
 /// 32 kbit burst leaves at line rate inside the measurement.
@@ -21,11 +90,7 @@ const MARGIN: f64 = 0.5;
 /// Shortest time a measurement may take before it is given up.
 const MIN_MEASURE_LIMIT: Duration = Duration::from_secs(5);
 
-pub(super) async fn inject(
-    ctx: &Ctx<'_>,
-    target: Role,
-    rate: &str,
-) -> Result<FaultEffect, FaultError> {
+async fn inject(ctx: &Ctx<'_>, target: Role, rate: &str) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
     let limit_bits = throughput::tc_rate_bits(rate).ok_or_else(|| FaultError::Invalid {
         kind: "bandwidth".into(),
@@ -50,12 +115,7 @@ pub(super) async fn inject(
     let added = sidecar::run(stack, Attach::NetNs(target), &argv, &[])
         .await?
         .ok(&argv)?;
-    stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .qdiscs
-        .insert(target);
+    stack.fault_ledger().qdiscs.insert(target);
     let in_place_at = added.ended_at_ms.unwrap_or_else(|| ctx.clock.now_ms());
     let mut evidence = json!({ "rate": rate, "limit_bits_per_second": limit_bits, "qdisc_in_place_at_ms": in_place_at });
     let want = throughput::bytes_to_move(limit_bits);

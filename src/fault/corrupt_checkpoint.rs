@@ -9,13 +9,57 @@ use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
 };
 use futures_util::StreamExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{Fault, Injection, Kind, Runtimes};
 use super::sidecar::{self, Attach};
-use super::{Ctx, FaultEffect, FaultError};
+use super::{process, Ctx, FaultEffect, FaultError};
 use crate::stack::{labels, Role, Stack};
 
-pub(super) async fn inject(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "corrupt-checkpoint",
+    about: "Flip bytes in the newest checkpoint file on the shared volume. Witness: its checksum changed.",
+    schema: CorruptCheckpoint::json_schema,
+    runtimes: Runtimes::Both,
+    disruptive: true,
+    reverts: &[],
+};
+
+/// `kind: corrupt-checkpoint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptCheckpoint {
+    /// The worker expected to read the checkpoint (for the report).
+    #[serde(default = "default_standby")]
+    pub target: Role,
+}
+
+fn default_standby() -> Role {
+    Role::Standby
+}
+
+impl Fault for CorruptCheckpoint {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target))
+    }
+
+    fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_process(ctx, self.target))
+    }
+}
+
+async fn inject(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
     let requested = ctx.clock.now_ms();
     let argv = [
@@ -182,6 +226,40 @@ async fn corrupt_via(
         .to_hex()
         .to_string();
     Ok((before, after, flipped))
+}
+
+/// Flips bytes in the newest checkpoint of a process stack's local data directory.
+async fn on_process(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
+    let requested = ctx.clock.now_ms();
+    let data_dir = ctx.stack.processes().expect("a process stack").data_dir();
+    let Some(path) = process::newest_checkpoint(&data_dir) else {
+        return Ok(ctx.unwitnessed(
+            "corrupt-checkpoint",
+            target,
+            requested,
+            json!({ "why": "no checkpoint file in the data directory yet", "data_dir": data_dir }),
+        ));
+    };
+    let io = |e: std::io::Error| FaultError::Process {
+        role: target,
+        detail: format!("{}: {e}", path.display()),
+    };
+    let mut data = std::fs::read(&path).map_err(io)?;
+    let before = blake3::hash(&data).to_hex().to_string();
+    let flipped = flip_bytes(&mut data);
+    std::fs::write(&path, &data).map_err(io)?;
+    let after = blake3::hash(&std::fs::read(&path).map_err(io)?)
+        .to_hex()
+        .to_string();
+    Ok(judge(
+        ctx,
+        target,
+        requested,
+        &path.display().to_string(),
+        &before,
+        &after,
+        &flipped,
+    ))
 }
 
 #[cfg(test)]

@@ -10,15 +10,102 @@
 //! A fault made on the CPU backend says "emulated on the CPU backend" in its witness
 //! and carries `"emulated": true` in its evidence.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::health_watch::{self, HealthFailure};
-use super::{Ctx, FaultEffect, FaultError, GpuFault};
+use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::{Ctx, FaultEffect, FaultError};
 use crate::clock::Clock;
 use crate::report::display::EMULATED_ON_CPU as EMULATED;
 use crate::stack::Role;
 
-pub(super) async fn inject(
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "gpu",
+    about: "Ask the worker to inflict a GPU fault on itself through its fault endpoint. \
+            Witness: the error class the worker reports, and its reaction (e.g. it exits).",
+    schema: Gpu::json_schema,
+    runtimes: Runtimes::Both,
+    disruptive: true,
+    reverts: &[],
+};
+
+/// `kind: gpu`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gpu {
+    /// The worker.
+    pub target: Role,
+    /// Which GPU fault.
+    pub fault: GpuFault,
+    /// Xid number for `fault: xid` (e.g. 13, 48, 79).
+    #[serde(default)]
+    pub xid: Option<u32>,
+}
+
+impl Fault for Gpu {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.target.is_worker() {
+            return Err(format!(
+                "`gpu` needs a worker target (primary or standby), not `{}`",
+                self.target
+            ));
+        }
+        if self.fault == GpuFault::Xid && self.xid.is_none() {
+            return Err(
+                "a `gpu` fault with `fault: xid` needs an `xid` number (e.g. 13, 48, 79)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The worker's own endpoint makes it, wherever the worker runs.
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, self.fault, self.xid))
+    }
+
+    fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, self.fault, self.xid))
+    }
+}
+
+/// GPU faults the worker can inflict on itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuFault {
+    /// An out-of-bounds kernel: sticky `CUDA_ERROR_ILLEGAL_ADDRESS`.
+    IllegalAddress,
+    /// A kernel that never finishes: the worker's watchdog must notice.
+    Hang,
+    /// Device memory exhausted (not sticky).
+    Oom,
+    /// A device error with an Xid number.
+    Xid,
+}
+
+impl GpuFault {
+    /// The matching fault kind of the worker's fault endpoint.
+    pub fn worker_kind(self) -> contract::FaultKind {
+        match self {
+            GpuFault::IllegalAddress => contract::FaultKind::GpuIllegalAddress,
+            GpuFault::Hang => contract::FaultKind::GpuHang,
+            GpuFault::Oom => contract::FaultKind::GpuOom,
+            GpuFault::Xid => contract::FaultKind::GpuXid,
+        }
+    }
+}
+
+async fn inject(
     ctx: &Ctx<'_>,
     target: Role,
     fault: GpuFault,

@@ -1,19 +1,89 @@
-//! `heal`: revert what earlier faults did, from the run's fault ledger:
-//! reconnect, unpause, remove iptables chains and qdiscs, restore memory
-//! limits, delete the fill file. Witness: the list of what it reverted. A heal
-//! with nothing to revert says so and has no witness (it is not in effect).
+//! `heal`: revert what earlier faults did, from the run's fault ledger: every
+//! distinct [`Revert`] of the registry, container by container in their
+//! order (thaw, iptables chains, qdisc, reconnect, memory limit), then the
+//! run-wide ones (the fill file). Witness: the list of what it reverted. A
+//! heal with nothing to revert says so and has no witness (it is not in effect).
 
-use bollard::models::{ContainerUpdateBody, EndpointSettings, NetworkConnectRequest};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::sidecar::{self, Attach};
-use super::{disk_fill, netfilter, Ctx, FaultEffect, FaultError};
+use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::revert::{Revert, Scope};
+use super::{registry, Ctx, FaultEffect, FaultError, Leftovers};
 use crate::stack::{Role, Stack};
 
-pub(super) async fn inject(ctx: &Ctx<'_>, target: Option<Role>) -> Result<FaultEffect, FaultError> {
-    let requested = ctx.clock.now_ms();
-    let reverted = heal(ctx.stack, target).await?;
-    Ok(effect(ctx, target, requested, reverted))
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "heal",
+    about: "Revert what earlier faults did to the target (rules, qdiscs, disconnects, pauses); \
+            without a target, to every container.",
+    schema: Heal::json_schema,
+    runtimes: Runtimes::Both,
+    disruptive: false,
+    reverts: &[],
+};
+
+/// `kind: heal`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heal {
+    /// The container, or every one when left out.
+    #[serde(default)]
+    pub target: Option<Role>,
+}
+
+impl Fault for Heal {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        self.target
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        let had = match self.target {
+            Some(t) => {
+                let disk = t.is_worker() && std::mem::take(&mut left.disk_filled);
+                left.network.remove(&t) | left.paused.remove(&t) | disk
+            }
+            None => {
+                let had = !left.network.is_empty()
+                    || !left.paused.is_empty()
+                    || std::mem::take(&mut left.disk_filled);
+                left.network.clear();
+                left.paused.clear();
+                had
+            }
+        };
+        if had {
+            return Ok(());
+        }
+        let whom = self
+            .target
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "any container".into());
+        Err(format!(
+            "`heal` has nothing to heal: no earlier step partitions, degrades, pauses or fills the disk of {whom}"
+        ))
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(async move {
+            let requested = ctx.clock.now_ms();
+            let reverted = on_docker(ctx.stack, self.target).await?;
+            Ok(effect(ctx, self.target, requested, reverted))
+        })
+    }
+
+    fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(async move {
+            let requested = ctx.clock.now_ms();
+            let reverted = on_process(ctx.stack, self.target)?;
+            Ok(effect(ctx, self.target, requested, reverted))
+        })
+    }
 }
 
 /// The note of a heal that found nothing to revert.
@@ -21,7 +91,7 @@ pub const NOTHING_TO_REVERT: &str = "nothing to revert";
 
 /// The effect of a heal (any runtime): witnessed by what it reverted; with nothing
 /// reverted, no witness and a `note` saying so.
-pub(super) fn effect(
+fn effect(
     ctx: &Ctx<'_>,
     target: Option<Role>,
     requested: f64,
@@ -56,159 +126,53 @@ pub fn reverted_nothing(effect: &FaultEffect) -> bool {
         && effect.evidence.get("note").and_then(|n| n.as_str()) == Some(NOTHING_TO_REVERT)
 }
 
-/// Reverts the faults in place on `target` (every container when `None`); returns what it reverted.
-pub(super) async fn heal(stack: &Stack, target: Option<Role>) -> Result<Vec<String>, FaultError> {
-    let roles: Vec<Role> = match target {
+fn roles(target: Option<Role>) -> Vec<Role> {
+    match target {
         Some(r) => vec![r],
         None => Role::ALL.to_vec(),
-    };
+    }
+}
+
+/// Reverts the faults in place on `target` of a Docker stack (every container
+/// when `None`); returns what it reverted.
+pub(super) async fn on_docker(
+    stack: &Stack,
+    target: Option<Role>,
+) -> Result<Vec<String>, FaultError> {
+    let reverts: Vec<&Revert> = registry::reverts();
     let mut reverted = Vec::new();
-    for role in roles {
-        let (paused, disconnected, memory, has_qdisc) = {
-            let ledger = stack.faults.lock().expect("fault ledger poisoned");
-            (
-                ledger.paused.contains(&role),
-                ledger.disconnected.contains(&role),
-                ledger.memory.get(&role).copied(),
-                ledger.qdiscs.contains(&role),
-            )
-        };
-        let name = stack.container(role).name.clone();
-        let status = stack.state(role).await?;
-        if paused {
-            if status.status == "paused" {
-                stack
-                    .docker()
-                    .unpause_container(&name)
-                    .await
-                    .map_err(|e| FaultError::docker(format!("unpause {role}"), e))?;
-                reverted.push(format!("unpaused {role}"));
+    for role in roles(target) {
+        for revert in &reverts {
+            if let Scope::EachRole { docker, .. } = revert.scope {
+                reverted.extend(docker(stack, role).await?);
             }
-            stack
-                .faults
-                .lock()
-                .expect("fault ledger poisoned")
-                .paused
-                .remove(&role);
-        }
-        let running = matches!(stack.state(role).await?.status.as_str(), "running");
-        let chains = netfilter::remove_all(stack, role).await?;
-        if chains > 0 {
-            reverted.push(format!("removed {chains} iptables chain(s) of {role}"));
-        }
-        if has_qdisc {
-            if running {
-                let argv = ["/usr/sbin/tc", "qdisc", "del", "dev", "eth0", "root"];
-                let run = sidecar::run(stack, Attach::NetNs(role), &argv, &[]).await?;
-                // "No such file" means it is gone already (e.g. the container restarted).
-                if run.exit_code != 0
-                    && !run.output.contains("No such file")
-                    && !run.output.contains("Cannot delete")
-                {
-                    return Err(run.ok(&argv).unwrap_err());
-                }
-                reverted.push(format!("removed the qdisc of {role}"));
-            }
-            stack
-                .faults
-                .lock()
-                .expect("fault ledger poisoned")
-                .qdiscs
-                .remove(&role);
-        }
-        if disconnected {
-            stack
-                .docker()
-                .connect_network(
-                    stack.network_name(),
-                    NetworkConnectRequest {
-                        container: stack.container(role).id.clone(),
-                        endpoint_config: Some(EndpointSettings {
-                            aliases: Some(vec![role.as_str().to_string()]),
-                            ..Default::default()
-                        }),
-                    },
-                )
-                .await
-                .map_err(|e| {
-                    FaultError::docker(format!("reconnect {role} to the run network"), e)
-                })?;
-            stack
-                .faults
-                .lock()
-                .expect("fault ledger poisoned")
-                .disconnected
-                .remove(&role);
-            reverted.push(format!("reconnected {role}"));
-        }
-        if let Some((memory, swap)) = memory {
-            if memory > 0 {
-                stack
-                    .docker()
-                    .update_container(
-                        &name,
-                        ContainerUpdateBody {
-                            memory: Some(memory),
-                            memory_swap: Some(swap),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .map_err(|e| {
-                        FaultError::docker(format!("restore the memory limit of {role}"), e)
-                    })?;
-                reverted.push(format!("restored the memory limit of {role}"));
-            } else {
-                // cgroup v1 cannot be set back to "unlimited" on a live container: give it the host's memory.
-                let host = host_memory_bytes().unwrap_or(i64::MAX / 2);
-                stack
-                    .docker()
-                    .update_container(
-                        &name,
-                        ContainerUpdateBody {
-                            memory_swap: Some(-1),
-                            memory: Some(host),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .map_err(|e| {
-                        FaultError::docker(format!("lift the memory limit of {role}"), e)
-                    })?;
-                reverted.push(format!(
-                    "lifted the memory limit of {role} to the host's memory"
-                ));
-            }
-            stack
-                .faults
-                .lock()
-                .expect("fault ledger poisoned")
-                .memory
-                .remove(&role);
         }
     }
-    let filled = stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .disk_filled;
-    if filled && target.is_none_or(|t| t.is_worker()) {
-        disk_fill::remove_fill(stack).await?;
-        stack
-            .faults
-            .lock()
-            .expect("fault ledger poisoned")
-            .disk_filled = false;
-        reverted.push("deleted the fill file on the shared volume".into());
+    for revert in &reverts {
+        if let Scope::Run(run) = revert.scope {
+            reverted.extend(run(stack, target).await?);
+        }
     }
     Ok(reverted)
 }
 
-fn host_memory_bytes() -> Option<i64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// Reverts what the process runtime can have in place (paused processes) on
+/// `target` (every role when `None`); returns what it reverted.
+pub(super) fn on_process(stack: &Stack, target: Option<Role>) -> Result<Vec<String>, FaultError> {
+    let reverts: Vec<&Revert> = registry::reverts();
+    let mut reverted = Vec::new();
+    for role in roles(target) {
+        for revert in &reverts {
+            if let Scope::EachRole {
+                process: Some(process),
+                ..
+            } = revert.scope
+            {
+                reverted.extend(process(stack, role)?);
+            }
+        }
+    }
+    Ok(reverted)
 }
 
 #[cfg(test)]

@@ -1,17 +1,89 @@
-//! `kill`: a signal to the container's main process. Witness: the engine's
-//! `die` event for the container, with its exit code.
+//! `kill`: a signal to the container's main process (Docker kill; on
+//! `runtime: process`, to the local process). Witness: the `die` event for
+//! the container or process, with its exit code.
 
 use bollard::query_parameters::KillContainerOptions;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Ctx, FaultEffect, FaultError};
+use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::{process, Ctx, FaultEffect, FaultError};
 use crate::stack::Role;
 
-pub(super) async fn inject(
-    ctx: &Ctx<'_>,
-    target: Role,
-    signal: &str,
-) -> Result<FaultEffect, FaultError> {
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "kill",
+    about: "Send a signal to the container's main process (Docker kill). Witness: `die` event and exit code.",
+    schema: Kill::json_schema,
+    runtimes: Runtimes::Both,
+    disruptive: true,
+    reverts: &[],
+};
+
+/// `kind: kill`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Kill {
+    /// The container.
+    pub target: Role,
+    /// Signal name, `SIGKILL` unless given (`SIGTERM`, `SIGINT`, ...).
+    #[serde(default = "default_signal")]
+    pub signal: String,
+}
+
+fn default_signal() -> String {
+    "SIGKILL".to_string()
+}
+
+impl Fault for Kill {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match signal_number(&self.signal) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "unknown signal `{}`; use a name like SIGKILL, SIGTERM, SIGINT, SIGQUIT, SIGSEGV",
+                self.signal
+            )),
+        }
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_docker(ctx, self.target, &self.signal))
+    }
+
+    fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_process(ctx, self.target, &self.signal))
+    }
+}
+
+/// The number of a signal named `SIGKILL` or `KILL` (the ones that make sense to send to a service).
+pub fn signal_number(name: &str) -> Option<i32> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    Some(match bare {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ABRT" => 6,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "TERM" => 15,
+        "STOP" => 19,
+        _ => return None,
+    })
+}
+
+async fn on_docker(ctx: &Ctx<'_>, target: Role, signal: &str) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
     let events = stack.events();
     let from = events.len();
@@ -46,5 +118,44 @@ pub(super) async fn inject(
         die.at_ms,
         format!("die event, exit code {exit_code}"),
         json!({ "signal": signal, "exit_code": exit_code, "event_unix_nanos": die.unix_nanos }),
+    ))
+}
+
+/// SIGKILL (or `signal`) to the local process, witnessed by the supervisor's `die` event.
+async fn on_process(ctx: &Ctx<'_>, target: Role, signal: &str) -> Result<FaultEffect, FaultError> {
+    let signo = signal_number(signal).ok_or_else(|| FaultError::Invalid {
+        kind: "kill".into(),
+        reason: format!("unknown signal `{signal}`"),
+    })?;
+    let sup = process::supervisor(ctx.stack);
+    let events = ctx.stack.events();
+    let from = events.len();
+    let requested = ctx.clock.now_ms();
+    let pid = sup
+        .signal(target, signo)
+        .map_err(|detail| FaultError::Process {
+            role: target,
+            detail,
+        })?;
+    let Some(die) = events
+        .wait_for_action(from, target, "die", ctx.deadline)
+        .await
+    else {
+        let state = ctx.stack.state(target).await?;
+        return Ok(ctx.unwitnessed(
+            "kill",
+            target,
+            requested,
+            json!({ "signal": signal, "pid": pid, "state_after_deadline": state.to_string() }),
+        ));
+    };
+    let exit_code = die.attr("exitCode").unwrap_or("?").to_string();
+    Ok(ctx.witnessed(
+        "kill",
+        target,
+        requested,
+        die.at_ms,
+        format!("die event, exit code {exit_code} (pid {pid})"),
+        json!({ "signal": signal, "pid": pid, "exit_code": exit_code, "event_unix_nanos": die.unix_nanos }),
     ))
 }

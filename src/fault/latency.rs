@@ -3,13 +3,89 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{Fault, Injection, Kind, Runtimes};
 use super::sidecar::{self, Attach};
-use super::{Ctx, FaultEffect, FaultError};
+use super::{qdisc, Ctx, FaultEffect, FaultError, Leftovers};
+use crate::stack::units::serde_duration;
 use crate::stack::Role;
 
-pub(super) async fn inject(
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "latency",
+    about: "Delay the target's outbound packets (`tc netem`); reported unavailable where the kernel lacks netem.",
+    schema: Latency::json_schema,
+    runtimes: Runtimes::DockerOnly("it shapes the container's own network interface with tc"),
+    disruptive: true,
+    reverts: &[&qdisc::QDISC],
+};
+
+/// `kind: latency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// The container.
+    pub target: Role,
+    /// Added delay, e.g. `200ms`.
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub delay: Duration,
+    /// Random variation of the delay, e.g. `20ms`.
+    #[serde(default, with = "opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub jitter: Option<Duration>,
+}
+
+impl Fault for Latency {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.delay.is_zero() || self.jitter.is_some_and(|j| j > self.delay) {
+            Err("latency `delay` must be longer than 0s, and `jitter` at most the delay".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        left.network.insert(self.target);
+        Ok(())
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, self.delay, self.jitter))
+    }
+}
+
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => crate::stack::units::serde_duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "crate::stack::units::serde_duration")] Duration);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+async fn inject(
     ctx: &Ctx<'_>,
     target: Role,
     delay: Duration,
@@ -50,12 +126,7 @@ pub(super) async fn inject(
         }
         return Err(run.ok(&argv).unwrap_err());
     }
-    stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .qdiscs
-        .insert(target);
+    stack.fault_ledger().qdiscs.insert(target);
     let show = ["/usr/sbin/tc", "qdisc", "show", "dev", "eth0"];
     let listing = sidecar::run(stack, Attach::NetNs(target), &show, &[])
         .await?

@@ -1,13 +1,69 @@
 //! `loss`: drop a random share of the target's packets (iptables `statistic`).
 //! Witness: the rule is listed and its counter moves.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{Fault, Injection, Kind, Runtimes};
 use super::netfilter::{self, Match};
-use super::{Ctx, Direction, FaultEffect, FaultError};
+use super::{Ctx, Direction, FaultEffect, FaultError, Leftovers};
 use crate::stack::Role;
 
-pub(super) async fn inject(
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "loss",
+    about: "Drop a share of the target's packets at random (iptables `statistic`). Witness: the rule's counter moves.",
+    schema: Loss::json_schema,
+    runtimes: Runtimes::DockerOnly("it works inside the container's network namespace"),
+    disruptive: true,
+    reverts: &[&netfilter::CHAINS],
+};
+
+/// `kind: loss`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Loss {
+    /// The container.
+    pub target: Role,
+    /// Share of packets dropped, 0 to 100.
+    pub percent: f64,
+    /// Which traffic is dropped, seen from the target.
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+impl Fault for Loss {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let percent = self.percent;
+        if percent > 0.0 && percent <= 100.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "loss `percent` must be above 0 and at most 100, not {percent}"
+            ))
+        }
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        left.network.insert(self.target);
+        Ok(())
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, self.percent, self.direction))
+    }
+}
+
+async fn inject(
     ctx: &Ctx<'_>,
     target: Role,
     percent: f64,

@@ -4,28 +4,53 @@
 //! which makes the iteration inconclusive rather than passed.
 
 mod bandwidth;
+pub mod bench;
 mod corrupt_checkpoint;
+mod ctx;
 mod disk_fill;
 mod gpu;
 pub mod heal;
 pub mod health_watch;
 mod kill;
+pub mod kind;
 mod latency;
-pub mod ledger;
 mod loss;
 pub mod netfilter;
 mod oom_kill;
 mod partition;
 mod pause;
+pub mod plan;
 pub mod process;
+mod qdisc;
+pub mod registry;
 mod restart;
+pub mod revert;
 pub mod sidecar;
 pub mod spec;
+#[cfg(test)]
+mod test_mark;
 mod throughput;
+mod unpause;
 
 use std::time::Duration;
 
-pub use spec::{signal_number, Direction, FaultEffect, FaultSpec, GpuFault, PartitionMethod};
+pub use bandwidth::{is_tc_rate, Bandwidth};
+pub use corrupt_checkpoint::CorruptCheckpoint;
+pub use ctx::Ctx;
+pub use disk_fill::DiskFill;
+pub use gpu::{Gpu, GpuFault};
+pub use heal::Heal;
+pub use kill::{signal_number, Kill};
+pub use kind::{Fault, Kind, Runtimes};
+pub use latency::Latency;
+pub use loss::Loss;
+pub use oom_kill::OomKill;
+pub use partition::{Partition, PartitionMethod};
+pub use pause::Pause;
+pub use plan::Leftovers;
+pub use restart::Restart;
+pub use spec::{Direction, FaultEffect, FaultSpec};
+pub use unpause::Unpause;
 
 use crate::clock::Clock;
 use crate::stack::{Role, RuntimeKind, Stack, StackError};
@@ -107,8 +132,10 @@ pub async fn inject(
     clock: &Clock,
     witness_deadline: Duration,
 ) -> Result<FaultEffect, FaultError> {
+    let fault = fault.as_fault();
+    let kind = fault.kind();
     fault.validate().map_err(|reason| FaultError::Invalid {
-        kind: fault.kind().to_string(),
+        kind: kind.name.to_string(),
         reason,
     })?;
     let ctx = Ctx {
@@ -116,36 +143,13 @@ pub async fn inject(
         clock,
         deadline: witness_deadline,
     };
-    if stack.runtime_kind() == RuntimeKind::Process {
-        return process::inject(&ctx, fault).await;
-    }
-    match fault {
-        FaultSpec::Kill { target, signal } => kill::inject(&ctx, *target, signal).await,
-        FaultSpec::OomKill { target, headroom } => oom_kill::inject(&ctx, *target, *headroom).await,
-        FaultSpec::Pause { target } => pause::pause(&ctx, *target).await,
-        FaultSpec::Unpause { target } => pause::unpause(&ctx, *target).await,
-        FaultSpec::Partition {
-            target,
-            peers,
-            direction,
-            method,
-        } => partition::inject(&ctx, *target, peers, *direction, *method).await,
-        FaultSpec::Loss {
-            target,
-            percent,
-            direction,
-        } => loss::inject(&ctx, *target, *percent, *direction).await,
-        FaultSpec::Bandwidth { target, rate } => bandwidth::inject(&ctx, *target, rate).await,
-        FaultSpec::Latency {
-            target,
-            delay,
-            jitter,
-        } => latency::inject(&ctx, *target, *delay, *jitter).await,
-        FaultSpec::Heal { target } => heal::inject(&ctx, *target).await,
-        FaultSpec::Restart { target } => restart::inject(&ctx, *target).await,
-        FaultSpec::Gpu { target, fault, xid } => gpu::inject(&ctx, *target, *fault, *xid).await,
-        FaultSpec::DiskFill { target } => disk_fill::inject(&ctx, *target).await,
-        FaultSpec::CorruptCheckpoint { target } => corrupt_checkpoint::inject(&ctx, *target).await,
+    match (stack.runtime_kind(), kind.runtimes) {
+        (RuntimeKind::Docker, _) => fault.inject_docker(&ctx).await,
+        (RuntimeKind::Process, Runtimes::Both) => fault.inject_process(&ctx).await,
+        (RuntimeKind::Process, Runtimes::DockerOnly(reason)) => Err(FaultError::NeedsDocker {
+            kind: kind.name.to_string(),
+            reason: reason.to_string(),
+        }),
     }
 }
 
@@ -153,69 +157,7 @@ pub async fn inject(
 /// pauses, lowered memory limits, fill files.
 pub async fn heal_all(stack: &Stack) -> Result<(), FaultError> {
     if stack.runtime_kind() == RuntimeKind::Process {
-        return process::heal(stack, None).map(|_| ());
+        return heal::on_process(stack, None).map(|_| ());
     }
-    heal::heal(stack, None).await.map(|_| ())
-}
-
-/// What every fault needs: the stack, the clock, the witness deadline.
-pub(crate) struct Ctx<'a> {
-    pub stack: &'a Stack,
-    pub clock: &'a Clock,
-    pub deadline: Duration,
-}
-
-impl Ctx<'_> {
-    /// An effect with a witness.
-    pub fn witnessed(
-        &self,
-        kind: &str,
-        target: Role,
-        requested_at_ms: f64,
-        in_effect_at_ms: f64,
-        witness: String,
-        evidence: serde_json::Value,
-    ) -> FaultEffect {
-        FaultEffect {
-            kind: kind.to_string(),
-            target,
-            requested_at_ms,
-            in_effect_at_ms: Some(in_effect_at_ms),
-            witness: Some(witness),
-            evidence,
-            unavailable: None,
-        }
-    }
-
-    /// An effect without a witness (the iteration becomes inconclusive).
-    pub fn unwitnessed(
-        &self,
-        kind: &str,
-        target: Role,
-        requested_at_ms: f64,
-        evidence: serde_json::Value,
-    ) -> FaultEffect {
-        FaultEffect {
-            kind: kind.to_string(),
-            target,
-            requested_at_ms,
-            in_effect_at_ms: None,
-            witness: None,
-            evidence,
-            unavailable: None,
-        }
-    }
-
-    /// A fault that cannot be made here; the step is skipped and the report says why.
-    pub fn unavailable(&self, kind: &str, target: Role, reason: String) -> FaultEffect {
-        FaultEffect {
-            kind: kind.to_string(),
-            target,
-            requested_at_ms: self.clock.now_ms(),
-            in_effect_at_ms: None,
-            witness: None,
-            evidence: serde_json::Value::Null,
-            unavailable: Some(reason),
-        }
-    }
+    heal::on_docker(stack, None).await.map(|_| ())
 }

@@ -3,9 +3,28 @@
 
 use std::time::{Duration, Instant};
 
+use super::kind::BoxFuture;
+use super::revert::{Revert, Scope};
 use super::sidecar::{self, Attach};
 use super::{Direction, FaultError};
 use crate::stack::{Role, Stack};
+
+/// What a heal undoes of `partition` (iptables) and `loss`: the run's chains in the target's namespace.
+pub static CHAINS: Revert = Revert {
+    what: "removes its iptables chains",
+    order: 1,
+    scope: Scope::EachRole {
+        docker: remove_chains,
+        process: None,
+    },
+};
+
+fn remove_chains(stack: &Stack, role: Role) -> BoxFuture<'_, Result<Option<String>, FaultError>> {
+    Box::pin(async move {
+        let chains = remove_all(stack, role).await?;
+        Ok((chains > 0).then(|| format!("removed {chains} iptables chain(s) of {role}")))
+    })
+}
 
 /// Where the rules file goes in the sidecar.
 const RULES_DIR: &str = "/tmp";
@@ -97,7 +116,7 @@ pub async fn apply(
     what: &Match,
 ) -> Result<(String, f64), FaultError> {
     let chain = {
-        let mut ledger = stack.faults.lock().expect("fault ledger poisoned");
+        let mut ledger = stack.fault_ledger();
         ledger.chain_counter += 1;
         chain_name(stack.run_id(), ledger.chain_counter)
     };
@@ -113,9 +132,7 @@ pub async fn apply(
     .await?
     .ok(&argv)?;
     stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
+        .fault_ledger()
         .chains
         .entry(target)
         .or_default()
@@ -166,9 +183,7 @@ pub async fn wait_for_drops(
 /// Removes the chains faults added to `target` (nothing to do when its namespace is gone).
 pub async fn remove_all(stack: &Stack, target: Role) -> Result<usize, FaultError> {
     let chains = stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
+        .fault_ledger()
         .chains
         .remove(&target)
         .unwrap_or_default();

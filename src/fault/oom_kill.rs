@@ -8,15 +8,79 @@ use std::time::Duration;
 use bollard::models::ContainerUpdateBody;
 use bollard::query_parameters::{InspectContainerOptions, StatsOptions};
 use futures_util::StreamExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{BoxFuture, Fault, Injection, Kind, Runtimes};
+use super::revert::{Revert, Scope};
 use super::{gpu, Ctx, FaultEffect, FaultError};
-use crate::stack::{ByteSize, Role};
+use crate::stack::{ByteSize, Role, Stack};
+
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "oom-kill",
+    about: "Lower the worker's live memory limit and make it grow until the kernel's \
+            OOM killer ends it. Witness: `oom` event, `OOMKilled: true`, exit 137.",
+    schema: OomKill::json_schema,
+    runtimes: Runtimes::DockerOnly(
+        "it lowers the container's memory limit, a cgroup that Docker manages",
+    ),
+    disruptive: true,
+    reverts: &[&MEMORY],
+};
+
+/// What a heal undoes of an OOM kill: the memory limit it lowered.
+pub static MEMORY: Revert = Revert {
+    what: "restores the memory limit",
+    order: 4,
+    scope: Scope::EachRole {
+        docker: restore_memory,
+        process: None,
+    },
+};
+
+/// `kind: oom-kill`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OomKill {
+    /// The worker.
+    pub target: Role,
+    /// Headroom above the worker's current memory use given as the new limit (default `64MiB`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub headroom: Option<ByteSize>,
+}
+
+impl Fault for OomKill {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.target.is_worker() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`oom-kill` needs a worker target (primary or standby), not `{}`",
+                self.target
+            ))
+        }
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(ctx, self.target, self.headroom))
+    }
+}
 
 /// Headroom above current use when the scenario gives none.
 pub const DEFAULT_HEADROOM: ByteSize = ByteSize(64 << 20);
 
-pub(super) async fn inject(
+async fn inject(
     ctx: &Ctx<'_>,
     target: Role,
     headroom: Option<ByteSize>,
@@ -54,9 +118,7 @@ pub(super) async fn inject(
             )
         })?;
     stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
+        .fault_ledger()
         .memory
         .entry(target)
         .or_insert(original);
@@ -134,4 +196,57 @@ async fn memory_usage(ctx: &Ctx<'_>, name: &str) -> Result<u64, FaultError> {
                 "the engine reports no memory use for the container (is the memory cgroup enabled?)"
                     .into(),
         })
+}
+
+/// Gives a worker back the memory limit the ledger says an OOM kill lowered.
+fn restore_memory(stack: &Stack, role: Role) -> BoxFuture<'_, Result<Option<String>, FaultError>> {
+    Box::pin(async move {
+        let Some((memory, swap)) = stack.fault_ledger().memory.get(&role).copied() else {
+            return Ok(None);
+        };
+        let name = stack.container(role).name.clone();
+        let done;
+        if memory > 0 {
+            stack
+                .docker()
+                .update_container(
+                    &name,
+                    ContainerUpdateBody {
+                        memory: Some(memory),
+                        memory_swap: Some(swap),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    FaultError::docker(format!("restore the memory limit of {role}"), e)
+                })?;
+            done = format!("restored the memory limit of {role}");
+        } else {
+            // cgroup v1 cannot be set back to "unlimited" on a live container: give it the host's memory.
+            let host = host_memory_bytes().unwrap_or(i64::MAX / 2);
+            stack
+                .docker()
+                .update_container(
+                    &name,
+                    ContainerUpdateBody {
+                        memory_swap: Some(-1),
+                        memory: Some(host),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| FaultError::docker(format!("lift the memory limit of {role}"), e))?;
+            done = format!("lifted the memory limit of {role} to the host's memory");
+        }
+        stack.fault_ledger().memory.remove(&role);
+        Ok(Some(done))
+    })
+}
+
+fn host_memory_bytes() -> Option<i64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -3,13 +3,112 @@
 //! and/or to chosen peers in its namespace (witness: the rule is listed and
 //! its counter moves).
 
+use bollard::models::{EndpointSettings, NetworkConnectRequest};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::kind::{BoxFuture, Fault, Injection, Kind, Runtimes};
 use super::netfilter::{self, Match};
-use super::{Ctx, Direction, FaultEffect, FaultError, PartitionMethod};
-use crate::stack::Role;
+use super::revert::{Revert, Scope};
+use super::{Ctx, Direction, FaultEffect, FaultError, Leftovers};
+use crate::stack::{Role, Stack};
 
-pub(super) async fn inject(
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "partition",
+    about: "Cut the target off from peers: leave the run network (`disconnect`) or drop \
+            packets with iptables in its network namespace (`iptables`, per peer and direction).",
+    schema: Partition::json_schema,
+    runtimes: Runtimes::DockerOnly("it works inside the container's network namespace"),
+    disruptive: true,
+    reverts: &[&netfilter::CHAINS, &DISCONNECTED],
+};
+
+/// What a heal undoes of a `disconnect` partition: it reconnects the container (with its alias).
+pub static DISCONNECTED: Revert = Revert {
+    what: "reconnects it",
+    order: 3,
+    scope: Scope::EachRole {
+        docker: reconnect,
+        process: None,
+    },
+};
+
+/// `kind: partition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// The container cut off.
+    pub target: Role,
+    /// Peers it can no longer reach or be reached from (empty: every peer).
+    #[serde(default)]
+    pub peers: Vec<Role>,
+    /// Which traffic is dropped, seen from the target.
+    #[serde(default)]
+    pub direction: Direction,
+    /// How: `auto` picks `disconnect` for a full two-way cut from everyone, else `iptables`.
+    #[serde(default)]
+    pub method: PartitionMethod,
+}
+
+/// How a partition is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionMethod {
+    /// `disconnect` for a two-way cut from every peer, else `iptables`.
+    #[default]
+    Auto,
+    /// Disconnect the container from the run network.
+    Disconnect,
+    /// DROP rules in the container's network namespace, from the sidecar.
+    Iptables,
+}
+
+impl Fault for Partition {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let target = self.target;
+        if self.method == PartitionMethod::Disconnect
+            && (!self.peers.is_empty() || self.direction != Direction::Both)
+        {
+            return Err(format!(
+                "partition of `{target}` with method `disconnect` cuts every peer both ways; \
+                 use method `iptables` for chosen peers or one direction"
+            ));
+        }
+        if self.peers.contains(&target) {
+            return Err(format!(
+                "partition of `{target}` lists itself among its peers"
+            ));
+        }
+        Ok(())
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        left.network.insert(self.target);
+        Ok(())
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(inject(
+            ctx,
+            self.target,
+            &self.peers,
+            self.direction,
+            self.method,
+        ))
+    }
+}
+
+async fn inject(
     ctx: &Ctx<'_>,
     target: Role,
     peers: &[Role],
@@ -44,12 +143,7 @@ async fn disconnect(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultErr
         )
         .await
         .map_err(|e| FaultError::docker(format!("disconnect {target} from the run network"), e))?;
-    stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .disconnected
-        .insert(target);
+    stack.fault_ledger().disconnected.insert(target);
     let event = stack
         .events()
         .wait_for_action(from, target, "disconnect", ctx.deadline)
@@ -133,4 +227,29 @@ async fn iptables(
         )),
         None => Ok(ctx.unwitnessed("partition", target, requested, evidence(Some(0), ""))),
     }
+}
+
+/// Reconnects a container the ledger says a partition disconnected.
+fn reconnect(stack: &Stack, role: Role) -> BoxFuture<'_, Result<Option<String>, FaultError>> {
+    Box::pin(async move {
+        if !stack.fault_ledger().disconnected.contains(&role) {
+            return Ok(None);
+        }
+        stack
+            .docker()
+            .connect_network(
+                stack.network_name(),
+                NetworkConnectRequest {
+                    container: stack.container(role).id.clone(),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(vec![role.as_str().to_string()]),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await
+            .map_err(|e| FaultError::docker(format!("reconnect {role} to the run network"), e))?;
+        stack.fault_ledger().disconnected.remove(&role);
+        Ok(Some(format!("reconnected {role}")))
+    })
 }

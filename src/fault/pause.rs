@@ -1,12 +1,69 @@
-//! `pause` / `unpause`: the cgroup freezer stops every process of the container
-//! (alive, answering nothing). Witness: the `pause` (`unpause`) event and the state.
+//! `pause`: the cgroup freezer stops every process of the container (alive,
+//! answering nothing); on `runtime: process`, SIGSTOP. Witness: the `pause`
+//! event and the state `paused` (on processes, `/proc/PID/stat` state `T`).
+//! A heal thaws it.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Ctx, FaultEffect, FaultError};
-use crate::stack::Role;
+use super::kind::{BoxFuture, Fault, Injection, Kind, Runtimes};
+use super::revert::{Revert, Scope};
+use super::{process, Ctx, FaultEffect, FaultError, Leftovers};
+use crate::stack::{Role, Stack};
 
-pub(super) async fn pause(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
+/// The kind's description, for the registry.
+pub static KIND: Kind = Kind {
+    name: "pause",
+    about: "Freeze every process of the container (cgroup freezer). Witness: state `paused` and `pause` event.",
+    schema: Pause::json_schema,
+    runtimes: Runtimes::Both,
+    disruptive: true,
+    reverts: &[&PAUSED],
+};
+
+/// What a heal undoes of a pause: it thaws the container (SIGCONT for a process).
+pub static PAUSED: Revert = Revert {
+    what: "thaws it",
+    order: 0,
+    scope: Scope::EachRole {
+        docker: thaw,
+        process: Some(thaw_process),
+    },
+};
+
+/// `kind: pause`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    /// The container.
+    pub target: Role,
+}
+
+impl Fault for Pause {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn target(&self) -> Option<Role> {
+        Some(self.target)
+    }
+
+    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+        left.paused.insert(self.target);
+        Ok(())
+    }
+
+    fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_docker(ctx, self.target))
+    }
+
+    fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(process::stop_or_continue(ctx, self.target, true))
+    }
+}
+
+async fn on_docker(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
     let from = stack.events().len();
     let requested = ctx.clock.now_ms();
@@ -15,34 +72,12 @@ pub(super) async fn pause(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, Fa
         .pause_container(&stack.container(target).name)
         .await
         .map_err(|e| FaultError::docker(format!("pause {target}"), e))?;
-    stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .paused
-        .insert(target);
+    stack.fault_ledger().paused.insert(target);
     witness(ctx, target, from, requested, "pause", "paused").await
 }
 
-pub(super) async fn unpause(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
-    let stack = ctx.stack;
-    let from = stack.events().len();
-    let requested = ctx.clock.now_ms();
-    stack
-        .docker()
-        .unpause_container(&stack.container(target).name)
-        .await
-        .map_err(|e| FaultError::docker(format!("unpause {target}"), e))?;
-    stack
-        .faults
-        .lock()
-        .expect("fault ledger poisoned")
-        .paused
-        .remove(&target);
-    witness(ctx, target, from, requested, "unpause", "running").await
-}
-
-async fn witness(
+/// The witness of `pause` and `unpause` on Docker: the engine's event and the state it leaves.
+pub(super) async fn witness(
     ctx: &Ctx<'_>,
     target: Role,
     from: usize,
@@ -72,4 +107,35 @@ async fn witness(
             json!({ "state": state.status, "event_seen": event.is_some() }),
         )),
     }
+}
+
+/// Unpauses a container the ledger says is paused (if it still is).
+fn thaw(stack: &Stack, role: Role) -> BoxFuture<'_, Result<Option<String>, FaultError>> {
+    Box::pin(async move {
+        if !stack.fault_ledger().paused.contains(&role) {
+            return Ok(None);
+        }
+        let mut done = None;
+        if stack.state(role).await?.status == "paused" {
+            stack
+                .docker()
+                .unpause_container(&stack.container(role).name)
+                .await
+                .map_err(|e| FaultError::docker(format!("unpause {role}"), e))?;
+            done = Some(format!("unpaused {role}"));
+        }
+        stack.fault_ledger().paused.remove(&role);
+        Ok(done)
+    })
+}
+
+/// Sends SIGCONT to a process the ledger says is stopped.
+fn thaw_process(stack: &Stack, role: Role) -> Result<Option<String>, FaultError> {
+    let paused = stack.fault_ledger().paused.remove(&role);
+    let sup = process::supervisor(stack);
+    if paused && sup.signal(role, libc::SIGCONT).is_ok() {
+        sup.push_event(role, "unpause", &[]);
+        return Ok(Some(format!("continued {role} (SIGCONT)")));
+    }
+    Ok(None)
 }

@@ -793,7 +793,7 @@ async fn run_steps(
         }
         if follower.progress.borrow().finished() {
             if let Action::Fault(f) = &step.action {
-                if !matches!(f, FaultSpec::Heal { .. } | FaultSpec::Unpause { .. }) {
+                if f.is_disruptive() {
                     rec.inconclusive(format!(
                         "step {} ({}) came after the job had finished: slow the job down with `workload.pace`",
                         i + 1,
@@ -826,7 +826,7 @@ async fn run_fault(
     let kind = fault_kind_name(fault);
     rec.ui.phase(&format!("fault: {kind}"));
     let requested = clock.now_ms();
-    let healing = matches!(fault, FaultSpec::Heal { .. } | FaultSpec::Unpause { .. });
+    let healing = !fault.is_disruptive();
     match crate::fault::inject(stack, fault, &clock, scenario.deadlines.witness.get()).await {
         Ok(effect) => {
             rec.event(

@@ -2,7 +2,7 @@
 //! exist, heals have something to heal, expectations judge figures the steps can
 //! produce, timings run forward.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -10,8 +10,8 @@ use serde_saphyr::Spanned;
 
 use super::model::{Action, Scenario, Timing};
 use super::parse::{LoadedScenario, Problem};
-use crate::fault::FaultSpec;
-use crate::stack::{Role, RuntimeKind};
+use crate::fault::Leftovers;
+use crate::stack::RuntimeKind;
 
 /// Where the parts of a scenario are in its file (a second, lenient pass over
 /// the YAML that keeps positions only).
@@ -281,7 +281,7 @@ fn check_runtime(
         .and_then(|st| st.value.runtime.as_ref().and_then(pos).or_else(|| pos(st)));
     for (i, step) in s.steps.iter().enumerate() {
         if let Action::Fault(fault) = &step.action {
-            if let Some(reason) = crate::fault::process::needs_docker(fault) {
+            if let Some(reason) = fault.kind_info().needs_docker() {
                 f.add(
                     step_at(i),
                     format!(
@@ -307,17 +307,8 @@ fn check_runtime(
     }
 }
 
-/// Targets with something a `heal` can revert, and paused targets an `unpause` can thaw.
-#[derive(Default)]
-struct Healable {
-    network: BTreeSet<Role>,
-    paused: BTreeSet<Role>,
-    /// A `disk-fill` not yet healed: a heal of any worker (or of all) deletes the fill file.
-    disk_filled: bool,
-}
-
 fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut Findings) {
-    let mut healable = Healable::default();
+    let mut left = Leftovers::default();
     let mut last_at = None;
     for (i, step) in loaded.scenario.steps.iter().enumerate() {
         let at = step_at(i);
@@ -340,7 +331,10 @@ fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut F
                 if let Err(why) = fault.validate() {
                     f.add(at, format!("step {}: {why}", i + 1));
                 }
-                check_fault(i, fault, at, &mut healable, f);
+                // What earlier steps left in place (`unpause` needs a `pause`, ...): each kind's `plan`.
+                if let Err(why) = fault.as_fault().plan(&mut left) {
+                    f.add(at, format!("step {}: {why}", i + 1));
+                }
             }
             Action::Wait(_) => {}
             Action::Runbook(rb) => {
@@ -390,61 +384,6 @@ fn check_steps(loaded: &LoadedScenario, step_at: &dyn Fn(usize) -> At, f: &mut F
     }
 }
 
-fn check_fault(i: usize, fault: &FaultSpec, at: At, healable: &mut Healable, f: &mut Findings) {
-    let n = i + 1;
-    match fault {
-        FaultSpec::Partition { target, .. }
-        | FaultSpec::Loss { target, .. }
-        | FaultSpec::Bandwidth { target, .. }
-        | FaultSpec::Latency { target, .. } => {
-            healable.network.insert(*target);
-        }
-        FaultSpec::Pause { target } => {
-            healable.paused.insert(*target);
-        }
-        FaultSpec::DiskFill { .. } => healable.disk_filled = true,
-        FaultSpec::Unpause { target } if !healable.paused.remove(target) => {
-            f.add(
-                at,
-                format!(
-                    "step {n}: `unpause` of {} but no earlier step pauses it",
-                    target.as_str()
-                ),
-            );
-        }
-        FaultSpec::Heal { target } => {
-            let nothing = match target {
-                Some(t) => {
-                    let disk = t.is_worker() && std::mem::take(&mut healable.disk_filled);
-                    let had = healable.network.remove(t) | healable.paused.remove(t) | disk;
-                    !had
-                }
-                None => {
-                    let had = !healable.network.is_empty()
-                        || !healable.paused.is_empty()
-                        || std::mem::take(&mut healable.disk_filled);
-                    healable.network.clear();
-                    healable.paused.clear();
-                    !had
-                }
-            };
-            if nothing {
-                let whom = target
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_else(|| "any container".into());
-                f.add(
-                    at,
-                    format!(
-                        "step {n}: `heal` has nothing to heal: no earlier step partitions, degrades, pauses or fills the disk of {whom}"
-                    ),
-                );
-            }
-        }
-        // Targets, ranges and combinations are `FaultSpec::validate`'s.
-        _ => {}
-    }
-}
-
 /// Environment names a runbook's `env` may not set: the loader's and the
 /// shell's search paths, and the harness's own variables.
 fn reserved_env(key: &str) -> bool {
@@ -488,10 +427,6 @@ fn check_runbook_env(i: usize, env: &BTreeMap<String, String>, at: At, f: &mut F
     }
 }
 
-fn is_disruptive(fault: &FaultSpec) -> bool {
-    !matches!(fault, FaultSpec::Heal { .. } | FaultSpec::Unpause { .. })
-}
-
 fn check_expectations(s: &Scenario, positions: &Positions, f: &mut Findings) {
     let key_at = |key: &str| {
         positions
@@ -502,7 +437,7 @@ fn check_expectations(s: &Scenario, positions: &Positions, f: &mut Findings) {
     let has_fault = s
         .steps
         .iter()
-        .any(|st| matches!(&st.action, Action::Fault(x) if is_disruptive(x)));
+        .any(|st| matches!(&st.action, Action::Fault(x) if x.is_disruptive()));
     let needs_fault = [
         ("rto", s.expect.rto.is_some(), "front-door RTO"),
         ("job_resume", s.expect.job_resume.is_some(), "job RTO"),

@@ -1,14 +1,13 @@
 //! Measurements of the stack itself, for `takeover bench`: how long a stack
-//! takes to come up and go down, and how long each fault takes from the
-//! request to its witness. Plain figures; printing is the caller's job.
+//! takes to come up and go down (each fault's delay is `fault::bench`'s).
+//! Plain figures; printing is the caller's job.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
 use super::{new_run_id, Stack, StackError, StackSpec};
 use crate::clock::Clock;
-use crate::fault::{self, FaultError, FaultSpec};
 
 /// Summary of a set of durations, in ms.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,32 +116,12 @@ impl UpDownFigures {
     }
 }
 
-/// Request-to-witness delays of one fault over repetitions (a fresh stack each time).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultDelayFigures {
-    /// The fault kind.
-    pub kind: String,
-    /// The fault as given.
-    pub fault: FaultSpec,
-    /// Delay from request to effect, per witnessed repetition, ms.
-    pub delays_ms: Vec<f64>,
-    /// Repetitions without a witness within the deadline.
-    pub unwitnessed: usize,
-    /// Why the fault cannot be made here, if so.
-    pub unavailable: Option<String>,
-    /// Summary of `delays_ms`.
-    pub summary: Option<Summary>,
-}
-
 /// Errors of a bench run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// The stack failed.
     #[error(transparent)]
     Stack(#[from] StackError),
-    /// A fault could not be made.
-    #[error(transparent)]
-    Fault(#[from] FaultError),
 }
 
 /// Brings a stack up and down `repetitions` times.
@@ -173,45 +152,6 @@ pub async fn stack_up_down(
         down_ms,
         up_timings,
     })
-}
-
-/// Measures each fault's request-to-effect delay, `repetitions` times on a fresh stack each.
-pub async fn fault_delays(
-    spec: &StackSpec,
-    faults: &[FaultSpec],
-    repetitions: usize,
-    witness_deadline: Duration,
-) -> Result<Vec<FaultDelayFigures>, BenchError> {
-    let mut out = Vec::new();
-    for fault in faults {
-        let mut delays = Vec::new();
-        let mut unwitnessed = 0;
-        let mut unavailable = None;
-        for _ in 0..repetitions {
-            let clock = Clock::start();
-            let stack = Stack::up(spec, &new_run_id(), &clock).await?;
-            let effect = fault::inject(&stack, fault, &clock, witness_deadline).await;
-            stack.down().await?;
-            let effect = effect?;
-            if let Some(reason) = effect.unavailable {
-                unavailable = Some(reason);
-                break;
-            }
-            match effect.in_effect_at_ms {
-                Some(t) => delays.push(t - effect.requested_at_ms),
-                None => unwitnessed += 1,
-            }
-        }
-        out.push(FaultDelayFigures {
-            kind: fault.kind().to_string(),
-            fault: fault.clone(),
-            summary: Summary::of(&delays),
-            delays_ms: delays,
-            unwitnessed,
-            unavailable,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

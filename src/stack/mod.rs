@@ -13,6 +13,7 @@ pub mod haproxy;
 pub mod haproxy_log;
 pub mod images;
 pub mod labels;
+pub mod ledger;
 pub mod process;
 pub mod spec;
 pub mod startup;
@@ -20,12 +21,13 @@ pub mod units;
 mod up;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use bollard::Docker;
 
 pub use events::{DockerEvent, EventLog};
 pub use haproxy::BackendServerState;
+pub use ledger::FaultLedger;
 pub use spec::{
     Backend, Failover, FrontdoorSpec, Gpus, ImagesSpec, ProcessSpec, Role, RuntimeKind, StackSpec,
     WorkerSpec,
@@ -197,7 +199,7 @@ pub struct Stack {
     redis_password: String,
     images: images::ResolvedImages,
     events: EventLog,
-    pub(crate) faults: Mutex<crate::fault::ledger::FaultLedger>,
+    faults: Mutex<FaultLedger>,
     pub(crate) runtime: Runtime,
     up_timings: startup::UpTimings,
 }
@@ -324,8 +326,13 @@ impl Stack {
     }
 
     /// A copy of what faults have added to the run and not reverted yet.
-    pub fn faults_in_place(&self) -> crate::fault::ledger::FaultLedger {
-        self.faults.lock().expect("fault ledger poisoned").clone()
+    pub fn faults_in_place(&self) -> FaultLedger {
+        self.fault_ledger().clone()
+    }
+
+    /// The run's fault ledger, locked: the one way faults read and write it.
+    pub(crate) fn fault_ledger(&self) -> MutexGuard<'_, FaultLedger> {
+        self.faults.lock().expect("fault ledger poisoned")
     }
 
     /// The Docker client.

@@ -138,9 +138,9 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     // pause: state paused and the pause event.
     let e = fault::inject(
         &stack,
-        &FaultSpec::Pause {
+        &FaultSpec::Pause(takeover::fault::Pause {
             target: Role::Standby,
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -154,9 +154,9 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     assert_eq!(stack.state(Role::Standby).await.unwrap().status, "paused");
     let e = fault::inject(
         &stack,
-        &FaultSpec::Unpause {
+        &FaultSpec::Unpause(takeover::fault::Unpause {
             target: Role::Standby,
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -165,12 +165,12 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
 
     // iptables partition, one way, from the front door only: HAProxy's checks are dropped.
-    let partition = FaultSpec::Partition {
+    let partition = FaultSpec::Partition(takeover::fault::Partition {
         target: Role::Primary,
         peers: vec![Role::Frontdoor],
         direction: Direction::Inbound,
         method: PartitionMethod::Iptables,
-    };
+    });
     let e = fault::inject(&stack, &partition, &clock, WITNESS)
         .await
         .unwrap();
@@ -197,9 +197,9 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     );
     let healed = fault::inject(
         &stack,
-        &FaultSpec::Heal {
+        &FaultSpec::Heal(takeover::fault::Heal {
             target: Some(Role::Primary),
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -211,28 +211,28 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     );
 
     // loss: the statistic rule's counter moves.
-    let loss = FaultSpec::Loss {
+    let loss = FaultSpec::Loss(takeover::fault::Loss {
         target: Role::Standby,
         percent: 50.0,
         direction: Direction::Both,
-    };
+    });
     let e = fault::inject(&stack, &loss, &clock, WITNESS).await.unwrap();
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
 
     // bandwidth: the tbf qdisc carries traffic.
-    let bw = FaultSpec::Bandwidth {
+    let bw = FaultSpec::Bandwidth(takeover::fault::Bandwidth {
         target: Role::State,
         rate: "2mbit".into(),
-    };
+    });
     let e = fault::inject(&stack, &bw, &clock, WITNESS).await.unwrap();
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
 
     // latency: this kernel lacks netem, which must be said, not faked.
-    let lat = FaultSpec::Latency {
+    let lat = FaultSpec::Latency(takeover::fault::Latency {
         target: Role::State,
         delay: Duration::from_millis(100),
         jitter: None,
-    };
+    });
     let e = fault::inject(&stack, &lat, &clock, WITNESS).await.unwrap();
     match (&e.unavailable, kernel_has_netem()) {
         (Some(reason), Some(false)) => {
@@ -251,12 +251,12 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     fault::heal_all(&stack).await.unwrap();
 
     // disconnect partition: the endpoint leaves the network.
-    let cut = FaultSpec::Partition {
+    let cut = FaultSpec::Partition(takeover::fault::Partition {
         target: Role::Standby,
         peers: vec![],
         direction: Direction::Both,
         method: PartitionMethod::Disconnect,
-    };
+    });
     let e = fault::inject(&stack, &cut, &clock, WITNESS).await.unwrap();
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
     assert!(e.witness.unwrap().contains("disconnect"));
@@ -273,10 +273,10 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
     assert!(!ip.is_empty(), "standby not reconnected");
 
     // kill: the die event with exit code 137, timed by the engine.
-    let kill = FaultSpec::Kill {
+    let kill = FaultSpec::Kill(takeover::fault::Kill {
         target: Role::Primary,
         signal: "SIGKILL".into(),
-    };
+    });
     let e = fault::inject(&stack, &kill, &clock, WITNESS).await.unwrap();
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
     assert_eq!(e.evidence["exit_code"], "137", "{e:?}");
@@ -288,10 +288,10 @@ async fn faults_are_witnessed_and_healed_on_a_live_stack() {
 async fn oom_kill_is_a_real_cgroup_oom() {
     let _one = one_drill_at_a_time();
     let (clock, run_id, stack) = up(&spec()).await;
-    let oom = FaultSpec::OomKill {
+    let oom = FaultSpec::OomKill(takeover::fault::OomKill {
         target: Role::Primary,
         headroom: None,
-    };
+    });
     let e = fault::inject(&stack, &oom, &clock, Duration::from_secs(20))
         .await
         .unwrap();
@@ -480,9 +480,9 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     job_with_committed_chunks(&stack, 2).await;
     let e = fault::inject(
         &stack,
-        &FaultSpec::CorruptCheckpoint {
+        &FaultSpec::CorruptCheckpoint(takeover::fault::CorruptCheckpoint {
             target: Role::Standby,
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -495,9 +495,9 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     // The shared volume filled: nothing is left free.
     let e = fault::inject(
         &stack,
-        &FaultSpec::DiskFill {
+        &FaultSpec::DiskFill(takeover::fault::DiskFill {
             target: Role::Primary,
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -509,11 +509,11 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     assert!(stack.faults_in_place().is_clean());
 
     // A GPU fault through the worker's endpoint: the worker reports the error class and reacts.
-    let gpu = FaultSpec::Gpu {
+    let gpu = FaultSpec::Gpu(takeover::fault::Gpu {
         target: Role::Standby,
         fault: fault::GpuFault::IllegalAddress,
         xid: None,
-    };
+    });
     let e = fault::inject(&stack, &gpu, &clock, WITNESS).await.unwrap();
     assert!(e.in_effect_at_ms.is_some(), "{e:?}");
     assert_eq!(
@@ -524,9 +524,9 @@ async fn manual_failover_storage_gpu_and_restart_faults_are_witnessed() {
     // restart: the restart event and the container running again.
     let e = fault::inject(
         &stack,
-        &FaultSpec::Restart {
+        &FaultSpec::Restart(takeover::fault::Restart {
             target: Role::Primary,
-        },
+        }),
         &clock,
         WITNESS,
     )
@@ -544,9 +544,9 @@ async fn disk_fill_without_a_bounded_volume_is_unavailable_not_faked() {
     let (clock, _, stack) = up(&spec()).await;
     let e = fault::inject(
         &stack,
-        &FaultSpec::DiskFill {
+        &FaultSpec::DiskFill(takeover::fault::DiskFill {
             target: Role::Primary,
-        },
+        }),
         &clock,
         WITNESS,
     )

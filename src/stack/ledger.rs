@@ -1,8 +1,10 @@
-//! What faults added to a run, so that `heal` and `heal_all` can revert exactly that.
+//! What faults added to a run, so that `heal` and `heal_all` can revert exactly
+//! that. It lives with the stack it describes (written by `fault`, read by
+//! [`super::Stack::faults_in_place`]), so neither module needs the other's types.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::stack::Role;
+use super::Role;
 
 /// The faults in place on a run.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -32,5 +34,13 @@ impl FaultLedger {
             && self.qdiscs.is_empty()
             && self.memory.is_empty()
             && !self.disk_filled
+    }
+
+    /// Forgets what a container restart undid: its network namespace (rules,
+    /// qdiscs) is new and it is no longer paused.
+    pub fn forget_restarted(&mut self, role: Role) {
+        self.chains.remove(&role);
+        self.qdiscs.remove(&role);
+        self.paused.remove(&role);
     }
 }
