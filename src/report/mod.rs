@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod compare;
 pub mod display;
+pub mod figure;
 pub mod figures;
 pub mod files;
 pub mod history;

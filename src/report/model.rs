@@ -664,17 +664,19 @@ pub struct ExpectationResult {
     pub evidence: String,
 }
 
-impl Report {
-    /// The figure names used in [`Summary::figures`], with their units.
-    pub const FIGURES: [(&'static str, &'static str); 7] = [
-        ("rto_ms", "ms"),
-        ("outage_ms", "ms"),
-        ("job_rto_ms", "ms"),
-        ("work_lost_frames", "frames"),
-        ("errors", "probes"),
-        ("witness_delay_ms", "ms"),
-        ("detect_ms", "ms"),
-    ];
+impl Summary {
+    /// The distribution of `figure` across iterations, when the summary has it.
+    pub fn figure(&self, figure: super::figure::Figure) -> Option<&Distribution> {
+        self.figures.get(figure.as_str())
+    }
+}
+
+impl Figures {
+    /// Records the measured error bound of `figure`.
+    pub fn set_error_bound(&mut self, figure: super::figure::Figure, bound_ms: f64) {
+        self.error_bounds_ms
+            .insert(figure.as_str().to_string(), bound_ms);
+    }
 }
 
 #[cfg(test)]

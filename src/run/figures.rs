@@ -5,6 +5,7 @@
 use contract::JobStatus;
 
 use crate::probe::ProbeSample;
+use crate::report::figure::Figure;
 use crate::report::model::{
     Event, EventKind, FaultRecord, Figures, Iteration, JobRecord, JobSample, LatencySplit,
     LatencySummary, ProbeSeries,
@@ -301,8 +302,8 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
     fig.rto_ms = outage.rto_ms;
     fig.outage_ms = outage.outage_ms;
     if let Some(bound) = outage.error_bound_ms {
-        fig.error_bounds_ms.insert("rto_ms".into(), bound);
-        fig.error_bounds_ms.insert("outage_ms".into(), bound);
+        fig.set_error_bound(Figure::Rto, bound);
+        fig.set_error_bound(Figure::Outage, bound);
     }
     let recovered_ms = match outage.recovery {
         timeline::Recovery::Recovered { recovered_ms, .. } => Some(recovered_ms),
@@ -333,8 +334,8 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             .filter(|t| *t < job.resumed_ms)
             .max_by(f64::total_cmp);
         if let Some(previous) = previous_poll {
-            fig.error_bounds_ms.insert(
-                "job_rto_ms".into(),
+            fig.set_error_bound(
+                Figure::JobRto,
                 job.resumed_ms - previous + onset_uncertainty,
             );
         }
@@ -458,31 +459,11 @@ pub fn recompute(it: &Iteration, sustain: usize) -> Figures {
 /// Where a recomputed figure differs from the stored one: `(figure, stored, recomputed)`.
 pub fn disagreements(stored: &Figures, recomputed: &Figures) -> Vec<(String, String, String)> {
     let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v}"));
-    let pairs = [
-        ("rto_ms", stored.rto_ms, recomputed.rto_ms),
-        ("outage_ms", stored.outage_ms, recomputed.outage_ms),
-        ("job_rto_ms", stored.job_rto_ms, recomputed.job_rto_ms),
-        (
-            "work_lost_frames",
-            stored.work_lost_frames.map(|v| v as f64),
-            recomputed.work_lost_frames.map(|v| v as f64),
-        ),
-        (
-            "errors",
-            Some(stored.errors as f64),
-            Some(recomputed.errors as f64),
-        ),
-        (
-            "witness_delay_ms",
-            stored.witness_delay_ms,
-            recomputed.witness_delay_ms,
-        ),
-        ("detect_ms", stored.detect_ms, recomputed.detect_ms),
-    ];
-    let mut out: Vec<(String, String, String)> = pairs
+    let mut out: Vec<(String, String, String)> = Figure::SUMMARY
         .into_iter()
+        .map(|figure| (figure, figure.value(stored), figure.value(recomputed)))
         .filter(|(_, a, b)| a != b)
-        .map(|(name, a, b)| (name.to_string(), show(a), show(b)))
+        .map(|(figure, a, b)| (figure.to_string(), show(a), show(b)))
         .collect();
     if stored.error_bounds_ms != recomputed.error_bounds_ms {
         out.push((

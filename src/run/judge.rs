@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::report::figure::Figure;
 use crate::report::model::{
-    Distribution, ExpectationResult, Iteration, IterationOutcome, Report, RunOutcome, Summary,
-    Verdict,
+    Distribution, ExpectationResult, Iteration, IterationOutcome, RunOutcome, Summary, Verdict,
 };
 use crate::scenario::model::{
     AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
@@ -55,22 +55,11 @@ fn unjudged_reason(iterations: &[Iteration]) -> String {
     }
 }
 
-fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
+fn figure_values(iterations: &[Iteration], figure: Figure) -> (Vec<f64>, u32) {
     let mut values = Vec::new();
     let mut missing = 0;
     for it in judged(iterations) {
-        let f = &it.figures;
-        let v = match figure {
-            "rto_ms" => f.rto_ms,
-            "outage_ms" => f.outage_ms,
-            "job_rto_ms" => f.job_rto_ms,
-            "work_lost_frames" => f.work_lost_frames.map(|v| v as f64),
-            "errors" => Some(f.errors as f64),
-            "witness_delay_ms" => f.witness_delay_ms.or(f.fault_effect_delay_ms),
-            "detect_ms" => f.detect_ms,
-            _ => None,
-        };
-        match v {
+        match figure.value(&it.figures) {
             Some(v) => values.push(v),
             None => missing += 1,
         }
@@ -80,9 +69,9 @@ fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
 
 /// A figure's error bound across iterations: the largest of the judged
 /// iterations' measured bounds (`None` when no iteration measured one).
-fn figure_bound(iterations: &[Iteration], figure: &str) -> Option<f64> {
+fn figure_bound(iterations: &[Iteration], figure: Figure) -> Option<f64> {
     judged(iterations)
-        .filter_map(|it| it.figures.error_bounds_ms.get(figure).copied())
+        .filter_map(|it| figure.error_bound(&it.figures))
         .max_by(f64::total_cmp)
 }
 
@@ -93,14 +82,14 @@ pub fn summarize(iterations: &[Iteration]) -> Summary {
     for it in iterations {
         *outcomes.entry(it.outcome.to_string()).or_insert(0) += 1;
     }
-    let figures = Report::FIGURES
-        .iter()
-        .map(|(name, unit)| {
-            let (values, missing) = figure_values(iterations, name);
-            let bound = figure_bound(iterations, name);
+    let figures = Figure::SUMMARY
+        .into_iter()
+        .map(|figure| {
+            let (values, missing) = figure_values(iterations, figure);
+            let bound = figure_bound(iterations, figure);
             (
-                name.to_string(),
-                distribution(unit, &values, missing, bound),
+                figure.to_string(),
+                distribution(figure.unit(), &values, missing, bound),
             )
         })
         .collect();
@@ -122,13 +111,13 @@ fn stat_of(d: &Distribution, s: Statistic) -> Option<f64> {
 
 fn judge_bound(
     key: &str,
-    figure: &str,
+    figure: Figure,
     bound: &Bound,
     summary: &Summary,
     what: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
-    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    let d = summary.figure(figure).cloned().unwrap_or_default();
     for (stat, limit) in bound.limits() {
         let threshold = limit.as_millis_f64();
         let measured = stat_of(&d, stat);
@@ -176,7 +165,7 @@ fn judge_bound(
             statistic: stat.name().to_string(),
             threshold,
             measured,
-            unit: "ms".to_string(),
+            unit: figure.unit().to_string(),
             verdict,
             evidence,
         });
@@ -185,14 +174,14 @@ fn judge_bound(
 
 fn judge_max_count(
     name: &str,
-    figure: &str,
-    unit: &str,
+    figure: Figure,
     threshold: f64,
     summary: &Summary,
     what: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
-    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    let unit = figure.unit();
+    let d = summary.figure(figure).cloned().unwrap_or_default();
     let (verdict, evidence) = if d.missing > 0 {
         (
             Verdict::Failed,
@@ -403,20 +392,26 @@ pub fn judge(
 ) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     if let Some(b) = &expect.rto {
-        judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
+        judge_bound("rto", Figure::Rto, b, summary, "front-door RTO", &mut out);
     }
     if let Some(b) = &expect.outage {
-        judge_bound("outage", "outage_ms", b, summary, "outage", &mut out);
+        judge_bound("outage", Figure::Outage, b, summary, "outage", &mut out);
     }
     if let Some(b) = &expect.job_resume {
-        judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
+        judge_bound(
+            "job_resume",
+            Figure::JobRto,
+            b,
+            summary,
+            "job RTO",
+            &mut out,
+        );
     }
     if let Some(w) = &expect.work_lost {
         let limit = w.frames(chunk_frames) as f64;
         judge_max_count(
             "work_lost",
-            "work_lost_frames",
-            "frames",
+            Figure::WorkLost,
             limit,
             summary,
             "work lost",
@@ -426,8 +421,7 @@ pub fn judge(
     if let Some(e) = expect.errors {
         judge_max_count(
             "errors",
-            "errors",
-            "probes",
+            Figure::Errors,
             e as f64,
             summary,
             "failed probes",
@@ -520,7 +514,7 @@ mod tests {
                 errors,
                 // A measured bound that grows with the RTO: the summary must take the largest.
                 error_bounds_ms: rto
-                    .map(|r| [("rto_ms".to_string(), r / 20.0)].into_iter().collect())
+                    .map(|r| [(Figure::Rto.to_string(), r / 20.0)].into_iter().collect())
                     .unwrap_or_default(),
                 ..Figures::default()
             },
@@ -604,9 +598,9 @@ mod tests {
             .map(|(i, r)| iteration(i as u32 + 1, IterationOutcome::Passed, Some(*r), 8, 3))
             .collect();
         let summary = summarize(&its);
-        assert_eq!(summary.figures["rto_ms"].p95, Some(980.0));
+        assert_eq!(summary.figure(Figure::Rto).unwrap().p95, Some(980.0));
         // The bound is the largest measured one (980 / 20), not the probe interval.
-        assert_eq!(summary.figures["rto_ms"].error_bound, Some(49.0));
+        assert_eq!(summary.figure(Figure::Rto).unwrap().error_bound, Some(49.0));
         let expect = Expectations {
             rto: Some(p95(1000)),
             ..Expectations::default()
