@@ -379,7 +379,7 @@ fn iteration_section(
         it.events.len()
     );
     for event in &it.events {
-        let kind = event.kind.name();
+        let kind = event.kind.as_str();
         let _ = write!(
             page,
             r#"<tr><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,

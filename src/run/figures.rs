@@ -13,33 +13,6 @@ use crate::report::model::{
 use crate::timeline;
 use crate::workload::{state_name, StatusPoll};
 
-/// Maps a timeline event of the measure part onto the report's event kinds.
-pub fn report_event(e: &timeline::Event) -> Event {
-    use timeline::EventKind as T;
-    let kind = match e.kind {
-        T::StackReady => EventKind::StackUp,
-        T::JobSubmitted => EventKind::JobSubmitted,
-        T::FaultRequested => EventKind::FaultRequested,
-        T::FaultInEffect => EventKind::FaultInEffect,
-        T::FirstFailedProbe => EventKind::FirstFailedProbe,
-        T::FrontdoorPrimaryDown => EventKind::FrontdoorMarkedPrimaryDown,
-        T::FrontdoorSwitchedToBackup => EventKind::SwitchedToBackup,
-        T::FrontdoorPrimaryUp => EventKind::FrontdoorMarkedPrimaryUp,
-        T::Recovered => EventKind::SustainedGood,
-        T::JobProgressResumed => EventKind::JobProgressResumed,
-        T::JobDone => EventKind::JobDone,
-        T::JobFailed => EventKind::JobFailed,
-        T::FaultHealed => EventKind::FaultHealed,
-        T::Step => EventKind::StepStarted,
-        T::Note => EventKind::Note,
-    };
-    Event {
-        at_ms: e.at_ms,
-        kind,
-        detail: e.detail.clone(),
-    }
-}
-
 /// The measure part's job samples from the follower's polls (failed polls left out).
 pub fn timeline_job_samples(polls: &[StatusPoll]) -> Vec<timeline::JobSample> {
     polls
@@ -320,11 +293,7 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             ),
         });
     }
-    events.extend(
-        timeline::probe_events(r.probes, at, r.sustain)
-            .iter()
-            .map(report_event),
-    );
+    events.extend(timeline::probe_events(r.probes, at, r.sustain));
     if let Some(job) = timeline::job_recovery(r.job, at) {
         fig.job_rto_ms = Some(job.job_rto_ms);
         let previous_poll = r

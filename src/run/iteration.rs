@@ -111,7 +111,7 @@ impl Recorder<'_> {
 }
 
 fn kind_label(kind: EventKind) -> String {
-    kind.name().replace('_', " ")
+    kind.as_str().replace('_', " ")
 }
 
 /// Runs iteration `index` of `total`.
@@ -665,7 +665,6 @@ async fn finish_observers(
         }
     }
     for e in crate::timeline::frontdoor_events(&seen.snapshots) {
-        let e = figures::report_event(&e);
         rec.event(e.at_ms, e.kind, e.detail);
     }
     // The figures come from the probes as stored, so report.json alone gives them again.

@@ -141,7 +141,7 @@ pub fn probe_events(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -
             .unwrap_or_default();
         events.push(Event::new(
             recovered_ms,
-            EventKind::Recovered,
+            EventKind::SustainedGood,
             format!("probe #{seq} starts {sustain} good probes in a row; RTO {rto_ms:.1} ms"),
         ));
     }
