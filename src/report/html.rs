@@ -384,7 +384,7 @@ fn iteration_section(
             page,
             r#"<tr><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             seconds(event.at_ms),
-            escape(&kind),
+            escape(kind),
             escape(&event.detail)
         );
     }

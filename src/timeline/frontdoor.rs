@@ -1,7 +1,7 @@
 //! Front-door events from the poller's snapshots.
 
 use super::{Event, EventKind};
-use crate::probe::frontdoor::{FrontdoorSnapshot, ServerView};
+use super::{FrontdoorSnapshot, ServerView};
 
 /// Derives from snapshots (in time order) when the front door marked an
 /// active (non-backup) server down, when traffic first reached a backup

@@ -17,8 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ProbeSample;
 use super::{Event, EventKind};
-use crate::probe::ProbeSample;
 
 /// What the probes say about recovery from a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! Hand-checked recordings for every timeline figure.
 
+use super::ProbeSample;
 use super::*;
-use crate::probe::frontdoor::{FrontdoorSnapshot, ServerView};
-use crate::probe::ProbeSample;
+use super::{FrontdoorSnapshot, ServerView};
 
 /// Probes due every 20 ms from `start_ms`, each sent 0.5 ms late: `+` answered 200 in
 /// 1 ms, `-` failed after 5 ms.
