@@ -402,7 +402,7 @@ fn iteration_section(
             job.pace_rtf
                 .map(|p| format!(", paced to {} s per audio second", number(p)))
                 .unwrap_or_default(),
-            escape(&job.final_state),
+            job.final_state,
             job.error
                 .as_deref()
                 .map(|e| format!(": {}", escape(e)))

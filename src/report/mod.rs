@@ -15,6 +15,7 @@ pub mod metrics_export;
 pub mod model;
 pub mod openmetrics;
 pub mod seams;
+pub mod state;
 #[cfg(test)]
 mod testdata;
 

@@ -422,8 +422,9 @@ pub struct JobRecord {
     pub chunk_frames: u32,
     /// Wall seconds per audio second the job was paced to, if paced.
     pub pace_rtf: Option<f64>,
-    /// Final state (`done`, `failed`, or `running` when the deadline passed).
-    pub final_state: String,
+    /// Final state (`done`, `failed`, or `running` when the deadline passed;
+    /// `unknown` when no poll answered).
+    pub final_state: super::state::JobSeen,
     /// The job's error, when it failed.
     pub error: Option<String>,
     /// Status polls, in order.
@@ -438,7 +439,7 @@ pub struct JobSample {
     /// Frames committed.
     pub frames_done: u64,
     /// State (`queued`, `running`, `done`, `failed`), or `unreachable` when the poll failed.
-    pub state: String,
+    pub state: super::state::JobSeen,
     /// Worker holding the lease.
     pub owner: Option<String>,
     /// Lease epoch.
@@ -458,7 +459,7 @@ pub struct FrontdoorSample {
     /// Server name (`primary`, `standby`).
     pub server: String,
     /// HAProxy's status (`UP`, `DOWN`, `MAINT`, `UP 1/3`, ...).
-    pub status: String,
+    pub status: super::state::ServerStatus,
     /// Whether it is the backup server.
     pub backup: bool,
 }

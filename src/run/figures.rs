@@ -10,8 +10,9 @@ use crate::report::model::{
     Event, EventKind, FaultRecord, Figures, Iteration, JobRecord, JobSample, LatencySplit,
     LatencySummary, ProbeSeries,
 };
+use crate::report::state::JobSeen;
 use crate::timeline;
-use crate::workload::{state_name, StatusPoll};
+use crate::workload::StatusPoll;
 
 /// The measure part's job samples from the follower's polls (failed polls left out).
 pub fn timeline_job_samples(polls: &[StatusPoll]) -> Vec<timeline::JobSample> {
@@ -36,7 +37,7 @@ pub fn report_job_samples(polls: &[StatusPoll]) -> Vec<JobSample> {
                 JobSample {
                     at_ms: p.at_ms,
                     frames_done: prev.map_or(0, |x| x.frames_done),
-                    state: "unreachable".to_string(),
+                    state: JobSeen::Unreachable,
                     owner: None,
                     epoch: prev.map_or(0, |x| x.epoch),
                     frames_lost: prev.map_or(0, |x| x.frames_lost),
@@ -53,7 +54,7 @@ fn sample_of(at_ms: f64, s: &JobStatus) -> JobSample {
     JobSample {
         at_ms,
         frames_done: s.frames_done,
-        state: state_name(s.state).to_string(),
+        state: JobSeen::from(s.state),
         owner: s.owner.clone(),
         epoch: s.epoch,
         frames_lost: s.frames_lost,
@@ -396,7 +397,7 @@ pub fn samples_of(series: &ProbeSeries) -> Vec<ProbeSample> {
 pub fn job_samples_of(job: &JobRecord) -> Vec<timeline::JobSample> {
     job.samples
         .iter()
-        .filter(|s| s.state != "unreachable")
+        .filter(|s| s.state.answered())
         .map(|s| timeline::JobSample {
             at_ms: s.at_ms,
             frames_done: s.frames_done,

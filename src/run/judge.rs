@@ -7,6 +7,7 @@ use crate::report::figure::Figure;
 use crate::report::model::{
     Distribution, ExpectationResult, Iteration, IterationOutcome, RunOutcome, Summary, Verdict,
 };
+use crate::report::state::JobSeen;
 use crate::scenario::model::{
     AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
 };
@@ -288,8 +289,8 @@ fn job_mismatch(expect: &JobExpectation, it: &Iteration) -> Option<String> {
         return Some("no job was submitted".to_string());
     };
     let want = match expect.0.state {
-        JobEndState::Done => "done",
-        JobEndState::Failed => "failed",
+        JobEndState::Done => JobSeen::Done,
+        JobEndState::Failed => JobSeen::Failed,
     };
     if job.final_state != want {
         let error = job
@@ -315,7 +316,7 @@ fn job_mismatch(expect: &JobExpectation, it: &Iteration) -> Option<String> {
             .samples
             .iter()
             .rev()
-            .find(|s| s.state != "unreachable")
+            .find(|s| s.state.answered())
             .map_or(0, |s| s.frames_done);
         if frames_done >= job.frames_total {
             return Some(format!(
@@ -701,7 +702,7 @@ mod tests {
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert_eq!(outcome(&its, &r), RunOutcome::Failed);
     }
-    fn with_job(state: &str, error: Option<&str>, frames_done: u64) -> Iteration {
+    fn with_job(state: JobSeen, error: Option<&str>, frames_done: u64) -> Iteration {
         let mut it = iteration(1, IterationOutcome::Passed, Some(300.0), 0, 0);
         it.job = Some(crate::report::model::JobRecord {
             id: "j".into(),
@@ -710,13 +711,13 @@ mod tests {
             frames_total: 960,
             chunk_frames: 8,
             pace_rtf: None,
-            final_state: state.into(),
+            final_state: state,
             error: error.map(str::to_string),
             samples: vec![
                 crate::report::model::JobSample {
                     at_ms: 1.0,
                     frames_done,
-                    state: state.into(),
+                    state,
                     owner: None,
                     epoch: 2,
                     frames_lost: 0,
@@ -725,7 +726,7 @@ mod tests {
                 crate::report::model::JobSample {
                     at_ms: 2.0,
                     frames_done: 0,
-                    state: "unreachable".into(),
+                    state: JobSeen::Unreachable,
                     owner: None,
                     epoch: 0,
                     frames_lost: 0,
@@ -750,7 +751,7 @@ mod tests {
             judge(&expect, 8, &its, &summary).remove(0)
         };
         let safe = judge_one(with_job(
-            "failed",
+            JobSeen::Failed,
             Some(
                 "cannot resume from chunk 3: checkpoint /data/jobs/j/00000003.e1.ckpt is corrupted",
             ),
@@ -760,7 +761,7 @@ mod tests {
         assert_eq!(safe.verdict, Verdict::Held, "{}", safe.evidence);
         assert!(safe.evidence.contains("corrupted"), "{}", safe.evidence);
 
-        let finished = judge_one(with_job("done", None, 960));
+        let finished = judge_one(with_job(JobSeen::Done, None, 960));
         assert_eq!(finished.verdict, Verdict::Failed);
         assert!(
             finished.evidence.contains("ended done"),
@@ -768,7 +769,7 @@ mod tests {
             finished.evidence
         );
 
-        let other_error = judge_one(with_job("failed", Some("synthesis failed"), 32));
+        let other_error = judge_one(with_job(JobSeen::Failed, Some("synthesis failed"), 32));
         assert_eq!(other_error.verdict, Verdict::Failed);
         assert!(
             other_error.evidence.contains("does not mention"),
@@ -776,7 +777,7 @@ mod tests {
             other_error.evidence
         );
 
-        let claims_all = judge_one(with_job("failed", Some("checkpoint bad"), 960));
+        let claims_all = judge_one(with_job(JobSeen::Failed, Some("checkpoint bad"), 960));
         assert_eq!(claims_all.verdict, Verdict::Failed);
         assert!(
             claims_all.evidence.contains("complete"),
@@ -788,12 +789,16 @@ mod tests {
     #[test]
     fn a_job_expected_done_fails_when_it_failed() {
         let expect = job_expect("done");
-        let its = vec![with_job("failed", Some("No space left on device"), 40)];
+        let its = vec![with_job(
+            JobSeen::Failed,
+            Some("No space left on device"),
+            40,
+        )];
         let summary = summarize(&its);
         let r = judge(&expect, 8, &its, &summary);
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert!(r[0].evidence.contains("No space left"), "{}", r[0].evidence);
-        let its = vec![with_job("done", None, 960)];
+        let its = vec![with_job(JobSeen::Done, None, 960)];
         let r = judge(&expect, 8, &its, &summarize(&its));
         assert_eq!(r[0].verdict, Verdict::Held, "{}", r[0].evidence);
     }
