@@ -42,17 +42,6 @@ pub struct UnknownFigure {
 }
 
 impl Figure {
-    /// The figures of report.json's `summary.figures`, in the documented order.
-    pub const SUMMARY: [Figure; 7] = [
-        Figure::Rto,
-        Figure::Outage,
-        Figure::JobRto,
-        Figure::WorkLost,
-        Figure::Errors,
-        Figure::WitnessDelay,
-        Figure::Detect,
-    ];
-
     /// Every figure: the summary's, then probe latency before, during and after.
     pub const ALL: [Figure; 10] = [
         Figure::Rto,
@@ -66,6 +55,10 @@ impl Figure {
         Figure::LatencyDuringP99,
         Figure::LatencyAfterP99,
     ];
+
+    /// The figures of report.json's `summary.figures`, in the documented
+    /// order: every figure but the latency rows.
+    pub const SUMMARY: &'static [Figure] = Figure::ALL.split_at(7).0;
 
     /// Its name: the key in report.json (`rto_ms`), ending with its unit.
     pub const fn as_str(self) -> &'static str {
@@ -208,6 +201,10 @@ mod tests {
                 assert!(figure.as_str().ends_with("_ms"), "{figure}");
             }
         }
+        assert_eq!(Figure::SUMMARY.len(), 7);
+        assert!(Figure::SUMMARY
+            .iter()
+            .all(|f| !f.as_str().starts_with("latency_")));
         let err = "rto".parse::<Figure>().unwrap_err().to_string();
         assert!(
             err.contains("`rto`") && err.contains("rto_ms, outage_ms"),

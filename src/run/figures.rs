@@ -430,7 +430,8 @@ pub fn recompute(it: &Iteration, sustain: usize) -> Figures {
 pub fn disagreements(stored: &Figures, recomputed: &Figures) -> Vec<(String, String, String)> {
     let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v}"));
     let mut out: Vec<(String, String, String)> = Figure::SUMMARY
-        .into_iter()
+        .iter()
+        .copied()
         .map(|figure| (figure, figure.value(stored), figure.value(recomputed)))
         .filter(|(_, a, b)| a != b)
         .map(|(figure, a, b)| (figure.to_string(), show(a), show(b)))

@@ -84,7 +84,8 @@ pub fn summarize(iterations: &[Iteration]) -> Summary {
         *outcomes.entry(it.outcome.to_string()).or_insert(0) += 1;
     }
     let figures = Figure::SUMMARY
-        .into_iter()
+        .iter()
+        .copied()
         .map(|figure| {
             let (values, missing) = figure_values(iterations, figure);
             let bound = figure_bound(iterations, figure);
