@@ -15,31 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-
-/// One server as the front door sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerView {
-    /// The server's name in the front door's configuration (e.g. `primary`).
-    pub name: String,
-    /// True for a `backup` server (used only when no active server is up).
-    pub backup: bool,
-    /// True while the front door's health checks consider it up.
-    pub up: bool,
-    /// Sessions the front door has sent to it since it started, when known
-    /// (HAProxy's `stot`): a rise on the backup proves traffic went there.
-    pub sessions_total: Option<u64>,
-}
-
-/// The front door's view at one instant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrontdoorSnapshot {
-    /// When the poll was sent, in clock ms.
-    pub asked_ms: f64,
-    /// When the answer came back, in clock ms.
-    pub answered_ms: f64,
-    /// Every server of the backend.
-    pub servers: Vec<ServerView>,
-}
+pub use crate::timeline::{FrontdoorSnapshot, ServerView};
 
 /// What a poller collected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -21,12 +21,11 @@ mod engine;
 mod error;
 pub mod frontdoor;
 pub mod outage_target;
-mod sample;
 
+pub use crate::timeline::ProbeSample;
 pub use config::{ensure_loopback, ConnectionMode, ProbeConfig};
 pub use engine::{start, ProbeHandle};
 pub use error::ProbeError;
-pub use sample::ProbeSample;
 
 #[cfg(test)]
 mod tests;

@@ -224,5 +224,8 @@ async fn frontdoor_poller_records_snapshots_and_errors() {
         .windows(2)
         .all(|w| w[0].answered_ms <= w[1].asked_ms));
     let events = timeline::frontdoor_events(&seen.snapshots);
-    assert_eq!(events[0].kind, timeline::EventKind::FrontdoorPrimaryDown);
+    assert_eq!(
+        events[0].kind,
+        timeline::EventKind::FrontdoorMarkedPrimaryDown
+    );
 }

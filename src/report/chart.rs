@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use super::display::{escape, number};
 use super::model::{EventKind, Iteration};
+use super::state::{JobSeen, ServerStatus};
 
 /// Width of a timeline chart in SVG user units (pixels at 100 %).
 pub const TIMELINE_WIDTH: f64 = 1100.0;
@@ -582,16 +583,12 @@ fn frontdoor_servers(it: &Iteration) -> Vec<String> {
     servers
 }
 
-fn status_color(status: &str) -> &'static str {
-    let upper = status.to_ascii_uppercase();
-    if upper == "UP" {
-        GOOD
-    } else if upper.starts_with("DOWN") && !upper.contains('/') {
-        FAILED
-    } else if upper.starts_with("UP ") || upper.starts_with("DOWN ") {
-        "#f9a825"
-    } else {
-        "#9e9e9e"
+fn status_color(status: &ServerStatus) -> &'static str {
+    match status {
+        ServerStatus::Up => GOOD,
+        ServerStatus::Down => FAILED,
+        ServerStatus::Changing(_) => "#f9a825",
+        ServerStatus::Other(_) => "#9e9e9e",
     }
 }
 
@@ -635,7 +632,7 @@ fn draw_frontdoor(svg: &mut String, it: &Iteration, layout: &Layout, top: f64, s
                 (layout.x(b) - layout.x(a)).max(0.5),
                 status_color(&sample.status),
                 escape(server),
-                escape(&sample.status),
+                escape(sample.status.as_str()),
                 super::display::seconds(sample.at_ms)
             );
         }
@@ -696,7 +693,7 @@ fn draw_job(svg: &mut String, it: &Iteration, layout: &Layout, top: f64, bottom:
     let mut previous: Option<(f64, u64)> = None;
     let mut unreachable = String::new();
     for sample in &job.samples {
-        if sample.state == "unreachable" {
+        if sample.state == JobSeen::Unreachable {
             if layout.window.contains(sample.at_ms) {
                 let _ = write!(
                     unreachable,

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::display::number;
+use super::figure::Figure;
 use super::figures::{self, FigureRow};
 use super::model::{Distribution, Report};
 
@@ -35,14 +36,7 @@ pub enum CompareError {
 /// Refuses a threshold whose figure no report carries: a typo (`rto` for
 /// `rto_ms`) would otherwise turn the gate off without a word.
 pub fn check_figures(thresholds: &[Threshold], reports: &[&Report]) -> Result<(), CompareError> {
-    let mut known: Vec<String> = Report::FIGURES.iter().map(|(n, _)| n.to_string()).collect();
-    for name in [
-        "latency_before_p99_ms",
-        "latency_during_p99_ms",
-        "latency_after_p99_ms",
-    ] {
-        known.push(name.to_string());
-    }
+    let mut known: Vec<String> = Figure::names().into_iter().map(String::from).collect();
     for report in reports {
         for row in figures::rows(report) {
             if !known.contains(&row.name) {

@@ -2,7 +2,8 @@
 //! report.json's summary, plus probe latency before, during and after the
 //! outage across iterations (each iteration's p99, distributed).
 
-use super::model::{Distribution, LatencySummary, Report};
+use super::figure::{self, Figure};
+use super::model::{Distribution, Report};
 
 /// One figure across the iterations of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,24 +14,6 @@ pub struct FigureRow {
     pub label: String,
     /// Its distribution across iterations.
     pub distribution: Distribution,
-}
-
-/// A label for a figure name.
-pub fn label(name: &str) -> String {
-    match name {
-        "rto_ms" => "RTO (front door, from onset)".into(),
-        "outage_ms" => "outage (first failed probe to recovery)".into(),
-        "witness_delay_ms" => "witness delay (request to witness)".into(),
-        "job_rto_ms" => "job RTO".into(),
-        "work_lost_frames" => "work lost".into(),
-        "errors" => "failed probes".into(),
-        "fault_effect_delay_ms" => "fault effect delay".into(),
-        "detect_ms" => "detection (onset to mark-down)".into(),
-        "latency_before_p99_ms" => "latency p99 before".into(),
-        "latency_during_p99_ms" => "latency p99 during".into(),
-        "latency_after_p99_ms" => "latency p99 after".into(),
-        other => other.replace('_', " "),
-    }
 }
 
 /// Nearest-rank distribution of `values` (the same statistic report.json uses).
@@ -60,46 +43,49 @@ pub fn distribution(
 /// Every figure of the report: the summary's, in the documented order (then
 /// any others it carries), then probe latency p99 before, during and after.
 pub fn rows(report: &Report) -> Vec<FigureRow> {
-    let mut rows = Vec::new();
-    let mut names: Vec<String> = Report::FIGURES.iter().map(|(n, _)| n.to_string()).collect();
+    let mut names: Vec<&str> = Figure::SUMMARY.iter().map(|f| f.as_str()).collect();
     for name in report.summary.figures.keys() {
-        if !names.contains(name) {
-            names.push(name.clone());
+        if !names.contains(&name.as_str()) {
+            names.push(name);
         }
     }
-    for name in names {
-        if let Some(distribution) = report.summary.figures.get(&name) {
-            rows.push(FigureRow {
-                label: label(&name),
-                name,
+    let mut rows: Vec<FigureRow> = names
+        .into_iter()
+        .filter_map(|name| {
+            let distribution = report.summary.figures.get(name)?;
+            Some(FigureRow {
+                name: name.to_string(),
+                label: figure::label(name),
                 distribution: distribution.clone(),
+            })
+        })
+        .collect();
+    for figure in Figure::ALL.into_iter().filter(|f| !f.in_summary()) {
+        if let Some(distribution) = across_iterations(report, figure) {
+            rows.push(FigureRow {
+                name: figure.to_string(),
+                label: figure.label().to_string(),
+                distribution,
             });
         }
     }
-    type Phase = fn(&super::model::LatencySplit) -> &LatencySummary;
-    let phases: [(&str, Phase); 3] = [
-        ("latency_before_p99_ms", |l| &l.before),
-        ("latency_during_p99_ms", |l| &l.during),
-        ("latency_after_p99_ms", |l| &l.after),
-    ];
-    for (name, phase) in phases {
-        let values: Vec<Option<f64>> = report
-            .iterations
-            .iter()
-            .map(|it| phase(&it.figures.latency).p99_ms)
-            .collect();
-        if values.iter().all(Option::is_none) {
-            continue;
-        }
-        let present: Vec<f64> = values.iter().flatten().copied().collect();
-        let missing = (values.len() - present.len()) as u32;
-        rows.push(FigureRow {
-            name: name.to_string(),
-            label: label(name),
-            distribution: distribution("ms", &present, missing, None),
-        });
-    }
     rows
+}
+
+/// The distribution of `figure` over every iteration of the report (not only
+/// the judged ones); `None` when no iteration has a value.
+fn across_iterations(report: &Report, figure: Figure) -> Option<Distribution> {
+    let values: Vec<Option<f64>> = report
+        .iterations
+        .iter()
+        .map(|it| figure.value(&it.figures))
+        .collect();
+    if values.iter().all(Option::is_none) {
+        return None;
+    }
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    let missing = (values.len() - present.len()) as u32;
+    Some(distribution(figure.unit(), &present, missing, None))
 }
 
 #[cfg(test)]
@@ -124,24 +110,10 @@ mod tests {
     fn rows_follow_the_documented_order_then_latency() {
         let report = testdata::report();
         let names: Vec<String> = rows(&report).into_iter().map(|r| r.name).collect();
-        assert_eq!(
-            names,
-            [
-                "rto_ms",
-                "outage_ms",
-                "job_rto_ms",
-                "work_lost_frames",
-                "errors",
-                "witness_delay_ms",
-                "detect_ms",
-                "latency_before_p99_ms",
-                "latency_during_p99_ms",
-                "latency_after_p99_ms"
-            ]
-        );
+        assert_eq!(names, Figure::names());
         let during = rows(&report)
             .into_iter()
-            .find(|r| r.name == "latency_during_p99_ms")
+            .find(|r| r.name == Figure::LatencyDuringP99.as_str())
             .unwrap();
         assert_eq!(during.distribution.p50, Some(250.0));
     }

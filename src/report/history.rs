@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::display::{number, sparkline};
+use super::figure::Figure;
 use super::model::{Report, RunOutcome};
 
 /// File name of the history inside the reports directory.
@@ -79,21 +80,21 @@ pub struct HistorySummary {
 impl HistorySummary {
     /// The summary of `report`, whose files are in `report_dir`.
     pub fn of(report: &Report, report_dir: &Path) -> Self {
-        let figure = |name: &str| report.summary.figures.get(name);
+        let figure = |figure: Figure| report.summary.figure(figure);
         Self {
             scenario: report.scenario.name.clone(),
             started_at: report.started_at,
             outcome: report.outcome,
             iterations: report.summary.iterations,
-            rto_p50_ms: figure("rto_ms").and_then(|d| d.p50),
-            rto_p95_ms: figure("rto_ms").and_then(|d| d.p95),
-            job_rto_p50_ms: figure("job_rto_ms").and_then(|d| d.p50),
-            job_rto_p95_ms: figure("job_rto_ms").and_then(|d| d.p95),
-            outage_p95_ms: figure("outage_ms").and_then(|d| d.p95),
-            witness_delay_p50_ms: figure("witness_delay_ms").and_then(|d| d.p50),
-            detect_p50_ms: figure("detect_ms").and_then(|d| d.p50),
-            work_lost_frames_max: figure("work_lost_frames").and_then(|d| d.max),
-            errors_max: figure("errors").and_then(|d| d.max),
+            rto_p50_ms: figure(Figure::Rto).and_then(|d| d.p50),
+            rto_p95_ms: figure(Figure::Rto).and_then(|d| d.p95),
+            job_rto_p50_ms: figure(Figure::JobRto).and_then(|d| d.p50),
+            job_rto_p95_ms: figure(Figure::JobRto).and_then(|d| d.p95),
+            outage_p95_ms: figure(Figure::Outage).and_then(|d| d.p95),
+            witness_delay_p50_ms: figure(Figure::WitnessDelay).and_then(|d| d.p50),
+            detect_p50_ms: figure(Figure::Detect).and_then(|d| d.p50),
+            work_lost_frames_max: figure(Figure::WorkLost).and_then(|d| d.max),
+            errors_max: figure(Figure::Errors).and_then(|d| d.max),
             run_id: report.run_id.clone(),
             report_dir: report_dir.display().to_string(),
         }
@@ -248,7 +249,7 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
             out.push_str(&format!(
                 "  {:<20} {:<12} {:>10} {:>10} {:>11} {:>11} {:>11} {:>12} {:>10}  {}\n",
                 run.started_at.format("%Y-%m-%d %H:%M:%S"),
-                outcome_word(run.outcome),
+                run.outcome.as_str(),
                 ms(run.rto_p50_ms),
                 ms(run.rto_p95_ms),
                 ms(run.outage_p95_ms),
@@ -264,11 +265,6 @@ pub fn trend_table(entries: &[HistorySummary], scenario: Option<&str>, last: usi
         out.push('\n');
     }
     out
-}
-
-/// The outcome as the lowercase word report.json uses.
-pub fn outcome_word(outcome: RunOutcome) -> &'static str {
-    outcome.as_str()
 }
 
 #[cfg(test)]

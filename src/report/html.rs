@@ -9,8 +9,9 @@ use std::fmt::Write;
 
 use super::chart::{self, Window};
 use super::display::{escape, number, seconds, with_unit, witness_text};
+use super::figure::Figure;
 use super::figures;
-use super::history::{outcome_word, HistorySummary};
+use super::history::HistorySummary;
 use super::model::{Iteration, IterationOutcome, Report, RunOutcome, Verdict};
 use super::seams::{IterationSeams, VerdictView};
 
@@ -48,7 +49,7 @@ details{margin:6px 0}summary{cursor:pointer;color:#1565c0}
 /// seam per iteration (see [`super::seams::collect`]).
 pub fn render(report: &Report, history: &[HistorySummary], seams: &[IterationSeams]) -> String {
     let mut page = String::with_capacity(256 * 1024);
-    let outcome = outcome_word(report.outcome);
+    let outcome = report.outcome.as_str();
     let _ = write!(
         page,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} — {} — takeover</title><style>{STYLE}</style></head><body>"#,
@@ -76,7 +77,7 @@ pub fn render(report: &Report, history: &[HistorySummary], seams: &[IterationSea
 }
 
 fn header(page: &mut String, report: &Report) {
-    let outcome = outcome_word(report.outcome);
+    let outcome = report.outcome.as_str();
     let duration_s = (report.ended_at - report.started_at).num_milliseconds() as f64 / 1000.0;
     let counts: Vec<String> = report
         .summary
@@ -195,7 +196,7 @@ fn history_section(page: &mut String, report: &Report, history: &[HistorySummary
     page.push_str("</div><table><tr><th>started (UTC)</th><th>outcome</th><th>RTO p50</th><th>RTO p95</th><th>job RTO p50</th><th>work lost max</th><th>run</th></tr>");
     for run in &runs {
         let is_current = std::ptr::eq(*run, &current);
-        let word = outcome_word(run.outcome);
+        let word = run.outcome.as_str();
         let _ = write!(
             page,
             r#"<tr{}><td>{}</td><td class="v-{word}">{word}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
@@ -252,7 +253,7 @@ fn history_bars(runs: &[&HistorySummary]) -> String {
                     bottom - h,
                     (bar - 4.0).max(1.0),
                     escape(&run.run_id),
-                    outcome_word(run.outcome),
+                    run.outcome.as_str(),
                     number(v)
                 );
             }
@@ -299,19 +300,18 @@ fn iteration_section(
         page.push_str("</ul>");
     }
     let f = &it.figures;
-    let bounded = |v: Option<f64>, figure: &str| match (v, f.error_bounds_ms.get(figure)) {
-        (Some(v), Some(b)) => format!(
-            "{} ± {}",
-            with_unit(Some(v), "ms"),
-            with_unit(Some(*b), "ms")
-        ),
-        (v, _) => with_unit(v, "ms"),
+    let plain = |figure: Figure| with_unit(figure.value(f), figure.unit());
+    let bounded = |figure: Figure| match figure.error_bound(f) {
+        Some(b) if figure.value(f).is_some() => {
+            format!("{} ± {}", plain(figure), with_unit(Some(b), figure.unit()))
+        }
+        _ => plain(figure),
     };
     let _ = write!(
         page,
         r#"<table><tr><th>RTO</th><th>outage</th><th>onset</th><th>job RTO</th><th>work lost</th><th>failed probes</th><th>witness delay</th><th>detection</th><th>latency p99 before / during / after</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} of {}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{} / {} / {}</td></tr></table>"#,
-        bounded(f.rto_ms, "rto_ms"),
-        bounded(f.outage_ms, "outage_ms"),
+        bounded(Figure::Rto),
+        bounded(Figure::Outage),
         match (f.onset, f.onset_ms) {
             (Some(source), Some(at)) => format!(
                 "{} at {}",
@@ -320,15 +320,15 @@ fn iteration_section(
             ),
             _ => "—".to_string(),
         },
-        bounded(f.job_rto_ms, "job_rto_ms"),
-        with_unit(f.work_lost_frames.map(|v| v as f64), "frames"),
+        bounded(Figure::JobRto),
+        plain(Figure::WorkLost),
         f.errors,
         f.probes,
-        with_unit(f.witness_delay_ms.or(f.fault_effect_delay_ms), "ms"),
-        with_unit(f.detect_ms, "ms"),
-        with_unit(f.latency.before.p99_ms, "ms"),
-        with_unit(f.latency.during.p99_ms, "ms"),
-        with_unit(f.latency.after.p99_ms, "ms"),
+        plain(Figure::WitnessDelay),
+        plain(Figure::Detect),
+        plain(Figure::LatencyBeforeP99),
+        plain(Figure::LatencyDuringP99),
+        plain(Figure::LatencyAfterP99),
     );
 
     if !it.faults.is_empty() {
@@ -379,12 +379,12 @@ fn iteration_section(
         it.events.len()
     );
     for event in &it.events {
-        let kind = event.kind.name();
+        let kind = event.kind.as_str();
         let _ = write!(
             page,
             r#"<tr><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             seconds(event.at_ms),
-            escape(&kind),
+            escape(kind),
             escape(&event.detail)
         );
     }
@@ -402,7 +402,7 @@ fn iteration_section(
             job.pace_rtf
                 .map(|p| format!(", paced to {} s per audio second", number(p)))
                 .unwrap_or_default(),
-            escape(&job.final_state),
+            job.final_state,
             job.error
                 .as_deref()
                 .map(|e| format!(": {}", escape(e)))

@@ -267,6 +267,57 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Where each stored report's bytes as this build writes them are kept:
+    /// written once by the build before the model became typed, so a change
+    /// of layout shows as a difference. `TAKEOVER_BLESS=1` writes them anew.
+    fn golden(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/written/{name}"))
+    }
+
+    fn same_bytes(what: &str, written: &[u8], golden: &Path) {
+        if std::env::var_os("TAKEOVER_BLESS").is_some() {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(golden, written).unwrap();
+        }
+        let stored = std::fs::read(golden).unwrap();
+        if written != stored {
+            let at = written
+                .iter()
+                .zip(&stored)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let show = |b: &[u8]| {
+                String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())])
+                    .to_string()
+            };
+            panic!(
+                "{what} is written differently from byte {at}:\nnow    {}\nbefore {}",
+                show(written),
+                show(&stored)
+            );
+        }
+    }
+
+    /// Every stored report, and a report with every field set, is written
+    /// byte for byte as before: the typed model keeps report.json's layout.
+    #[test]
+    fn stored_reports_are_written_byte_identical() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (file, name) in [
+            (
+                "tests/fixtures/report-oom-kill/report.json",
+                "report-oom-kill.json",
+            ),
+            ("reports/example/report.json", "example.json"),
+        ] {
+            let report = read(&root.join(file)).unwrap();
+            let written = serde_json::to_vec(&report).unwrap();
+            same_bytes(file, &written, &golden(name));
+        }
+        let full = serde_json::to_vec(&crate::report::testdata::report()).unwrap();
+        same_bytes("the test report", &full, &golden("testdata.json"));
+    }
+
     #[test]
     fn a_wrong_type_names_the_field_and_an_absurd_time_is_refused() {
         let dir = std::env::temp_dir().join(format!("takeover-json-field-{}", std::process::id()));

@@ -119,7 +119,7 @@ pub fn suite(report: &Report) -> TestSuite {
     ));
     suite.add_property(("run_id", report.run_id.as_str()));
     suite.add_property(("scenario_file", report.scenario.file.as_str()));
-    suite.add_property(("outcome", super::history::outcome_word(report.outcome)));
+    suite.add_property(("outcome", report.outcome.as_str()));
     for e in &report.expectations {
         suite.add_test_case(expectation_case(scenario, e));
     }

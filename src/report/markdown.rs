@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 use super::display::{md_cell, md_text, number, with_unit, witness_text};
+use super::figure::Figure;
 use super::figures;
-use super::history::{outcome_word, HistorySummary};
+use super::history::HistorySummary;
 use super::model::{Iteration, Report, Verdict};
 use super::seams::VerdictView;
 
@@ -34,7 +35,7 @@ fn verdict_mark(verdict: Verdict) -> &'static str {
 /// (named by [`outage_chart_name`] and [`whole_chart_name`]) are written beside it.
 pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> String {
     let mut md = String::new();
-    let outcome = outcome_word(report.outcome).to_uppercase();
+    let outcome = report.outcome.as_str().to_uppercase();
     let mark = match report.outcome {
         super::model::RunOutcome::Passed => "✅",
         super::model::RunOutcome::Failed => "❌",
@@ -115,23 +116,24 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
     md.push_str("## Iterations\n\n| # | outcome | RTO | outage | onset | witness delay | detection | job RTO | work lost | failed probes | fault witness | audio |\n|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|\n");
     for it in &report.iterations {
         let f = &it.figures;
-        let bounded = |v: Option<f64>, figure: &str| match (v, f.error_bounds_ms.get(figure)) {
-            (Some(v), Some(b)) => format!("{} ± {}", with_unit(Some(v), "ms"), number(*b)),
-            (v, _) => with_unit(v, "ms"),
+        let bounded = |figure: Figure| match (figure.value(f), figure.error_bound(f)) {
+            (Some(v), Some(b)) => format!("{} ± {}", with_unit(Some(v), figure.unit()), number(b)),
+            (v, _) => with_unit(v, figure.unit()),
         };
+        let plain = |figure: Figure| with_unit(figure.value(f), figure.unit());
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             it.index,
             it.outcome,
-            bounded(f.rto_ms, "rto_ms"),
-            bounded(f.outage_ms, "outage_ms"),
+            bounded(Figure::Rto),
+            bounded(Figure::Outage),
             onset_cell(f),
-            with_unit(f.witness_delay_ms.or(f.fault_effect_delay_ms), "ms"),
-            with_unit(f.detect_ms, "ms"),
-            bounded(f.job_rto_ms, "job_rto_ms"),
-            with_unit(it.figures.work_lost_frames.map(|v| v as f64), "frames"),
-            it.figures.errors,
+            plain(Figure::WitnessDelay),
+            plain(Figure::Detect),
+            bounded(Figure::JobRto),
+            plain(Figure::WorkLost),
+            f.errors,
             md_cell(&witnesses(it)),
             md_cell(&audio_line(it)),
         );
@@ -181,7 +183,7 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
                 md,
                 "| {} | {} | {} | {} | {} | `{}`{} |",
                 run.started_at.format("%Y-%m-%d %H:%M"),
-                outcome_word(run.outcome),
+                run.outcome.as_str(),
                 with_unit(run.rto_p50_ms, "ms"),
                 with_unit(run.rto_p95_ms, "ms"),
                 with_unit(run.job_rto_p50_ms, "ms"),

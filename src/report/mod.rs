@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod compare;
 pub mod display;
+pub mod figure;
 pub mod figures;
 pub mod files;
 pub mod history;
@@ -14,6 +15,7 @@ pub mod metrics_export;
 pub mod model;
 pub mod openmetrics;
 pub mod seams;
+pub mod state;
 #[cfg(test)]
 mod testdata;
 

@@ -236,85 +236,7 @@ pub struct Iteration {
     pub phases_ms: BTreeMap<String, f64>,
 }
 
-/// Something that happened during an iteration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// When, in ms since the iteration's start.
-    pub at_ms: f64,
-    /// What.
-    pub kind: EventKind,
-    /// Details for a person (the witness of a fault, the server HAProxy switched to, ...).
-    #[serde(default)]
-    pub detail: String,
-}
-
-/// The kinds of events on an iteration's timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Every container of the stack is ready.
-    StackUp,
-    /// The first probe was scheduled.
-    ProbesStarted,
-    /// The job was accepted through the front door.
-    JobSubmitted,
-    /// A step started.
-    StepStarted,
-    /// The harness asked for a fault.
-    FaultRequested,
-    /// The fault's witness appeared (a `die`/`oom`/`pause` event, a rule's counter, ...).
-    FaultInEffect,
-    /// The fault's witness never appeared within its deadline.
-    FaultUnwitnessed,
-    /// The fault cannot be made here (no netem, no GPU); the step was skipped.
-    FaultUnavailable,
-    /// A fault was healed.
-    FaultHealed,
-    /// The first failed probe after a fault.
-    FirstFailedProbe,
-    /// HAProxy marked the primary down.
-    FrontdoorMarkedPrimaryDown,
-    /// HAProxy marked the primary up again.
-    FrontdoorMarkedPrimaryUp,
-    /// HAProxy sends traffic to the backup (standby) server.
-    SwitchedToBackup,
-    /// The first good probe after HAProxy marked the primary down, while the
-    /// standby served (the primary not marked up again).
-    FirstGoodProbeViaStandby,
-    /// The first good probe after HAProxy marked the primary down, once it had
-    /// marked the primary up again (the primary itself recovered, e.g. a healed fault).
-    FirstGoodProbeViaPrimary,
-    /// The first probe of the sustained run of good probes that ends the outage.
-    SustainedGood,
-    /// The job's committed progress moved again after the fault.
-    JobProgressResumed,
-    /// The job changed owner (a takeover), with the new epoch in the detail.
-    JobOwnerChanged,
-    /// The job reached `done`.
-    JobDone,
-    /// The job reached `failed`.
-    JobFailed,
-    /// A runbook started.
-    RunbookStarted,
-    /// A runbook ended (exit code in the detail).
-    RunbookEnded,
-    /// The audio check finished (verdict in the detail).
-    AudioVerdict,
-    /// Teardown of the stack started.
-    TeardownStarted,
-    /// Anything else worth a line (a deadline passed, a warning).
-    Note,
-}
-
-impl EventKind {
-    /// The snake_case name report.json uses (`fault_in_effect`).
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
-}
+pub use crate::timeline::{Event, EventKind};
 
 /// The figures of one iteration. `None` means "not measured" (no fault, no
 /// recovery within the deadline, ...); the reasons say which.
@@ -500,8 +422,9 @@ pub struct JobRecord {
     pub chunk_frames: u32,
     /// Wall seconds per audio second the job was paced to, if paced.
     pub pace_rtf: Option<f64>,
-    /// Final state (`done`, `failed`, or `running` when the deadline passed).
-    pub final_state: String,
+    /// Final state (`done`, `failed`, or `running` when the deadline passed;
+    /// `unknown` when no poll answered).
+    pub final_state: super::state::JobSeen,
     /// The job's error, when it failed.
     pub error: Option<String>,
     /// Status polls, in order.
@@ -516,7 +439,7 @@ pub struct JobSample {
     /// Frames committed.
     pub frames_done: u64,
     /// State (`queued`, `running`, `done`, `failed`), or `unreachable` when the poll failed.
-    pub state: String,
+    pub state: super::state::JobSeen,
     /// Worker holding the lease.
     pub owner: Option<String>,
     /// Lease epoch.
@@ -536,7 +459,7 @@ pub struct FrontdoorSample {
     /// Server name (`primary`, `standby`).
     pub server: String,
     /// HAProxy's status (`UP`, `DOWN`, `MAINT`, `UP 1/3`, ...).
-    pub status: String,
+    pub status: super::state::ServerStatus,
     /// Whether it is the backup server.
     pub backup: bool,
 }
@@ -664,17 +587,19 @@ pub struct ExpectationResult {
     pub evidence: String,
 }
 
-impl Report {
-    /// The figure names used in [`Summary::figures`], with their units.
-    pub const FIGURES: [(&'static str, &'static str); 7] = [
-        ("rto_ms", "ms"),
-        ("outage_ms", "ms"),
-        ("job_rto_ms", "ms"),
-        ("work_lost_frames", "frames"),
-        ("errors", "probes"),
-        ("witness_delay_ms", "ms"),
-        ("detect_ms", "ms"),
-    ];
+impl Summary {
+    /// The distribution of `figure` across iterations, when the summary has it.
+    pub fn figure(&self, figure: super::figure::Figure) -> Option<&Distribution> {
+        self.figures.get(figure.as_str())
+    }
+}
+
+impl Figures {
+    /// Records the measured error bound of `figure`.
+    pub fn set_error_bound(&mut self, figure: super::figure::Figure, bound_ms: f64) {
+        self.error_bounds_ms
+            .insert(figure.as_str().to_string(), bound_ms);
+    }
 }
 
 #[cfg(test)]
@@ -699,6 +624,5 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(o).unwrap(), o.to_string());
         }
-        assert_eq!(EventKind::FaultInEffect.name(), "fault_in_effect");
     }
 }

@@ -9,24 +9,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::figure::Figure;
 use super::model::{Report, RunOutcome, Verdict};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "takeover_drill_";
 
-/// What each known figure means, for `# HELP`.
-fn figure_help(figure: &str) -> String {
-    match figure {
-        "rto_ms" => "Front-door RTO: from the outage's onset to sustained good probes (ms)".into(),
-        "outage_ms" => "Outage seen at the front door: first to last failed probe (ms)".into(),
-        "job_rto_ms" => {
-            "Job RTO: from the onset until the job's committed progress moved again (ms)".into()
-        }
-        "work_lost_frames" => "Frames computed twice after the takeover".into(),
-        "errors" => "Failed probes per iteration".into(),
-        "witness_delay_ms" => "From the fault's request to its witness (ms)".into(),
-        "detect_ms" => "From the onset until the front door marked the primary down (ms)".into(),
-        other => format!("The drill figure {other} across iterations"),
+/// What a figure means, for `# HELP` (a figure this build does not know by its name).
+fn figure_help(name: &str) -> String {
+    match Figure::from_name(name) {
+        Some(figure) => figure.help().to_string(),
+        None => format!("The drill figure {name} across iterations"),
     }
 }
 
@@ -94,15 +87,6 @@ fn metric_name(figure: &str) -> String {
     s
 }
 
-fn outcome_name(o: RunOutcome) -> &'static str {
-    match o {
-        RunOutcome::Passed => "passed",
-        RunOutcome::Failed => "failed",
-        RunOutcome::Inconclusive => "inconclusive",
-        RunOutcome::Error => "error",
-    }
-}
-
 fn add_report(f: &mut Families, r: &Report) {
     let scenario = r.scenario.name.as_str();
     let s = [("scenario", scenario)];
@@ -141,7 +125,7 @@ fn add_report(f: &mut Families, r: &Report) {
         f.add(
             &format!("{PREFIX}outcome"),
             "The run's verdict: 1 for the one it got, 0 for the others",
-            &[("scenario", scenario), ("outcome", outcome_name(o))],
+            &[("scenario", scenario), ("outcome", o.as_str())],
             if r.outcome == o { 1.0 } else { 0.0 },
         );
     }

@@ -3,6 +3,7 @@
 //! taken over by the standby, and a structural audio verdict with one seam.
 
 use super::model::*;
+use super::state::JobSeen;
 
 /// Deterministic jitter in [0, 1).
 struct Jitter(u64);
@@ -110,35 +111,35 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
     while t < end - 500.0 {
         let (state, owner, epoch, frames) = if t < in_effect {
             (
-                "running",
+                JobSeen::Running,
                 "primary",
                 1,
                 (((t - 2_100.0) / 880.0) as u64 * 8).min(48),
             )
         } else if t < resumed {
             let state = if t < in_effect + 400.0 {
-                "unreachable"
+                JobSeen::Unreachable
             } else {
-                "running"
+                JobSeen::Running
             };
             (state, "primary", 1, 48)
         } else {
             (
-                "running",
+                JobSeen::Running,
                 "standby",
                 2,
                 (56 + ((t - resumed) / 880.0) as u64 * 8).min(frames_total),
             )
         };
         let state = if frames >= frames_total {
-            "done"
+            JobSeen::Done
         } else {
             state
         };
         samples.push(JobSample {
             at_ms: t,
             frames_done: frames,
-            state: state.into(),
+            state,
             owner: Some(owner.into()),
             epoch,
             frames_lost: if epoch == 2 { 4 } else { 0 },
@@ -148,7 +149,7 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
     }
     let done_at = samples
         .iter()
-        .find(|s| s.state == "done")
+        .find(|s| s.state == JobSeen::Done)
         .map(|s| s.at_ms)
         .unwrap_or(end - 600.0);
 
@@ -294,7 +295,7 @@ pub fn iteration(index: u32, outage_ms: f64, job_rto_ms: f64) -> Iteration {
             frames_total,
             chunk_frames: 8,
             pace_rtf: Some(0.9),
-            final_state: "done".into(),
+            final_state: JobSeen::Done,
             error: None,
             samples,
         }),

@@ -24,7 +24,7 @@ pub fn primary_markdowns(it: &Iteration) -> u64 {
     let mut was_down = false;
     let mut count = 0;
     for s in it.frontdoor.iter().filter(|s| s.server == "primary") {
-        let down = s.status.trim().to_uppercase().starts_with("DOWN");
+        let down = s.status.reads_down();
         if down && !was_down {
             count += 1;
         }
@@ -96,7 +96,7 @@ mod tests {
         JobSample {
             at_ms,
             frames_done: at_ms as u64,
-            state: "running".into(),
+            state: crate::report::state::JobSeen::Running,
             owner: Some(owner.into()),
             epoch,
             frames_lost: 0,
@@ -139,7 +139,7 @@ mod tests {
             frames_total: 10,
             chunk_frames: 8,
             pace_rtf: None,
-            final_state: "done".into(),
+            final_state: crate::report::state::JobSeen::Done,
             error: None,
             samples: epochs
                 .iter()

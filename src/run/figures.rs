@@ -5,39 +5,14 @@
 use contract::JobStatus;
 
 use crate::probe::ProbeSample;
+use crate::report::figure::Figure;
 use crate::report::model::{
     Event, EventKind, FaultRecord, Figures, Iteration, JobRecord, JobSample, LatencySplit,
     LatencySummary, ProbeSeries,
 };
+use crate::report::state::JobSeen;
 use crate::timeline;
-use crate::workload::{state_name, StatusPoll};
-
-/// Maps a timeline event of the measure part onto the report's event kinds.
-pub fn report_event(e: &timeline::Event) -> Event {
-    use timeline::EventKind as T;
-    let kind = match e.kind {
-        T::StackReady => EventKind::StackUp,
-        T::JobSubmitted => EventKind::JobSubmitted,
-        T::FaultRequested => EventKind::FaultRequested,
-        T::FaultInEffect => EventKind::FaultInEffect,
-        T::FirstFailedProbe => EventKind::FirstFailedProbe,
-        T::FrontdoorPrimaryDown => EventKind::FrontdoorMarkedPrimaryDown,
-        T::FrontdoorSwitchedToBackup => EventKind::SwitchedToBackup,
-        T::FrontdoorPrimaryUp => EventKind::FrontdoorMarkedPrimaryUp,
-        T::Recovered => EventKind::SustainedGood,
-        T::JobProgressResumed => EventKind::JobProgressResumed,
-        T::JobDone => EventKind::JobDone,
-        T::JobFailed => EventKind::JobFailed,
-        T::FaultHealed => EventKind::FaultHealed,
-        T::Step => EventKind::StepStarted,
-        T::Note => EventKind::Note,
-    };
-    Event {
-        at_ms: e.at_ms,
-        kind,
-        detail: e.detail.clone(),
-    }
-}
+use crate::workload::StatusPoll;
 
 /// The measure part's job samples from the follower's polls (failed polls left out).
 pub fn timeline_job_samples(polls: &[StatusPoll]) -> Vec<timeline::JobSample> {
@@ -62,7 +37,7 @@ pub fn report_job_samples(polls: &[StatusPoll]) -> Vec<JobSample> {
                 JobSample {
                     at_ms: p.at_ms,
                     frames_done: prev.map_or(0, |x| x.frames_done),
-                    state: "unreachable".to_string(),
+                    state: JobSeen::Unreachable,
                     owner: None,
                     epoch: prev.map_or(0, |x| x.epoch),
                     frames_lost: prev.map_or(0, |x| x.frames_lost),
@@ -79,7 +54,7 @@ fn sample_of(at_ms: f64, s: &JobStatus) -> JobSample {
     JobSample {
         at_ms,
         frames_done: s.frames_done,
-        state: state_name(s.state).to_string(),
+        state: JobSeen::from(s.state),
         owner: s.owner.clone(),
         epoch: s.epoch,
         frames_lost: s.frames_lost,
@@ -301,8 +276,8 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
     fig.rto_ms = outage.rto_ms;
     fig.outage_ms = outage.outage_ms;
     if let Some(bound) = outage.error_bound_ms {
-        fig.error_bounds_ms.insert("rto_ms".into(), bound);
-        fig.error_bounds_ms.insert("outage_ms".into(), bound);
+        fig.set_error_bound(Figure::Rto, bound);
+        fig.set_error_bound(Figure::Outage, bound);
     }
     let recovered_ms = match outage.recovery {
         timeline::Recovery::Recovered { recovered_ms, .. } => Some(recovered_ms),
@@ -319,11 +294,7 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             ),
         });
     }
-    events.extend(
-        timeline::probe_events(r.probes, at, r.sustain)
-            .iter()
-            .map(report_event),
-    );
+    events.extend(timeline::probe_events(r.probes, at, r.sustain));
     if let Some(job) = timeline::job_recovery(r.job, at) {
         fig.job_rto_ms = Some(job.job_rto_ms);
         let previous_poll = r
@@ -333,8 +304,8 @@ pub fn figures(r: &Recorded) -> (Figures, Vec<Event>) {
             .filter(|t| *t < job.resumed_ms)
             .max_by(f64::total_cmp);
         if let Some(previous) = previous_poll {
-            fig.error_bounds_ms.insert(
-                "job_rto_ms".into(),
+            fig.set_error_bound(
+                Figure::JobRto,
                 job.resumed_ms - previous + onset_uncertainty,
             );
         }
@@ -426,7 +397,7 @@ pub fn samples_of(series: &ProbeSeries) -> Vec<ProbeSample> {
 pub fn job_samples_of(job: &JobRecord) -> Vec<timeline::JobSample> {
     job.samples
         .iter()
-        .filter(|s| s.state != "unreachable")
+        .filter(|s| s.state.answered())
         .map(|s| timeline::JobSample {
             at_ms: s.at_ms,
             frames_done: s.frames_done,
@@ -458,31 +429,12 @@ pub fn recompute(it: &Iteration, sustain: usize) -> Figures {
 /// Where a recomputed figure differs from the stored one: `(figure, stored, recomputed)`.
 pub fn disagreements(stored: &Figures, recomputed: &Figures) -> Vec<(String, String, String)> {
     let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v}"));
-    let pairs = [
-        ("rto_ms", stored.rto_ms, recomputed.rto_ms),
-        ("outage_ms", stored.outage_ms, recomputed.outage_ms),
-        ("job_rto_ms", stored.job_rto_ms, recomputed.job_rto_ms),
-        (
-            "work_lost_frames",
-            stored.work_lost_frames.map(|v| v as f64),
-            recomputed.work_lost_frames.map(|v| v as f64),
-        ),
-        (
-            "errors",
-            Some(stored.errors as f64),
-            Some(recomputed.errors as f64),
-        ),
-        (
-            "witness_delay_ms",
-            stored.witness_delay_ms,
-            recomputed.witness_delay_ms,
-        ),
-        ("detect_ms", stored.detect_ms, recomputed.detect_ms),
-    ];
-    let mut out: Vec<(String, String, String)> = pairs
-        .into_iter()
+    let mut out: Vec<(String, String, String)> = Figure::SUMMARY
+        .iter()
+        .copied()
+        .map(|figure| (figure, figure.value(stored), figure.value(recomputed)))
         .filter(|(_, a, b)| a != b)
-        .map(|(name, a, b)| (name.to_string(), show(a), show(b)))
+        .map(|(figure, a, b)| (figure.to_string(), show(a), show(b)))
         .collect();
     if stored.error_bounds_ms != recomputed.error_bounds_ms {
         out.push((

@@ -21,6 +21,7 @@ use crate::probe::{ProbeConfig, ProbeHandle};
 use crate::report::model::{
     Event, EventKind, FaultRecord, Iteration, IterationOutcome, JobRecord, RunbookRecord,
 };
+use crate::report::state::{JobSeen, ServerStatus};
 use crate::scenario::model::{fault_kind_name, Action, AudioExpectation, Timing};
 use crate::scenario::LoadedScenario;
 use crate::stack::{Role, Stack};
@@ -111,7 +112,7 @@ impl Recorder<'_> {
 }
 
 fn kind_label(kind: EventKind) -> String {
-    kind.name().replace('_', " ")
+    kind.as_str().replace('_', " ")
 }
 
 /// Runs iteration `index` of `total`.
@@ -489,8 +490,7 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
     let last = polls.iter().rev().find_map(|p| p.status.clone());
     let final_state = last
         .as_ref()
-        .map(|s| crate::workload::state_name(s.state).to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+        .map_or(JobSeen::Unknown, |s| JobSeen::from(s.state));
     if let Some(s) = &last {
         if s.state == contract::JobState::Failed {
             let why = s.error.as_deref().unwrap_or("no reason given");
@@ -520,13 +520,13 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
         frames_total: plan.frames_total,
         chunk_frames,
         pace_rtf: plan.pace_rtf,
-        final_state: final_state.clone(),
+        final_state,
         error: last.as_ref().and_then(|s| s.error.clone()),
         samples: figures::report_job_samples(&polls),
     });
 
     // The audio.
-    if final_state == "done" {
+    if final_state == JobSeen::Done {
         rec.ui.phase("checking the audio");
         let started = clock.now_ms();
         let takeovers = figures::takeovers(&polls);
@@ -653,19 +653,18 @@ async fn finish_observers(
                 .iter()
                 .rev()
                 .find(|x| x.server == s.name)
-                .is_none_or(|x| (x.status == "UP") != s.up);
+                .is_none_or(|x| x.status != ServerStatus::from_up(s.up));
             if changed {
                 out.frontdoor.push(crate::report::model::FrontdoorSample {
                     at_ms: snap.answered_ms,
                     server: s.name.clone(),
-                    status: if s.up { "UP" } else { "DOWN" }.to_string(),
+                    status: ServerStatus::from_up(s.up),
                     backup: s.backup,
                 });
             }
         }
     }
     for e in crate::timeline::frontdoor_events(&seen.snapshots) {
-        let e = figures::report_event(&e);
         rec.event(e.at_ms, e.kind, e.detail);
     }
     // The figures come from the probes as stored, so report.json alone gives them again.

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::report::figure::Figure;
 use crate::report::model::{
-    Distribution, ExpectationResult, Iteration, IterationOutcome, Report, RunOutcome, Summary,
-    Verdict,
+    Distribution, ExpectationResult, Iteration, IterationOutcome, RunOutcome, Summary, Verdict,
 };
+use crate::report::state::JobSeen;
 use crate::scenario::model::{
     AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
 };
@@ -55,22 +56,11 @@ fn unjudged_reason(iterations: &[Iteration]) -> String {
     }
 }
 
-fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
+fn figure_values(iterations: &[Iteration], figure: Figure) -> (Vec<f64>, u32) {
     let mut values = Vec::new();
     let mut missing = 0;
     for it in judged(iterations) {
-        let f = &it.figures;
-        let v = match figure {
-            "rto_ms" => f.rto_ms,
-            "outage_ms" => f.outage_ms,
-            "job_rto_ms" => f.job_rto_ms,
-            "work_lost_frames" => f.work_lost_frames.map(|v| v as f64),
-            "errors" => Some(f.errors as f64),
-            "witness_delay_ms" => f.witness_delay_ms.or(f.fault_effect_delay_ms),
-            "detect_ms" => f.detect_ms,
-            _ => None,
-        };
-        match v {
+        match figure.value(&it.figures) {
             Some(v) => values.push(v),
             None => missing += 1,
         }
@@ -80,9 +70,9 @@ fn figure_values(iterations: &[Iteration], figure: &str) -> (Vec<f64>, u32) {
 
 /// A figure's error bound across iterations: the largest of the judged
 /// iterations' measured bounds (`None` when no iteration measured one).
-fn figure_bound(iterations: &[Iteration], figure: &str) -> Option<f64> {
+fn figure_bound(iterations: &[Iteration], figure: Figure) -> Option<f64> {
     judged(iterations)
-        .filter_map(|it| it.figures.error_bounds_ms.get(figure).copied())
+        .filter_map(|it| figure.error_bound(&it.figures))
         .max_by(f64::total_cmp)
 }
 
@@ -93,14 +83,15 @@ pub fn summarize(iterations: &[Iteration]) -> Summary {
     for it in iterations {
         *outcomes.entry(it.outcome.to_string()).or_insert(0) += 1;
     }
-    let figures = Report::FIGURES
+    let figures = Figure::SUMMARY
         .iter()
-        .map(|(name, unit)| {
-            let (values, missing) = figure_values(iterations, name);
-            let bound = figure_bound(iterations, name);
+        .copied()
+        .map(|figure| {
+            let (values, missing) = figure_values(iterations, figure);
+            let bound = figure_bound(iterations, figure);
             (
-                name.to_string(),
-                distribution(unit, &values, missing, bound),
+                figure.to_string(),
+                distribution(figure.unit(), &values, missing, bound),
             )
         })
         .collect();
@@ -122,13 +113,13 @@ fn stat_of(d: &Distribution, s: Statistic) -> Option<f64> {
 
 fn judge_bound(
     key: &str,
-    figure: &str,
+    figure: Figure,
     bound: &Bound,
     summary: &Summary,
     what: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
-    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    let d = summary.figure(figure).cloned().unwrap_or_default();
     for (stat, limit) in bound.limits() {
         let threshold = limit.as_millis_f64();
         let measured = stat_of(&d, stat);
@@ -176,7 +167,7 @@ fn judge_bound(
             statistic: stat.name().to_string(),
             threshold,
             measured,
-            unit: "ms".to_string(),
+            unit: figure.unit().to_string(),
             verdict,
             evidence,
         });
@@ -185,14 +176,14 @@ fn judge_bound(
 
 fn judge_max_count(
     name: &str,
-    figure: &str,
-    unit: &str,
+    figure: Figure,
     threshold: f64,
     summary: &Summary,
     what: &str,
     out: &mut Vec<ExpectationResult>,
 ) {
-    let d = summary.figures.get(figure).cloned().unwrap_or_default();
+    let unit = figure.unit();
+    let d = summary.figure(figure).cloned().unwrap_or_default();
     let (verdict, evidence) = if d.missing > 0 {
         (
             Verdict::Failed,
@@ -299,8 +290,8 @@ fn job_mismatch(expect: &JobExpectation, it: &Iteration) -> Option<String> {
         return Some("no job was submitted".to_string());
     };
     let want = match expect.0.state {
-        JobEndState::Done => "done",
-        JobEndState::Failed => "failed",
+        JobEndState::Done => JobSeen::Done,
+        JobEndState::Failed => JobSeen::Failed,
     };
     if job.final_state != want {
         let error = job
@@ -326,7 +317,7 @@ fn job_mismatch(expect: &JobExpectation, it: &Iteration) -> Option<String> {
             .samples
             .iter()
             .rev()
-            .find(|s| s.state != "unreachable")
+            .find(|s| s.state.answered())
             .map_or(0, |s| s.frames_done);
         if frames_done >= job.frames_total {
             return Some(format!(
@@ -403,20 +394,26 @@ pub fn judge(
 ) -> Vec<ExpectationResult> {
     let mut out = Vec::new();
     if let Some(b) = &expect.rto {
-        judge_bound("rto", "rto_ms", b, summary, "front-door RTO", &mut out);
+        judge_bound("rto", Figure::Rto, b, summary, "front-door RTO", &mut out);
     }
     if let Some(b) = &expect.outage {
-        judge_bound("outage", "outage_ms", b, summary, "outage", &mut out);
+        judge_bound("outage", Figure::Outage, b, summary, "outage", &mut out);
     }
     if let Some(b) = &expect.job_resume {
-        judge_bound("job_resume", "job_rto_ms", b, summary, "job RTO", &mut out);
+        judge_bound(
+            "job_resume",
+            Figure::JobRto,
+            b,
+            summary,
+            "job RTO",
+            &mut out,
+        );
     }
     if let Some(w) = &expect.work_lost {
         let limit = w.frames(chunk_frames) as f64;
         judge_max_count(
             "work_lost",
-            "work_lost_frames",
-            "frames",
+            Figure::WorkLost,
             limit,
             summary,
             "work lost",
@@ -426,8 +423,7 @@ pub fn judge(
     if let Some(e) = expect.errors {
         judge_max_count(
             "errors",
-            "errors",
-            "probes",
+            Figure::Errors,
             e as f64,
             summary,
             "failed probes",
@@ -520,7 +516,7 @@ mod tests {
                 errors,
                 // A measured bound that grows with the RTO: the summary must take the largest.
                 error_bounds_ms: rto
-                    .map(|r| [("rto_ms".to_string(), r / 20.0)].into_iter().collect())
+                    .map(|r| [(Figure::Rto.to_string(), r / 20.0)].into_iter().collect())
                     .unwrap_or_default(),
                 ..Figures::default()
             },
@@ -604,9 +600,9 @@ mod tests {
             .map(|(i, r)| iteration(i as u32 + 1, IterationOutcome::Passed, Some(*r), 8, 3))
             .collect();
         let summary = summarize(&its);
-        assert_eq!(summary.figures["rto_ms"].p95, Some(980.0));
+        assert_eq!(summary.figure(Figure::Rto).unwrap().p95, Some(980.0));
         // The bound is the largest measured one (980 / 20), not the probe interval.
-        assert_eq!(summary.figures["rto_ms"].error_bound, Some(49.0));
+        assert_eq!(summary.figure(Figure::Rto).unwrap().error_bound, Some(49.0));
         let expect = Expectations {
             rto: Some(p95(1000)),
             ..Expectations::default()
@@ -707,7 +703,7 @@ mod tests {
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert_eq!(outcome(&its, &r), RunOutcome::Failed);
     }
-    fn with_job(state: &str, error: Option<&str>, frames_done: u64) -> Iteration {
+    fn with_job(state: JobSeen, error: Option<&str>, frames_done: u64) -> Iteration {
         let mut it = iteration(1, IterationOutcome::Passed, Some(300.0), 0, 0);
         it.job = Some(crate::report::model::JobRecord {
             id: "j".into(),
@@ -716,13 +712,13 @@ mod tests {
             frames_total: 960,
             chunk_frames: 8,
             pace_rtf: None,
-            final_state: state.into(),
+            final_state: state,
             error: error.map(str::to_string),
             samples: vec![
                 crate::report::model::JobSample {
                     at_ms: 1.0,
                     frames_done,
-                    state: state.into(),
+                    state,
                     owner: None,
                     epoch: 2,
                     frames_lost: 0,
@@ -731,7 +727,7 @@ mod tests {
                 crate::report::model::JobSample {
                     at_ms: 2.0,
                     frames_done: 0,
-                    state: "unreachable".into(),
+                    state: JobSeen::Unreachable,
                     owner: None,
                     epoch: 0,
                     frames_lost: 0,
@@ -756,7 +752,7 @@ mod tests {
             judge(&expect, 8, &its, &summary).remove(0)
         };
         let safe = judge_one(with_job(
-            "failed",
+            JobSeen::Failed,
             Some(
                 "cannot resume from chunk 3: checkpoint /data/jobs/j/00000003.e1.ckpt is corrupted",
             ),
@@ -766,7 +762,7 @@ mod tests {
         assert_eq!(safe.verdict, Verdict::Held, "{}", safe.evidence);
         assert!(safe.evidence.contains("corrupted"), "{}", safe.evidence);
 
-        let finished = judge_one(with_job("done", None, 960));
+        let finished = judge_one(with_job(JobSeen::Done, None, 960));
         assert_eq!(finished.verdict, Verdict::Failed);
         assert!(
             finished.evidence.contains("ended done"),
@@ -774,7 +770,7 @@ mod tests {
             finished.evidence
         );
 
-        let other_error = judge_one(with_job("failed", Some("synthesis failed"), 32));
+        let other_error = judge_one(with_job(JobSeen::Failed, Some("synthesis failed"), 32));
         assert_eq!(other_error.verdict, Verdict::Failed);
         assert!(
             other_error.evidence.contains("does not mention"),
@@ -782,7 +778,7 @@ mod tests {
             other_error.evidence
         );
 
-        let claims_all = judge_one(with_job("failed", Some("checkpoint bad"), 960));
+        let claims_all = judge_one(with_job(JobSeen::Failed, Some("checkpoint bad"), 960));
         assert_eq!(claims_all.verdict, Verdict::Failed);
         assert!(
             claims_all.evidence.contains("complete"),
@@ -794,12 +790,16 @@ mod tests {
     #[test]
     fn a_job_expected_done_fails_when_it_failed() {
         let expect = job_expect("done");
-        let its = vec![with_job("failed", Some("No space left on device"), 40)];
+        let its = vec![with_job(
+            JobSeen::Failed,
+            Some("No space left on device"),
+            40,
+        )];
         let summary = summarize(&its);
         let r = judge(&expect, 8, &its, &summary);
         assert_eq!(r[0].verdict, Verdict::Failed);
         assert!(r[0].evidence.contains("No space left"), "{}", r[0].evidence);
-        let its = vec![with_job("done", None, 960)];
+        let its = vec![with_job(JobSeen::Done, None, 960)];
         let r = judge(&expect, 8, &its, &summarize(&its));
         assert_eq!(r[0].verdict, Verdict::Held, "{}", r[0].evidence);
     }

@@ -1,7 +1,7 @@
 //! Front-door events from the poller's snapshots.
 
 use super::{Event, EventKind};
-use crate::probe::frontdoor::{FrontdoorSnapshot, ServerView};
+use super::{FrontdoorSnapshot, ServerView};
 
 /// Derives from snapshots (in time order) when the front door marked an
 /// active (non-backup) server down, when traffic first reached a backup
@@ -32,7 +32,7 @@ pub fn frontdoor_events(snapshots: &[FrontdoorSnapshot]) -> Vec<Event> {
                     switched = false;
                     events.push(Event::new(
                         snap.answered_ms,
-                        EventKind::FrontdoorPrimaryDown,
+                        EventKind::FrontdoorMarkedPrimaryDown,
                         format!("{} marked down{window}", server.name),
                     ));
                 }
@@ -40,7 +40,7 @@ pub fn frontdoor_events(snapshots: &[FrontdoorSnapshot]) -> Vec<Event> {
                     primary_down = false;
                     events.push(Event::new(
                         snap.answered_ms,
-                        EventKind::FrontdoorPrimaryUp,
+                        EventKind::FrontdoorMarkedPrimaryUp,
                         format!("{} marked up again{window}", server.name),
                     ));
                 }
@@ -52,7 +52,7 @@ pub fn frontdoor_events(snapshots: &[FrontdoorSnapshot]) -> Vec<Event> {
                 switched = true;
                 events.push(Event::new(
                     snap.answered_ms,
-                    EventKind::FrontdoorSwitchedToBackup,
+                    EventKind::SwitchedToBackup,
                     format!("traffic reached backup {name}{window}"),
                 ));
             }

@@ -3,7 +3,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::ProbeSample;
+use super::ProbeSample;
 
 /// A latency distribution in ms (from HDR histograms at microsecond
 /// resolution, three significant figures). Failed probes are included with

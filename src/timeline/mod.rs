@@ -15,6 +15,7 @@ mod job;
 mod latency;
 mod outage;
 mod recovery;
+mod sample;
 mod stats;
 
 pub use event::{Event, EventKind};
@@ -25,6 +26,7 @@ pub use outage::{first_failure_after, outage, FaultTimes, OnsetSource, Outage};
 pub use recovery::{
     errors, errors_between, first_failed_probe, probe_events, recovery, rto, Recovery,
 };
+pub use sample::{FrontdoorSnapshot, ProbeSample, ServerView};
 pub use stats::{error_summary, nearest_rank, percentiles, ErrorSummary, Percentiles};
 
 #[cfg(test)]

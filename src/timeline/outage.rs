@@ -21,8 +21,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ProbeSample;
 use super::{recovery, Recovery};
-use crate::probe::ProbeSample;
 
 /// What marked the start of an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,8 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ProbeSample;
 use super::{Event, EventKind};
-use crate::probe::ProbeSample;
 
 /// What the probes say about recovery from a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -141,7 +141,7 @@ pub fn probe_events(samples: &[ProbeSample], fault_at_ms: f64, sustain: usize) -
             .unwrap_or_default();
         events.push(Event::new(
             recovered_ms,
-            EventKind::Recovered,
+            EventKind::SustainedGood,
             format!("probe #{seq} starts {sustain} good probes in a row; RTO {rto_ms:.1} ms"),
         ));
     }

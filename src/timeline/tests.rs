@@ -1,8 +1,8 @@
 //! Hand-checked recordings for every timeline figure.
 
+use super::ProbeSample;
 use super::*;
-use crate::probe::frontdoor::{FrontdoorSnapshot, ServerView};
-use crate::probe::ProbeSample;
+use super::{FrontdoorSnapshot, ServerView};
 
 /// Probes due every 20 ms from `start_ms`, each sent 0.5 ms late: `+` answered 200 in
 /// 1 ms, `-` failed after 5 ms.
@@ -141,7 +141,7 @@ fn probe_events_mark_first_failure_and_recovery() {
     assert_eq!(ev[0].kind, EventKind::FirstFailedProbe);
     assert_eq!(ev[0].at_ms, 100.5);
     assert!(ev[0].detail.contains("#5"));
-    assert_eq!(ev[1].kind, EventKind::Recovered);
+    assert_eq!(ev[1].kind, EventKind::SustainedGood);
     assert_eq!(ev[1].at_ms, 200.5);
     assert!(ev[1].detail.contains("#10"), "{}", ev[1].detail);
 }
@@ -352,9 +352,9 @@ fn frontdoor_down_switch_and_up_are_found() {
     assert_eq!(
         kinds,
         vec![
-            (EventKind::FrontdoorPrimaryDown, 200.0),
-            (EventKind::FrontdoorSwitchedToBackup, 300.0),
-            (EventKind::FrontdoorPrimaryUp, 500.0),
+            (EventKind::FrontdoorMarkedPrimaryDown, 200.0),
+            (EventKind::SwitchedToBackup, 300.0),
+            (EventKind::FrontdoorMarkedPrimaryUp, 500.0),
         ]
     );
     assert!(ev[0].detail.contains("primary") && ev[0].detail.contains("99.0"));
@@ -368,8 +368,8 @@ fn frontdoor_switch_without_session_counts_uses_state() {
     assert_eq!(
         kinds,
         vec![
-            EventKind::FrontdoorPrimaryDown,
-            EventKind::FrontdoorSwitchedToBackup
+            EventKind::FrontdoorMarkedPrimaryDown,
+            EventKind::SwitchedToBackup
         ]
     );
     // A primary down from the first snapshot on never "went" down.
@@ -379,7 +379,7 @@ fn frontdoor_switch_without_session_counts_uses_state() {
 #[test]
 fn events_serialize_with_snake_case_kinds_and_sort_by_time() {
     let mut ev = vec![
-        Event::new(5.0, EventKind::Recovered, "b"),
+        Event::new(5.0, EventKind::SustainedGood, "b"),
         Event::new(1.0, EventKind::FaultInEffect, "a"),
     ];
     Event::sort(&mut ev);

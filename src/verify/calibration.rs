@@ -35,6 +35,16 @@ impl TamperKind {
         TamperKind::Click,
     ];
 
+    /// The kebab-case name the calibration report uses (`repeat-chunk`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TamperKind::RepeatChunk => "repeat-chunk",
+            TamperKind::DropChunk => "drop-chunk",
+            TamperKind::ShiftOneSample => "shift-one-sample",
+            TamperKind::Click => "click",
+        }
+    }
+
     /// Applies this damage at the chunk at `position`.
     pub fn apply(
         self,
@@ -81,6 +91,12 @@ impl ScoreStats {
             p99: at(0.99),
             max: scores[scores.len() - 1],
         })
+    }
+}
+
+impl std::fmt::Display for TamperKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -161,13 +177,9 @@ impl std::fmt::Display for Calibration {
             &self.clean,
         )?;
         for kind in &self.tampered {
-            let name = serde_json::to_value(kind.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
             row(
                 f,
-                &name,
+                kind.kind.as_str(),
                 format!("{}/{}", kind.detected, kind.tried),
                 &kind.scores,
             )?;
@@ -272,5 +284,17 @@ pub fn calibrate(
         false_alarm_samples,
         clean: ScoreStats::of(clean),
         tampered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tamper_kind_is_named_as_serde_writes_it() {
+        for kind in TamperKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 }

@@ -142,7 +142,7 @@ fn assert_standby_never_enabled(run: &DrillRun) {
         it.frontdoor
     );
     assert!(
-        standby.iter().all(|s| s.status != "UP"),
+        standby.iter().all(|s| s.status.as_str() != "UP"),
         "the front door had the standby up: {standby:?}"
     );
 }

@@ -24,7 +24,7 @@ fn steady_state_sees_no_false_failover() {
         "{:?}",
         job.samples
     );
-    assert_eq!(job.final_state, "done", "{log}");
+    assert_eq!(job.final_state.as_str(), "done", "{log}");
     use takeover::report::model::Verdict;
     for name in ["takeovers", "markdowns"] {
         let e = report

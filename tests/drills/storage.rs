@@ -10,12 +10,12 @@ use takeover::report::model::{Iteration, Verdict};
 /// The job failed with an error, short of its last frame, and no audio was judged.
 fn assert_failed_safe(it: &Iteration) -> String {
     let job = it.job.as_ref().expect("a job record");
-    assert_eq!(job.final_state, "failed", "{job:?}");
+    assert_eq!(job.final_state.as_str(), "failed", "{job:?}");
     let done = job
         .samples
         .iter()
         .rev()
-        .find(|s| s.state != "unreachable")
+        .find(|s| s.state.answered())
         .map(|s| s.frames_done)
         .expect("the job was polled");
     assert!(
