@@ -60,6 +60,19 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                 done.bytes as f64 / 1e6,
                 done.reference
             ),
+            // Nginx is needed only by `frontdoor.kind: nginx` scenarios.
+            Err(e @ crate::stack::StackError::HostProgramMissing { .. })
+                if kind == ImageKind::Nginx =>
+            {
+                println!(
+                    "{:<8} {:<8} {:>6} {:>9}  -",
+                    kind.name(),
+                    "skipped",
+                    "-",
+                    "-"
+                );
+                eprintln!("note: {e} (only `frontdoor.kind: nginx` scenarios need it)");
+            }
             Err(e) => {
                 println!(
                     "{:<8} {:<8} {:>6} {:>9}  -",

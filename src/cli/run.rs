@@ -56,6 +56,10 @@ pub struct Args {
     /// next to `takeover`, then PATH).
     #[arg(long, value_name = "PATH")]
     pub haproxy: Option<PathBuf>,
+    /// The `nginx` program of `runtime: process` with `frontdoor.kind: nginx`
+    /// (default: $TAKEOVER_NGINX, next to `takeover`, then PATH).
+    #[arg(long, value_name = "PATH")]
+    pub nginx: Option<PathBuf>,
     /// The `synth-worker` binary (default: $TAKEOVER_WORKER_BINARY, next to `takeover`).
     #[arg(long, value_name = "PATH")]
     pub worker_binary: Option<PathBuf>,
@@ -87,6 +91,9 @@ impl Args {
         }
         if let Some(p) = &self.haproxy {
             stack.process.haproxy = Some(p.clone());
+        }
+        if let Some(p) = &self.nginx {
+            stack.process.nginx = Some(p.clone());
         }
         if let Some(p) = &self.worker_binary {
             stack.images.worker_binary = Some(p.clone());

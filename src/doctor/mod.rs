@@ -183,7 +183,8 @@ pub fn apt_line<'a>(checks: impl Iterator<Item = &'a Check>) -> Option<String> {
 }
 
 /// The Debian/Ubuntu line that installs every host program a drill can use.
-pub const PREREQUISITES: &str = "sudo apt-get install -y haproxy redis-server iptables iproute2";
+pub const PREREQUISITES: &str =
+    "sudo apt-get install -y haproxy nginx redis-server iptables iproute2";
 
 /// Every check, for the `runtimes` the verdict is for. Docker is asked only
 /// when a runtime needs it or `with_docker` is set.
@@ -237,11 +238,17 @@ pub async fn required(runtimes: &[RuntimeKind], spec: &crate::stack::StackSpec) 
         checks.extend(programs::process_programs(spec));
     }
     if runtimes.contains(&RuntimeKind::Docker) {
-        checks.extend(
-            programs::checks(&host)
-                .into_iter()
-                .filter(|c| c.need != Need::Optional),
-        );
+        // nginx is optional, unless the scenario's front door is Nginx.
+        let nginx_needed = spec.frontdoor.kind == crate::stack::FrontdoorKind::Nginx;
+        checks.extend(programs::checks(&host).into_iter().filter_map(|c| {
+            if c.need != Need::Optional {
+                Some(c)
+            } else if nginx_needed && c.name == "nginx" {
+                Some(required_for(c, Need::Docker))
+            } else {
+                None
+            }
+        }));
     }
     checks.push(programs::worker_binary(
         spec.images.worker_binary.as_deref(),

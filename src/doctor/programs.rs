@@ -74,7 +74,7 @@ const PROGRAMS: [Program; 5] = [
         file: "nginx",
         package: "nginx",
         need: Need::Optional,
-        affects: "no shipped scenario; only stacks you front with nginx yourself",
+        affects: "nginx front-door drills (`stack.frontdoor.kind: nginx`, the `*-nginx` scenarios): their front door image is baked from it",
     },
 ];
 
@@ -136,7 +136,7 @@ pub fn worker_binary(explicit: Option<&Path>) -> Check {
     }
 }
 
-/// The programs `runtime: process` starts (`haproxy`, `redis-server`), found the way it finds them
+/// The programs `runtime: process` starts (`haproxy` or `nginx`, `redis-server`), found the way it finds them
 /// (explicit paths of the stack spec and their environment variables count).
 pub fn process_programs(spec: &StackSpec) -> Vec<Check> {
     let affects = "runtime: process";
@@ -166,13 +166,22 @@ pub fn process_programs(spec: &StackSpec) -> Vec<Check> {
             .with_package(name),
         }
     };
-    vec![
-        one(
+    let frontdoor = match spec.frontdoor.kind {
+        crate::stack::FrontdoorKind::Haproxy => one(
             "haproxy",
             spec.process.haproxy.as_deref(),
             process::HAPROXY_ENV,
             "--haproxy",
         ),
+        crate::stack::FrontdoorKind::Nginx => one(
+            "nginx",
+            spec.process.nginx.as_deref(),
+            process::NGINX_ENV,
+            "--nginx",
+        ),
+    };
+    vec![
+        frontdoor,
         one(
             "redis-server",
             spec.process.redis_server.as_deref(),
@@ -265,5 +274,21 @@ mod tests {
         assert_eq!(checks[0].status, Status::Missing);
         assert!(checks[0].detail.contains("/no/such/haproxy"));
         assert!(checks[0].fix.as_deref().unwrap().contains("--haproxy PATH"));
+    }
+
+    #[test]
+    fn an_nginx_front_door_checks_nginx_instead_of_haproxy() {
+        let mut spec = StackSpec::default();
+        spec.frontdoor.kind = crate::stack::FrontdoorKind::Nginx;
+        spec.process.nginx = Some(PathBuf::from("/no/such/nginx"));
+        let checks = process_programs(&spec);
+        assert_eq!(checks[0].name, "nginx");
+        assert_eq!(checks[0].status, Status::Missing);
+        assert!(checks[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("TAKEOVER_NGINX=PATH"));
+        assert!(checks.iter().all(|c| c.name != "haproxy"));
     }
 }

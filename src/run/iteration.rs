@@ -276,9 +276,14 @@ async fn worker_backend(stack: &Stack) -> Option<String> {
     Some(report.backend)
 }
 
-fn start_frontdoor_poller(stack: &Stack, clock: Clock) -> FrontdoorPoller {
+/// Polls HAProxy's view of its servers; `None` for a front door that has no
+/// such view (Nginx), which has no front-door samples and no `detect_ms`.
+fn start_frontdoor_poller(stack: &Stack, clock: Clock) -> Option<FrontdoorPoller> {
+    if stack.frontdoor_kind() != crate::stack::FrontdoorKind::Haproxy {
+        return None;
+    }
     let stats_url = stack.frontdoor_stats_url().to_string();
-    FrontdoorPoller::start(FRONTDOOR_POLL, clock, move || {
+    Some(FrontdoorPoller::start(FRONTDOOR_POLL, clock, move || {
         let stats_url = stats_url.clone();
         async move {
             crate::stack::haproxy::read_view(&stats_url, &clock)
@@ -295,7 +300,7 @@ fn start_frontdoor_poller(stack: &Stack, clock: Clock) -> FrontdoorPoller {
                         .collect::<Vec<_>>()
                 })
         }
-    })
+    }))
 }
 
 async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillOutput {
@@ -353,6 +358,12 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
 
     // Probes and HAProxy's view, from before the job to after the recovery.
     let poller = start_frontdoor_poller(stack, clock);
+    if poller.is_none() {
+        rec.now(
+            EventKind::Note,
+            format!("front-door view {}", crate::stack::nginx::NO_VIEW),
+        );
+    }
     let probe_config =
         ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), scenario.probe.path))
             .with_interval(scenario.probe.interval.get())
@@ -634,7 +645,7 @@ async fn check_audio(
 async fn finish_observers(
     stack: &Stack,
     prober: Option<ProbeHandle>,
-    poller: FrontdoorPoller,
+    poller: Option<FrontdoorPoller>,
     rec: &mut Recorder<'_>,
     out: &mut DrillOutput,
     probe: &crate::scenario::ProbeSpec,
@@ -645,7 +656,10 @@ async fn finish_observers(
         Some(p) => p.stop().await,
         None => Vec::new(),
     };
-    let seen = poller.stop().await;
+    let seen = match poller {
+        Some(p) => p.stop().await,
+        None => Default::default(),
+    };
     for snap in &seen.snapshots {
         for s in &snap.servers {
             let changed = out
@@ -671,7 +685,7 @@ async fn finish_observers(
     let interval = probe.interval.as_millis_f64();
     out.probes = figures::probe_series(&samples, probe_path, interval);
     // The front door's own record of each probe, from its request log.
-    let log = crate::stack::haproxy_log::parse_log(&stack.frontdoor_output().await);
+    let log = stack.frontdoor_log().await;
     out.probes.served_by = frontdoor_account::served_by(&samples, &log);
     let stored = figures::samples_of(&out.probes);
     let (fig, probe_events) = figures::figures(&Recorded {
@@ -934,14 +948,15 @@ pub fn runbook_env(stack: &Stack) -> BTreeMap<String, String> {
         "TAKEOVER_FRONTDOOR_URL".into(),
         stack.frontdoor_url().to_string(),
     );
-    env.insert(
-        "TAKEOVER_HAPROXY_STATS_URL".into(),
-        stack.frontdoor_stats_url().to_string(),
-    );
-    env.insert(
-        "TAKEOVER_HAPROXY_ADMIN".into(),
-        stack.frontdoor_admin_addr().to_string(),
-    );
+    // The nginx front door has neither: the variables are left out.
+    for (name, value) in [
+        ("TAKEOVER_HAPROXY_STATS_URL", stack.frontdoor_stats_url()),
+        ("TAKEOVER_HAPROXY_ADMIN", stack.frontdoor_admin_addr()),
+    ] {
+        if !value.is_empty() {
+            env.insert(name.into(), value.to_string());
+        }
+    }
     for (role, name) in [(Role::Primary, "PRIMARY"), (Role::Standby, "STANDBY")] {
         if let Some(url) = stack.worker_url(role) {
             env.insert(format!("TAKEOVER_{name}_URL"), url.to_string());

@@ -242,6 +242,15 @@ fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
             );
         }
     }
+    if fd.kind == crate::stack::FrontdoorKind::Nginx
+        && fd.failover == crate::stack::Failover::Manual
+    {
+        f.add(
+            frontdoor("failover"),
+            "`stack.frontdoor.failover: manual` cannot work with `kind: nginx`: open-source Nginx \
+             has no runtime API to bring a disabled standby in; use `failover: backup` or `kind: haproxy`",
+        );
+    }
     let w = &s.stack.worker;
     for (key, value) in [("lease_ttl", w.lease_ttl), ("watchdog", w.watchdog)] {
         if value < MIN_INTERVAL {
@@ -652,6 +661,17 @@ mod tests {
                 "{fault}: {p:?}"
             );
         }
+    }
+
+    #[test]
+    fn manual_failover_with_nginx_is_refused_where_it_is_written() {
+        let text = format!("{BASE}stack:\n  frontdoor:\n    kind: nginx\n    failover: manual\n");
+        let p = problems("nginx-manual.yaml", &text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("runtime API"), "{}", p[0]);
+        assert_eq!(p[0].line, Some(10), "{}", p[0]);
+        let ok = format!("{BASE}stack:\n  frontdoor: {{kind: nginx}}\n");
+        assert!(load(&write("nginx.yaml", &ok)).is_ok());
     }
 
     #[test]

@@ -47,11 +47,41 @@ pub struct FrontdoorLogLine {
     pub termination: String,
     /// `%rc`: connection retries to servers (`+` prefix: redispatched).
     pub retries: String,
+    /// Which proxy wrote the line (absent in reports before Nginx: HAProxy).
+    #[serde(default, skip_serializing_if = "is_haproxy")]
+    pub proxy: crate::stack::FrontdoorKind,
+    /// Every attempt on an upstream server, in order (Nginx logs each one;
+    /// HAProxy only the last server, so this is empty for it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<UpstreamAttempt>,
+}
+
+fn is_haproxy(kind: &crate::stack::FrontdoorKind) -> bool {
+    *kind == crate::stack::FrontdoorKind::Haproxy
+}
+
+/// One attempt of a request on an upstream server, as Nginx logged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamAttempt {
+    /// The server's role (`primary`, `standby`), or its address when it is
+    /// not one of the stack's workers.
+    pub server: String,
+    /// What the server answered; 502 (error) or 504 (timeout) when it gave no answer.
+    pub status: Option<i32>,
+    /// Time to connect, in ms (absent when no connection was made).
+    pub connect_ms: Option<f64>,
+    /// Time to the response headers, in ms, connect included (absent when none came).
+    pub header_ms: Option<f64>,
+    /// Time the attempt took, in ms.
+    pub total_ms: Option<f64>,
 }
 
 impl FrontdoorLogLine {
     /// A short account for a person: `primary: 502 after 3 ms, SH-- (server aborted)`.
     pub fn describe(&self) -> String {
+        if self.proxy == crate::stack::FrontdoorKind::Nginx {
+            return super::nginx_log::describe(self);
+        }
         format!(
             "{}: status {} after {} ms (queue {} / connect {} / response {} ms), {} ({}), retries {}",
             self.server,
@@ -125,6 +155,8 @@ fn parse_line(line: &str) -> Option<FrontdoorLogLine> {
         status: fields.next()?.parse().ok()?,
         termination: fields.next()?.to_string(),
         retries: fields.next()?.to_string(),
+        proxy: crate::stack::FrontdoorKind::Haproxy,
+        attempts: Vec::new(),
     })
 }
 

@@ -13,15 +13,19 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::{labels, ImagesSpec, StackError};
+use super::{labels, FrontdoorKind, ImagesSpec, StackError};
 
 /// The images a stack runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolvedImages {
     /// The synthesis worker (entrypoint `synth-worker`).
     pub worker: String,
-    /// HAProxy (entrypoint `haproxy`).
+    /// HAProxy (entrypoint `haproxy`); empty with the nginx front door.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub haproxy: String,
+    /// Nginx (entrypoint `nginx`), with the nginx front door only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<String>,
     /// Redis (entrypoint `redis-server`).
     pub redis: String,
     /// The fault sidecar (`iptables`, `tc`, `sleep`, `dd`, `df`, `rm`, `find`).
@@ -40,16 +44,27 @@ pub enum ImageKind {
     Redis,
     /// The fault sidecar.
     Sidecar,
+    /// Nginx (the other front door).
+    Nginx,
 }
 
 impl ImageKind {
     /// Every kind.
-    pub const ALL: [ImageKind; 4] = [
+    pub const ALL: [ImageKind; 5] = [
         ImageKind::Worker,
         ImageKind::Haproxy,
         ImageKind::Redis,
         ImageKind::Sidecar,
+        ImageKind::Nginx,
     ];
+
+    /// The image of a front door.
+    pub fn frontdoor(kind: FrontdoorKind) -> ImageKind {
+        match kind {
+            FrontdoorKind::Haproxy => ImageKind::Haproxy,
+            FrontdoorKind::Nginx => ImageKind::Nginx,
+        }
+    }
 
     /// Its name (`worker`, `haproxy`, ...), also the repository part of its tag.
     pub fn name(self) -> &'static str {
@@ -58,6 +73,7 @@ impl ImageKind {
             ImageKind::Haproxy => "haproxy",
             ImageKind::Redis => "redis",
             ImageKind::Sidecar => "sidecar",
+            ImageKind::Nginx => "nginx",
         }
     }
 }
@@ -402,7 +418,7 @@ pub fn host_program_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn find_program(name: &str, hint: &str) -> Result<PathBuf, StackError> {
+pub(crate) fn find_program(name: &str, hint: &str) -> Result<PathBuf, StackError> {
     host_program_dirs()
         .into_iter()
         .map(|d| d.join(name))
@@ -500,6 +516,19 @@ pub fn recipe(kind: ImageKind, worker_binary: Option<&Path>) -> Result<ImageReci
             Ok(r)
         }
         ImageKind::Sidecar => sidecar_recipe(),
+        ImageKind::Nginx => {
+            let binary = find_program("nginx", &apt("nginx"))?;
+            // The configuration is copied in before start; `-e stderr` keeps
+            // Nginx from opening its compiled-in error log path.
+            let mut r = ImageRecipe::new(
+                kind,
+                &["/usr/sbin/nginx"],
+                &["-c", "/etc/nginx/nginx.conf", "-e", "stderr"],
+            );
+            r.add_program(&binary, "/usr/sbin/nginx")?;
+            r.add_dir("/etc/nginx");
+            Ok(r)
+        }
     }
 }
 
@@ -639,6 +668,7 @@ pub async fn ensure_one(
         ImageKind::Haproxy => &spec.haproxy,
         ImageKind::Redis => &spec.redis,
         ImageKind::Sidecar => &spec.sidecar,
+        ImageKind::Nginx => &spec.nginx,
     };
     if let Some(reference) = named {
         if !exists(docker, reference).await? {
@@ -667,19 +697,30 @@ pub async fn ensure_one(
     build(docker, &recipe, &hash).await
 }
 
-/// Makes sure every image of the stack is there; returns their references.
-pub async fn ensure_all(docker: &Docker, spec: &ImagesSpec) -> Result<ResolvedImages, StackError> {
-    let outcomes = futures_util::future::try_join_all(
-        ImageKind::ALL.map(|kind| ensure_one(docker, kind, spec)),
-    )
-    .await?;
-    let refs: BTreeMap<&str, String> = outcomes
+/// Makes sure every image of a stack with the `frontdoor` proxy is there
+/// (the other front door's image is not needed); returns their references.
+pub async fn ensure_all(
+    docker: &Docker,
+    spec: &ImagesSpec,
+    frontdoor: FrontdoorKind,
+) -> Result<ResolvedImages, StackError> {
+    let kinds = [
+        ImageKind::Worker,
+        ImageKind::frontdoor(frontdoor),
+        ImageKind::Redis,
+        ImageKind::Sidecar,
+    ];
+    let outcomes =
+        futures_util::future::try_join_all(kinds.map(|kind| ensure_one(docker, kind, spec)))
+            .await?;
+    let mut refs: BTreeMap<&str, String> = outcomes
         .into_iter()
         .map(|o| (o.kind.name(), o.reference))
         .collect();
     Ok(ResolvedImages {
         worker: refs["worker"].clone(),
-        haproxy: refs["haproxy"].clone(),
+        haproxy: refs.remove("haproxy").unwrap_or_default(),
+        nginx: refs.remove("nginx"),
         redis: refs["redis"].clone(),
         sidecar: refs["sidecar"].clone(),
     })

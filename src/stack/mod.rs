@@ -1,4 +1,4 @@
-//! The reference stack: Redis, two workers and an HAProxy front door, in
+//! The reference stack: Redis, two workers and an HAProxy (or Nginx) front door, in
 //! Docker (images, network, volume, every object labelled with the run id) or
 //! as local processes ([`process`]), removed when the run ends.
 //!
@@ -14,6 +14,8 @@ pub mod haproxy_log;
 pub mod images;
 pub mod labels;
 pub mod ledger;
+pub mod nginx;
+pub mod nginx_log;
 pub mod process;
 pub mod spec;
 pub mod startup;
@@ -29,8 +31,8 @@ pub use events::{DockerEvent, EventLog};
 pub use haproxy::BackendServerState;
 pub use ledger::FaultLedger;
 pub use spec::{
-    Backend, Failover, FrontdoorSpec, Gpus, ImagesSpec, ProcessSpec, Role, RuntimeKind, StackSpec,
-    WorkerSpec,
+    Backend, Failover, FrontdoorKind, FrontdoorSpec, Gpus, ImagesSpec, ProcessSpec, Role,
+    RuntimeKind, StackSpec, WorkerSpec,
 };
 pub use units::ByteSize;
 pub use up::{
@@ -256,15 +258,22 @@ impl Stack {
         &self.frontdoor_url
     }
 
-    /// HAProxy's stats page as CSV: `http://127.0.0.1:<port>/stats;csv`.
+    /// HAProxy's stats page as CSV: `http://127.0.0.1:<port>/stats;csv`;
+    /// empty with the nginx front door, which has none.
     pub fn frontdoor_stats_url(&self) -> &str {
         &self.stats_url
     }
 
     /// HAProxy's runtime API (admin level, TCP): `127.0.0.1:<port>`, for runbooks
-    /// (`echo "enable server workers/standby" | nc 127.0.0.1 PORT`).
+    /// (`echo "enable server workers/standby" | nc 127.0.0.1 PORT`); empty
+    /// with the nginx front door, which has none.
     pub fn frontdoor_admin_addr(&self) -> &str {
         &self.admin_addr
+    }
+
+    /// Which proxy the front door is.
+    pub fn frontdoor_kind(&self) -> FrontdoorKind {
+        self.spec.frontdoor.kind
     }
 
     /// A worker's own URL on the host (bypassing the front door); `None` for other roles.
@@ -362,9 +371,49 @@ impl Stack {
         }
     }
 
-    /// HAProxy's view of each server (status, backup or not, last change), read now.
+    /// HAProxy's view of each server (status, backup or not, last change),
+    /// read now; [`StackError::Unsupported`] with the nginx front door.
     pub async fn frontdoor_view(&self) -> Result<Vec<BackendServerState>, StackError> {
-        haproxy::read_view(&self.stats_url, &self.clock).await
+        match self.frontdoor_kind() {
+            FrontdoorKind::Haproxy => haproxy::read_view(&self.stats_url, &self.clock).await,
+            FrontdoorKind::Nginx => Err(StackError::Unsupported(format!(
+                "the front door's view of its servers is {}",
+                nginx::NO_VIEW
+            ))),
+        }
+    }
+
+    /// The front door's request log so far, one record per probe, from
+    /// HAProxy's or Nginx's own output.
+    pub async fn frontdoor_log(&self) -> Vec<haproxy_log::FrontdoorLogLine> {
+        let text = self.frontdoor_output().await;
+        match self.frontdoor_kind() {
+            FrontdoorKind::Haproxy => haproxy_log::parse_log(&text),
+            FrontdoorKind::Nginx => nginx_log::parse_log(&text, &self.upstream_names()),
+        }
+    }
+
+    /// Each worker's address as the front door sees it (`ip:port`) -> its
+    /// role: Nginx logs addresses, not server names. A Docker address is the
+    /// one the worker had when the stack came up, which is the one Nginx
+    /// resolved its name to.
+    fn upstream_names(&self) -> BTreeMap<String, String> {
+        [Role::Primary, Role::Standby]
+            .into_iter()
+            .filter_map(|role| {
+                let addr = match &self.runtime {
+                    Runtime::Docker(_) => {
+                        format!("{}:{}", self.containers.get(&role)?.ip, WORKER_PORT)
+                    }
+                    Runtime::Process(_) => self
+                        .worker_urls
+                        .get(&role)?
+                        .trim_start_matches("http://")
+                        .to_string(),
+                };
+                Some((addr, role.as_str().to_string()))
+            })
+            .collect()
     }
 
     /// Events of this run (Docker's, or the process supervisor's `start`,
@@ -384,7 +433,7 @@ impl Stack {
         }
     }
 
-    /// HAProxy's whole output so far (its request log among it).
+    /// The front door's whole output so far (its request log among it).
     pub async fn frontdoor_output(&self) -> String {
         match &self.runtime {
             Runtime::Docker(d) => {

@@ -19,7 +19,7 @@ pub struct StackSpec {
     pub process: ProcessSpec,
     /// Images to run instead of the locally built ones (for users with a registry).
     pub images: ImagesSpec,
-    /// The HAProxy front door.
+    /// The front door (HAProxy by default, or Nginx).
     pub frontdoor: FrontdoorSpec,
     /// Options of both workers (primary and standby).
     pub worker: WorkerSpec,
@@ -86,6 +86,9 @@ pub struct ProcessSpec {
     /// The `haproxy` program.
     #[schemars(with = "Option<String>")]
     pub haproxy: Option<PathBuf>,
+    /// The `nginx` program (with `frontdoor.kind: nginx`).
+    #[schemars(with = "Option<String>")]
+    pub nginx: Option<PathBuf>,
 }
 
 /// Named images; any left out is built locally from the host's binaries.
@@ -96,6 +99,9 @@ pub struct ImagesSpec {
     pub worker: Option<String>,
     /// HAProxy image (its entrypoint must be `haproxy`).
     pub haproxy: Option<String>,
+    /// Nginx image, with `frontdoor.kind: nginx` (its entrypoint must be `nginx`,
+    /// run as `nginx -c /etc/nginx/nginx.conf -e stderr`).
+    pub nginx: Option<String>,
     /// Redis image (its entrypoint must be `redis-server`).
     pub redis: Option<String>,
     /// Network-fault sidecar image (must hold `iptables`, `iptables-save`, `iptables-restore`, `tc`, `sleep`, `dd`, `df`, `rm`, `find` under /usr/sbin and /usr/bin).
@@ -106,10 +112,15 @@ pub struct ImagesSpec {
     pub worker_binary: Option<PathBuf>,
 }
 
-/// How HAProxy checks the workers and fails over.
+/// How the front door checks the workers and fails over. The check and
+/// runtime-API settings are HAProxy's; Nginx uses `timeout_*`, `retries`,
+/// `redispatch` and `check_interval` x `fall` (see `docs/stack.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FrontdoorSpec {
+    /// Which proxy: `haproxy` (active health checks, stats, runtime API) or
+    /// `nginx` (open-source Nginx: passive failover only).
+    pub kind: FrontdoorKind,
     /// Health-check interval (HAProxy `inter`), e.g. `100ms`.
     #[serde(with = "serde_duration")]
     #[schemars(with = "String")]
@@ -146,6 +157,7 @@ pub struct FrontdoorSpec {
 impl Default for FrontdoorSpec {
     fn default() -> Self {
         Self {
+            kind: FrontdoorKind::Haproxy,
             check_interval: Duration::from_millis(100),
             fall: 2,
             rise: 2,
@@ -157,6 +169,34 @@ impl Default for FrontdoorSpec {
             timeout_client: Duration::from_secs(30),
             timeout_check: Duration::from_millis(500),
         }
+    }
+}
+
+/// The proxy of the front door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontdoorKind {
+    /// HAProxy: active health checks, stats and a runtime API.
+    #[default]
+    Haproxy,
+    /// Open-source Nginx: passive failover (a failed attempt moves the request
+    /// to the backup), no health checks, no view of its servers' state.
+    Nginx,
+}
+
+impl FrontdoorKind {
+    /// The name written in scenarios.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontdoorKind::Haproxy => "haproxy",
+            FrontdoorKind::Nginx => "nginx",
+        }
+    }
+}
+
+impl std::fmt::Display for FrontdoorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -308,6 +348,9 @@ mod tests {
         let spec: StackSpec = serde_json::from_str("{}").unwrap();
         assert_eq!(spec, StackSpec::default());
         assert_eq!(spec.frontdoor.check_interval, Duration::from_millis(100));
+        assert_eq!(spec.frontdoor.kind, FrontdoorKind::Haproxy);
+        let nginx: StackSpec = serde_json::from_str(r#"{"frontdoor": {"kind": "nginx"}}"#).unwrap();
+        assert_eq!(nginx.frontdoor.kind, FrontdoorKind::Nginx);
     }
 
     #[test]

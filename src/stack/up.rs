@@ -16,11 +16,11 @@ use bollard::Docker;
 
 use super::cleanup::{self, RunGuard};
 use super::events::{self, EventLog};
-use super::spec::{Failover, Gpus};
+use super::spec::{Failover, FrontdoorKind, Gpus};
 use super::startup::PhaseTimer;
 use super::{
-    docker, haproxy, images, labels, ContainerInfo, DockerRun, Role, Runtime, Stack, StackError,
-    StackSpec,
+    docker, haproxy, images, labels, nginx, ContainerInfo, DockerRun, Role, Runtime, Stack,
+    StackError, StackSpec,
 };
 use crate::clock::Clock;
 
@@ -49,7 +49,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         if spec.worker.gpus == Gpus::All {
             docker::require_nvidia_runtime(&docker).await?;
         }
-        images::ensure_all(&docker, &spec.images).await
+        images::ensure_all(&docker, &spec.images, spec.frontdoor.kind).await
     };
     let ((), images) = tokio::join!(sweep, prepare);
     let images = images?;
@@ -152,17 +152,25 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             )
         };
         let frontdoor = async {
-            let id = ctx
-                .create("frontdoor", frontdoor_body(&ctx, &images.haproxy), true)
-                .await?;
-            upload_file(
-                &docker,
-                &id,
-                haproxy::CONFIG_DIR,
-                "haproxy.cfg",
-                haproxy::render_config(&spec.frontdoor, WORKER_PORT, &gateway).as_bytes(),
-            )
-            .await?;
+            let (body, dir, file, config) = match spec.frontdoor.kind {
+                FrontdoorKind::Haproxy => (
+                    frontdoor_body(&ctx, &images.haproxy),
+                    haproxy::CONFIG_DIR,
+                    "haproxy.cfg",
+                    haproxy::render_config(&spec.frontdoor, WORKER_PORT, &gateway),
+                ),
+                FrontdoorKind::Nginx => (
+                    nginx_body(&ctx, images.nginx.as_deref().unwrap_or_default()),
+                    nginx::CONFIG_DIR,
+                    nginx::CONFIG_FILE,
+                    nginx::render_config(
+                        &spec.frontdoor,
+                        &nginx::Layout::docker(WORKER_PORT, &gateway),
+                    )?,
+                ),
+            };
+            let id = ctx.create("frontdoor", body, true).await?;
+            upload_file(&docker, &id, dir, file, config.as_bytes()).await?;
             Ok::<_, StackError>(id)
         };
         tokio::try_join!(
@@ -186,8 +194,17 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let deadline = Instant::now() + spec.ready_timeout;
     // Redis, the workers (and the volume holder) start together: a worker
     // reports unhealthy until Redis answers, which the readiness wait allows.
-    // HAProxy starts once the workers are on the network (so that Docker's DNS
-    // knows their names), while they are still starting up.
+    // HAProxy starts with them: its resolvers retry until the workers' names
+    // resolve. Nginx resolves them once, when it starts, so it starts after the
+    // workers' containers are (and their names are on the network's DNS).
+    let nginx_after = spec.frontdoor.kind == FrontdoorKind::Nginx;
+    let start_frontdoor_now = async {
+        if nginx_after {
+            Ok(())
+        } else {
+            ctx.start(&frontdoor).await
+        }
+    };
     let start_backends = async {
         let holder = async {
             match &holder {
@@ -200,10 +217,13 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             ctx.start(&state),
             ctx.start(&workers[0].1),
             ctx.start(&workers[1].1),
-            ctx.start(&frontdoor)
+            start_frontdoor_now
         )
     };
     start_backends.await?;
+    if nginx_after {
+        ctx.start(&frontdoor).await?;
+    }
     timer.mark("start containers");
 
     let (state_ep, primary_ep, standby_ep, frontdoor_ep) = tokio::try_join!(
@@ -223,8 +243,22 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     }
     let fd_port = |p| port(&frontdoor, &frontdoor_ep.0, p);
     let frontdoor_url = format!("http://127.0.0.1:{}", fd_port(haproxy::FRONT_PORT)?);
-    let stats_url = format!("http://127.0.0.1:{}/stats", fd_port(haproxy::STATS_PORT)?);
-    let admin_addr = format!("127.0.0.1:{}", fd_port(haproxy::ADMIN_PORT)?);
+    let (stats_url, admin_addr, nginx_status_url) = match spec.frontdoor.kind {
+        FrontdoorKind::Haproxy => (
+            format!("http://127.0.0.1:{}/stats", fd_port(haproxy::STATS_PORT)?),
+            format!("127.0.0.1:{}", fd_port(haproxy::ADMIN_PORT)?),
+            String::new(),
+        ),
+        FrontdoorKind::Nginx => (
+            String::new(),
+            String::new(),
+            format!(
+                "http://127.0.0.1:{}{}",
+                fd_port(nginx::STATUS_PORT)?,
+                nginx::STATUS_PATH
+            ),
+        ),
+    };
     timer.mark("read ports");
 
     // Every readiness check runs at once, each polling at a fine interval.
@@ -255,7 +289,16 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             health(Role::Standby)
         ),
         ctx.wait_ready(Role::Frontdoor, &frontdoor, deadline, || {
-            frontdoor_ready(http.clone(), stats_url.clone(), *clock, want_standby_up)
+            let (http, stats_url, status_url) =
+                (http.clone(), stats_url.clone(), nginx_status_url.clone());
+            async move {
+                match spec.frontdoor.kind {
+                    FrontdoorKind::Haproxy => {
+                        frontdoor_ready(http, stats_url, *clock, want_standby_up).await
+                    }
+                    FrontdoorKind::Nginx => nginx::ready(http, status_url).await,
+                }
+            }
         }),
     )?;
     for (role, at) in [
@@ -369,6 +412,25 @@ fn frontdoor_body(ctx: &Ctx<'_>, image: &str) -> ContainerCreateBody {
         image: Some(image.to_string()),
         exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
         host_config: Some(ctx.host_config(&ports, false)),
+        ..Default::default()
+    }
+}
+
+/// The Nginx container: not root (so Nginx switches to no user and the image
+/// needs no `/etc/passwd`), with a small tmpfs at `/tmp` for its pid and
+/// temp files; the front door and status ports published.
+fn nginx_body(ctx: &Ctx<'_>, image: &str) -> ContainerCreateBody {
+    let ports = [nginx::FRONT_PORT, nginx::STATUS_PORT];
+    let mut host_config = ctx.host_config(&ports, false);
+    host_config.tmpfs = Some(HashMap::from([(
+        nginx::DOCKER_TEMP_DIR.to_string(),
+        "rw,mode=1777,size=16m".to_string(),
+    )]));
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        user: Some(nginx::DOCKER_USER.to_string()),
+        exposed_ports: Some(ports.iter().map(|p| format!("{p}/tcp")).collect()),
+        host_config: Some(host_config),
         ..Default::default()
     }
 }

@@ -19,6 +19,7 @@ mod doctor_cli;
 mod gpu_faults;
 mod metrics_pushgateway;
 mod network;
+mod nginx;
 mod process;
 mod runbook;
 mod sigint;

@@ -1,6 +1,6 @@
 //! The reference stack as local processes on 127.0.0.1 (`stack.runtime:
 //! process`), for hosts without Docker, such as a GPU machine: the host's
-//! `redis-server` and `haproxy` and two `synth-worker serve` sharing one data
+//! `redis-server` and `haproxy` (or `nginx`) and two `synth-worker serve` sharing one data
 //! directory, each on a free loopback port, started in the same order and
 //! with the same readiness checks as the Docker stack.
 //!
@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::haproxy::{self, Layout};
+use super::nginx;
 use super::startup::PhaseTimer;
 use super::up::{frontdoor_ready, http_ok, redis_ready, worker_args_at};
 use super::{
-    docker::ContainerStatus, images::ResolvedImages, ContainerInfo, EventLog, Failover, Role,
-    Runtime, Stack, StackError, StackSpec,
+    docker::ContainerStatus, images::ResolvedImages, ContainerInfo, EventLog, Failover,
+    FrontdoorKind, Role, Runtime, Stack, StackError, StackSpec,
 };
 use crate::clock::Clock;
 use run_dir::RunDir;
@@ -274,45 +275,43 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     }
     timer.mark("workers");
 
-    let layout = Layout {
-        bind_host: "127.0.0.1".into(),
-        front_port,
-        stats_port,
-        admin_port,
-        primary: format!("127.0.0.1:{primary_port}"),
-        standby: format!("127.0.0.1:{standby_port}"),
-        docker_dns: false,
-        harness_only_from: None,
+    let ports = FrontdoorPorts {
+        front: front_port,
+        stats: stats_port,
+        admin: admin_port,
+        primary: primary_port,
+        standby: standby_port,
     };
-    let config = run.dir().join("haproxy.cfg");
-    std::fs::write(
-        &config,
-        haproxy::render_config_for(&spec.frontdoor, &layout),
-    )
-    .map_err(|source| StackError::Io {
-        context: format!("writing {}", config.display()),
-        source,
-    })?;
+    let (front_args, stats_url, admin_addr, ready_url) = match spec.frontdoor.kind {
+        FrontdoorKind::Haproxy => haproxy_files(spec, &run, &ports)?,
+        FrontdoorKind::Nginx => nginx_files(spec, &run, &ports)?,
+    };
     supervisor.spawn(
         Role::Frontdoor,
         ChildSpec {
-            program: programs.haproxy.clone(),
-            args: vec!["-f".into(), config.display().to_string(), "-db".into()],
+            program: programs.frontdoor.clone(),
+            args: front_args,
             env: vec![],
             log: run.dir.log(Role::Frontdoor),
         },
     )?;
     let frontdoor_url = format!("http://127.0.0.1:{front_port}");
-    let stats_url = format!("http://127.0.0.1:{stats_port}/stats");
-    let admin_addr = format!("127.0.0.1:{admin_port}");
     let want_standby_up = spec.frontdoor.failover == Failover::Backup;
     ready
         .wait(Role::Frontdoor, || {
-            frontdoor_ready(http.clone(), stats_url.clone(), *clock, want_standby_up)
+            let (http, stats_url, ready_url) = (http.clone(), stats_url.clone(), ready_url.clone());
+            async move {
+                match spec.frontdoor.kind {
+                    FrontdoorKind::Haproxy => {
+                        frontdoor_ready(http, stats_url, *clock, want_standby_up).await
+                    }
+                    FrontdoorKind::Nginx => nginx::ready(http, ready_url).await,
+                }
+            }
         })
         .await?;
     timer.ready(Role::Frontdoor.as_str(), Instant::now());
-    timer.mark("haproxy");
+    timer.mark(spec.frontdoor.kind.as_str());
 
     let containers = Role::ALL
         .into_iter()
@@ -328,7 +327,12 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         .collect();
     let images = ResolvedImages {
         worker: format!("process:synth-worker@{worker_hash}"),
-        haproxy: programs.haproxy.display().to_string(),
+        haproxy: match spec.frontdoor.kind {
+            FrontdoorKind::Haproxy => programs.frontdoor.display().to_string(),
+            FrontdoorKind::Nginx => String::new(),
+        },
+        nginx: (spec.frontdoor.kind == FrontdoorKind::Nginx)
+            .then(|| programs.frontdoor.display().to_string()),
         redis: programs.redis_server.display().to_string(),
         sidecar: String::new(),
     };
@@ -349,6 +353,101 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         faults: Default::default(),
         runtime: Runtime::Process(run),
         up_timings: timer.finish(),
+    })
+}
+
+/// The loopback ports of the front door and of the workers behind it.
+struct FrontdoorPorts {
+    front: u16,
+    stats: u16,
+    admin: u16,
+    primary: u16,
+    standby: u16,
+}
+
+/// What starting a front door needs: its arguments, the stats URL and
+/// runtime API address the stack reports (empty where it has none), and the
+/// URL its readiness check reads.
+type FrontdoorStart = (Vec<String>, String, String, String);
+
+/// HAProxy's configuration in the run directory, and how to start it.
+fn haproxy_files(
+    spec: &StackSpec,
+    run: &ProcessRun,
+    p: &FrontdoorPorts,
+) -> Result<FrontdoorStart, StackError> {
+    let layout = Layout {
+        bind_host: "127.0.0.1".into(),
+        front_port: p.front,
+        stats_port: p.stats,
+        admin_port: p.admin,
+        primary: format!("127.0.0.1:{}", p.primary),
+        standby: format!("127.0.0.1:{}", p.standby),
+        docker_dns: false,
+        harness_only_from: None,
+    };
+    let config = run.dir().join("haproxy.cfg");
+    write_file(
+        &config,
+        &haproxy::render_config_for(&spec.frontdoor, &layout),
+    )?;
+    let stats_url = format!("http://127.0.0.1:{}/stats", p.stats);
+    Ok((
+        vec!["-f".into(), config.display().to_string(), "-db".into()],
+        stats_url.clone(),
+        format!("127.0.0.1:{}", p.admin),
+        stats_url,
+    ))
+}
+
+/// Nginx's configuration and its own folder (pid, temp files) in the run
+/// directory, its request log on its standard output, and how to start it.
+fn nginx_files(
+    spec: &StackSpec,
+    run: &ProcessRun,
+    p: &FrontdoorPorts,
+) -> Result<FrontdoorStart, StackError> {
+    let prefix = run.dir().join("nginx");
+    std::fs::create_dir_all(&prefix).map_err(|source| StackError::Io {
+        context: format!("creating {}", prefix.display()),
+        source,
+    })?;
+    let layout = nginx::Layout {
+        bind_host: "127.0.0.1".into(),
+        front_port: p.front,
+        status_port: p.stats,
+        primary: format!("127.0.0.1:{}", p.primary),
+        standby: format!("127.0.0.1:{}", p.standby),
+        temp_dir: prefix.display().to_string(),
+        access_log: "/dev/stdout".into(),
+        status_only_from: Some("127.0.0.1".into()),
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        user: (unsafe { libc::geteuid() } == 0).then(|| "root".to_string()),
+    };
+    let config = prefix.join(nginx::CONFIG_FILE);
+    write_file(&config, &nginx::render_config(&spec.frontdoor, &layout)?)?;
+    let prefix_arg = format!("{}/", prefix.display());
+    Ok((
+        [
+            "-p",
+            &prefix_arg,
+            "-c",
+            &config.display().to_string(),
+            "-e",
+            "stderr",
+        ]
+        .map(String::from)
+        .to_vec(),
+        String::new(),
+        String::new(),
+        format!("http://127.0.0.1:{}{}", p.stats, nginx::STATUS_PATH),
+    ))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), StackError> {
+    std::fs::write(path, text).map_err(|source| StackError::Io {
+        context: format!("writing {}", path.display()),
+        source,
     })
 }
 

@@ -1,22 +1,24 @@
 //! Finding the host programs the process runtime starts: `redis-server`,
-//! `haproxy` and `synth-worker`.
+//! `haproxy` (or `nginx`) and `synth-worker`.
 
 use std::path::{Path, PathBuf};
 
-use crate::stack::{images, StackError, StackSpec};
+use crate::stack::{images, FrontdoorKind, StackError, StackSpec};
 
 /// Environment variable naming the `redis-server` program.
 pub const REDIS_SERVER_ENV: &str = "TAKEOVER_REDIS_SERVER";
 /// Environment variable naming the `haproxy` program.
 pub const HAPROXY_ENV: &str = "TAKEOVER_HAPROXY";
+/// Environment variable naming the `nginx` program.
+pub const NGINX_ENV: &str = "TAKEOVER_NGINX";
 
 /// The programs of one process stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Programs {
     /// `redis-server`.
     pub redis_server: PathBuf,
-    /// `haproxy`.
-    pub haproxy: PathBuf,
+    /// The front door: `haproxy`, or `nginx` with `frontdoor.kind: nginx`.
+    pub frontdoor: PathBuf,
     /// `synth-worker`.
     pub worker: PathBuf,
 }
@@ -31,13 +33,22 @@ pub fn resolve(spec: &StackSpec) -> Result<Programs, StackError> {
             "stack.process.redis_server",
             "--redis-server",
         )?,
-        haproxy: find(
-            "haproxy",
-            spec.process.haproxy.as_deref(),
-            HAPROXY_ENV,
-            "stack.process.haproxy",
-            "--haproxy",
-        )?,
+        frontdoor: match spec.frontdoor.kind {
+            FrontdoorKind::Haproxy => find(
+                "haproxy",
+                spec.process.haproxy.as_deref(),
+                HAPROXY_ENV,
+                "stack.process.haproxy",
+                "--haproxy",
+            )?,
+            FrontdoorKind::Nginx => find(
+                "nginx",
+                spec.process.nginx.as_deref(),
+                NGINX_ENV,
+                "stack.process.nginx",
+                "--nginx",
+            )?,
+        },
         worker: images::find_worker_binary(spec.images.worker_binary.as_deref())?,
     })
 }
