@@ -109,7 +109,7 @@ fn effect_at(target: Option<Role>, requested: f64, now: f64, reverted: Vec<Strin
         json!({ "scope": scope, "reverted": reverted })
     };
     FaultEffect {
-        kind: "heal".into(),
+        kind: KIND.name.into(),
         target: target.unwrap_or(Role::Primary),
         requested_at_ms: requested,
         in_effect_at_ms: (!nothing).then_some(now),
@@ -121,7 +121,7 @@ fn effect_at(target: Option<Role>, requested: f64, now: f64, reverted: Vec<Strin
 
 /// Whether `effect` is a heal that found nothing to revert (recorded, never a witness).
 pub fn reverted_nothing(effect: &FaultEffect) -> bool {
-    effect.kind == "heal"
+    effect.kind == KIND.name
         && effect.in_effect_at_ms.is_none()
         && effect.evidence.get("note").and_then(|n| n.as_str()) == Some(NOTHING_TO_REVERT)
 }

@@ -204,11 +204,14 @@ fn latency_summary(l: &timeline::LatencySummary) -> LatencySummary {
     }
 }
 
-/// The fault the figures are measured from: the first disruptive one with a witness.
+/// The fault the figures are measured from: the first disruptive one (see
+/// [`crate::fault::Kind::disruptive`]; a kind this build does not know counts)
+/// with a witness.
 pub fn measured_fault(faults: &[FaultRecord]) -> Option<&FaultRecord> {
-    faults
-        .iter()
-        .find(|f| f.kind != "heal" && f.kind != "unpause" && f.in_effect_at_ms.is_some())
+    faults.iter().find(|f| {
+        let disruptive = crate::fault::registry::find(&f.kind).is_none_or(|k| k.disruptive);
+        disruptive && f.in_effect_at_ms.is_some()
+    })
 }
 
 /// Everything an iteration measured, ready for its figures.
@@ -449,6 +452,31 @@ pub fn disagreements(stored: &Figures, recomputed: &Figures) -> Vec<(String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_count_from_the_first_witnessed_disruptive_fault() {
+        let record = |step: usize, kind: &str, at: Option<f64>| FaultRecord {
+            step,
+            kind: kind.into(),
+            target: "primary".into(),
+            requested_at_ms: 100.0 * step as f64,
+            in_effect_at_ms: at,
+            witness: at.map(|_| "seen".into()),
+            evidence: serde_json::Value::Null,
+            unavailable: None,
+            error: None,
+        };
+        let faults = [
+            record(0, "unpause", Some(10.0)),
+            record(1, "heal", Some(110.0)),
+            record(2, "kill", None),
+            record(3, "oom-kill", Some(320.0)),
+        ];
+        assert_eq!(measured_fault(&faults).map(|f| f.step), Some(3));
+        // A kind a newer build wrote is taken as disruptive.
+        let unknown = [record(0, "from-the-future", Some(5.0))];
+        assert_eq!(measured_fault(&unknown).map(|f| f.step), Some(0));
+    }
 
     #[test]
     fn a_counter_is_read_from_metrics_text() {
