@@ -1,0 +1,226 @@
+//! One iteration of a drill, on a fresh stack: up, probes, job, steps,
+//! recovery, audio, figures, teardown. Whatever happens, the stack goes
+//! (unless a person asked to keep a failed one).
+//!
+//! One submodule per phase: [`observe`] (probes and the front door's view),
+//! [`steps`] (faults, waits, runbooks), [`job`], [`audio`] and [`teardown`];
+//! [`record`] collects what happens and writes the [`Iteration`] once.
+
+mod audio;
+mod job;
+mod observe;
+mod record;
+mod steps;
+mod teardown;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use contract::Script;
+
+use self::observe::Observers;
+use self::record::{Observed, Recorder};
+pub use self::steps::runbook_env;
+use super::progress::Ui;
+use crate::clock::Clock;
+use crate::report::model::{EventKind, Iteration, IterationOutcome};
+use crate::report::state::JobSeen;
+use crate::scenario::LoadedScenario;
+use crate::stack::{Role, Stack};
+use crate::workload::{follow_job, JobClient};
+
+/// Everything fixed across the iterations of one scenario run.
+pub struct Plan<'a> {
+    /// The scenario.
+    pub loaded: &'a LoadedScenario,
+    /// The script, with the workload's seed applied.
+    pub script: Script,
+    /// Frames the script needs.
+    pub frames_total: u64,
+    /// The pace of the drilled job, if paced.
+    pub pace_rtf: Option<f64>,
+    /// Where the report (and kept artifacts) go.
+    pub report_dir: PathBuf,
+    /// Where uninterrupted references are cached.
+    pub cache_dir: PathBuf,
+    /// Leave the stack of a failed iteration running.
+    pub keep_on_failure: bool,
+    /// Keep audio and manifest even when the audio check passes.
+    pub keep_artifacts: bool,
+    /// The run id of the stack alive now, for the Ctrl-C handler.
+    pub current_run: Arc<Mutex<Option<String>>>,
+}
+
+/// What an iteration left besides its record.
+pub struct IterationResult {
+    /// The record for the report.
+    pub iteration: Iteration,
+    /// The backend the workers run, when the stack came up.
+    pub backend: Option<String>,
+    /// The worker image, when the stack came up.
+    pub worker_image: Option<String>,
+    /// Files kept, relative to the report directory.
+    pub artifacts: Vec<String>,
+    /// The environment is wrong (no Docker, missing image): stop the run, exit 2.
+    pub environment_error: bool,
+    /// The stack was left running for a person.
+    pub kept_stack: bool,
+}
+
+/// Runs iteration `index` of `total`.
+pub async fn run_iteration(
+    plan: &Plan<'_>,
+    index: u32,
+    total: u32,
+    ui: &mut Ui,
+) -> IterationResult {
+    let scenario = &plan.loaded.scenario;
+    ui.iteration(&scenario.name, index, total);
+    let clock = Clock::start();
+    let started_at = chrono::Utc::now();
+    let run_id = crate::stack::new_run_id();
+    let mut rec = Recorder::new(index, clock, ui);
+
+    rec.ui.phase("starting the stack");
+    *lock(&plan.current_run) = Some(run_id.clone());
+    let up_started = clock.now_ms();
+    let stack = match Stack::up(&scenario.stack, &run_id, &clock).await {
+        Ok(stack) => stack,
+        Err(err) => {
+            *lock(&plan.current_run) = None;
+            // A stack that cannot start is a problem of the environment or the
+            // scenario's stack section, not a failed expectation.
+            let reason = format!("the stack did not start: {err}");
+            rec.ui.result(&format!("  error: {reason}"));
+            rec.reasons.push(reason);
+            return IterationResult {
+                iteration: rec.into_iteration(
+                    run_id,
+                    started_at,
+                    IterationOutcome::Error,
+                    Observed::default(),
+                ),
+                backend: None,
+                worker_image: None,
+                artifacts: vec![],
+                environment_error: true,
+                kept_stack: false,
+            };
+        }
+    };
+    rec.phases
+        .insert("stack_up".into(), clock.now_ms() - up_started);
+    rec.now(
+        EventKind::StackUp,
+        format!("run {run_id}, front door {}", stack.frontdoor_url()),
+    );
+
+    let drill = drill(plan, &stack, &mut rec).await;
+    let outcome = rec.outcome();
+    let kept_stack = teardown::teardown(plan, stack, &mut rec, outcome, &run_id).await;
+
+    IterationResult {
+        iteration: rec.into_iteration(run_id, started_at, outcome, drill.observed),
+        backend: drill.backend,
+        worker_image: Some(drill.worker_image),
+        artifacts: drill.artifacts,
+        environment_error: false,
+        kept_stack,
+    }
+}
+
+/// What the drill on a running stack produced.
+#[derive(Default)]
+struct DrillOutput {
+    /// What goes into the iteration's record.
+    observed: Observed,
+    backend: Option<String>,
+    worker_image: String,
+    artifacts: Vec<String>,
+}
+
+async fn worker_backend(stack: &Stack) -> Option<String> {
+    let url = format!("{}/health", stack.worker_url(Role::Standby)?);
+    let resp = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let report: contract::HealthReport = resp.json().await.ok()?;
+    Some(report.backend)
+}
+
+/// The drill on a running stack, phase by phase: the reference audio, the
+/// observers, the job, the steps, the job's end and the recovery, what the
+/// observers saw, the job's record, and the audio check.
+async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillOutput {
+    let scenario = &plan.loaded.scenario;
+    let clock = rec.clock;
+    let mut out = DrillOutput {
+        backend: worker_backend(stack).await,
+        worker_image: stack.images().worker.clone(),
+        ..DrillOutput::default()
+    };
+    // Submit, audio and manifest: generous timeouts (a long job's WAV is large).
+    let front = JobClient::new(stack.frontdoor_url(), Duration::from_secs(60));
+    // Status polls: each gives up soon; they run concurrently on a fixed schedule.
+    let polls_client = JobClient::new(stack.frontdoor_url(), Duration::from_secs(2));
+
+    // The uninterrupted reference, before any fault (cached across runs).
+    let reference = audio::reference(plan, stack, rec, &out).await;
+
+    // Probes and HAProxy's view, from before the job to after the recovery.
+    let observers = Observers::start(stack, rec, &scenario.probe);
+
+    // The job.
+    rec.ui.phase("submitting the job");
+    let job_started = clock.now_ms();
+    let Some((job_id, submit_ms)) = job::submit(plan, rec, &front).await else {
+        observers
+            .finish(stack, rec, &mut out.observed, &scenario.probe, &[])
+            .await;
+        return out;
+    };
+    rec.ui.job_started(plan.frames_total);
+    let follower = follow_job(
+        polls_client,
+        job_id.clone(),
+        scenario.workload.status_interval.get(),
+        clock,
+    );
+
+    // The steps.
+    rec.ui.phase("running the steps");
+    steps::run_steps(plan, stack, rec, &follower, submit_ms).await;
+
+    // Wait for the job to end, then for the front door to recover.
+    job::wait_for_end(plan, rec, &follower, submit_ms).await;
+    observers.wait_for_recovery(scenario, rec).await;
+
+    let polls = follower.finish().await;
+    rec.phases
+        .insert("job".into(), clock.now_ms() - job_started);
+    observers
+        .finish(stack, rec, &mut out.observed, &scenario.probe, &polls)
+        .await;
+
+    // The job record and its events.
+    let final_state = job::record(plan, rec, &mut out.observed, &job_id, &polls);
+
+    // The audio.
+    if final_state == JobSeen::Done {
+        let finished = audio::FinishedJob {
+            front: &front,
+            id: &job_id,
+            polls: &polls,
+        };
+        audio::check(plan, stack, rec, &mut out, finished, reference).await;
+    }
+    out
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
