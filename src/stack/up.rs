@@ -16,6 +16,7 @@ use bollard::Docker;
 
 use super::cleanup::{self, RunGuard};
 use super::events::{self, EventLog};
+use super::images::ResolvedImages;
 use super::spec::{Failover, FrontdoorKind, Gpus};
 use super::startup::PhaseTimer;
 use super::{
@@ -35,29 +36,177 @@ const READY_POLL: Duration = Duration::from_millis(10);
 /// How often a container's state is read while its readiness check fails.
 const STATE_EVERY: Duration = Duration::from_millis(250);
 
+/// Brings a stack up. Each phase is timed (`Stack::up_timings`); from the network on, everything
+/// created is removed if a later phase fails.
 pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
     let mut timer = PhaseTimer::new();
     let docker = docker::connect().await?;
     timer.mark("connect");
+    let images = sweep_and_ensure_images(&docker, spec).await?;
+    timer.mark("sweep and images");
+
+    // From here on, everything created is removed if a later step fails.
+    let guard = RunGuard::new(run_id);
+    let network = format!("{run_id}-net");
+    let volume = format!("{run_id}-data");
+    let ctx = Ctx {
+        docker: &docker,
+        run_id,
+        network: &network,
+        volume: &volume,
+    };
+    let gateway = create_network_and_volume(&ctx, spec).await?;
+    timer.mark("network and volume");
+
+    let secrets = Secrets {
+        fault_token: super::new_fault_token(),
+        redis_password: super::new_fault_token(),
+    };
+    // The event subscriptions are made while the containers are created; both
+    // are done before the first container starts, so no event is missed.
+    let events = EventLog::new();
+    let record = events::start_recording(&docker, run_id, &network, *clock, &events);
+    let create = create_containers(&ctx, spec, &images, &gateway, &secrets);
+    let (recorder, created) = tokio::join!(record, create);
+    let containers = created?;
+    for (role, id) in containers.by_role() {
+        events.learn_container(id, role);
+    }
+    timer.mark("create containers and subscribe to events");
+
+    let deadline = Instant::now() + spec.ready_timeout;
+    start_containers(&ctx, spec.frontdoor.kind, &containers).await?;
+    timer.mark("start containers");
+    let (endpoints, addresses) = read_ports(&ctx, spec.frontdoor.kind, &containers).await?;
+    timer.mark("read ports");
+    let ready = wait_all_ready(
+        &ctx,
+        spec,
+        clock,
+        &containers,
+        &addresses,
+        &secrets,
+        deadline,
+    )
+    .await?;
+    for (role, at) in ready {
+        timer.ready(role.as_str(), at);
+    }
+    timer.mark("ready");
+
+    let Addresses {
+        redis_addr,
+        worker_urls,
+        frontdoor_url,
+        stats_url,
+        admin_addr,
+        nginx_status_url: _,
+    } = addresses;
+    Ok(Stack {
+        run_id: run_id.to_string(),
+        clock: *clock,
+        spec: spec.clone(),
+        containers: container_infos(&ctx, &containers, &endpoints),
+        frontdoor_url,
+        stats_url,
+        admin_addr,
+        worker_urls,
+        fault_token: secrets.fault_token,
+        redis_addr,
+        redis_password: secrets.redis_password,
+        images,
+        events,
+        faults: Default::default(),
+        runtime: Runtime::Docker(DockerRun {
+            docker,
+            network,
+            volume,
+            recorder: Some(recorder),
+            guard: Some(guard),
+        }),
+        up_timings: timer.finish(),
+    })
+}
+
+/// The secrets of one run, made fresh for it: the fault token and Redis's password.
+struct Secrets {
+    fault_token: String,
+    redis_password: String,
+}
+
+/// The ids of a stack's containers.
+struct Containers {
+    /// The container that keeps a sized (tmpfs) volume mounted, when there is one.
+    holder: Option<String>,
+    state: String,
+    primary: String,
+    standby: String,
+    frontdoor: String,
+}
+
+impl Containers {
+    /// The containers that have a role in the stack (all but the volume holder), in role order.
+    fn by_role(&self) -> [(Role, &str); 4] {
+        [
+            (Role::State, &self.state),
+            (Role::Primary, &self.primary),
+            (Role::Standby, &self.standby),
+            (Role::Frontdoor, &self.frontdoor),
+        ]
+    }
+}
+
+/// A started container's published ports (container port -> host port on 127.0.0.1) and its
+/// address on the run network ([`endpoint`]).
+type Endpoint = (HashMap<u16, u16>, String);
+
+/// The endpoints of the containers that have a role.
+struct Endpoints {
+    state: Endpoint,
+    primary: Endpoint,
+    standby: Endpoint,
+    frontdoor: Endpoint,
+}
+
+/// Where the harness reaches the stack, through the ports published on 127.0.0.1.
+struct Addresses {
+    redis_addr: String,
+    worker_urls: BTreeMap<Role, String>,
+    frontdoor_url: String,
+    /// HAProxy's stats page (empty with Nginx).
+    stats_url: String,
+    /// HAProxy's admin socket (empty with Nginx).
+    admin_addr: String,
+    /// Nginx's status page (empty with HAProxy).
+    nginx_status_url: String,
+}
+
+/// Sweeps the runs left by dead harnesses on this host while it checks (and pulls or builds) the
+/// images, and the NVIDIA runtime when the workers get GPUs. A failed sweep is only a warning.
+async fn sweep_and_ensure_images(
+    docker: &Docker,
+    spec: &StackSpec,
+) -> Result<ResolvedImages, StackError> {
     // Heal leftovers first (runs whose harness died on this host), while the images are checked.
     let sweep = async {
-        if let Err(e) = cleanup::sweep_dead_owners(&docker).await {
+        if let Err(e) = cleanup::sweep_dead_owners(docker).await {
             eprintln!("warning: could not sweep runs left by dead harnesses: {e}");
         }
     };
     let prepare = async {
         if spec.worker.gpus == Gpus::All {
-            docker::require_nvidia_runtime(&docker).await?;
+            docker::require_nvidia_runtime(docker).await?;
         }
-        images::ensure_all(&docker, &spec.images, spec.frontdoor.kind).await
+        images::ensure_all(docker, &spec.images, spec.frontdoor.kind).await
     };
     let ((), images) = tokio::join!(sweep, prepare);
-    let images = images?;
-    timer.mark("sweep and images");
-    // From here on, everything created is removed if a later step fails.
-    let guard = RunGuard::new(run_id);
-    let network = format!("{run_id}-net");
-    let volume = format!("{run_id}-data");
+    images
+}
+
+/// Creates the run's labelled bridge network and its data volume (tmpfs of the given size when
+/// the spec sizes it), together; returns the network's gateway.
+async fn create_network_and_volume(ctx: &Ctx<'_>, spec: &StackSpec) -> Result<String, StackError> {
+    let (docker, run_id, network, volume) = (ctx.docker, ctx.run_id, ctx.network, ctx.volume);
     let mut driver_opts = HashMap::new();
     if let Some(size) = spec.data_volume_size {
         driver_opts.insert("type".to_string(), "tmpfs".to_string());
@@ -67,7 +216,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let create_network = async {
         docker
             .create_network(NetworkCreateRequest {
-                name: network.clone(),
+                name: network.to_string(),
                 driver: Some("bridge".into()),
                 labels: Some(labels::for_run(run_id)),
                 ..Default::default()
@@ -78,7 +227,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let create_volume = async {
         docker
             .create_volume(VolumeCreateRequest {
-                name: Some(volume.clone()),
+                name: Some(volume.to_string()),
                 driver: Some("local".into()),
                 driver_opts: Some(driver_opts),
                 labels: Some(labels::for_run(run_id)),
@@ -88,162 +237,198 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             .map_err(|e| StackError::docker(format!("create volume {volume}"), e))
     };
     tokio::try_join!(create_network, create_volume)?;
-    let gateway = network_gateway(&docker, &network).await?;
-    timer.mark("network and volume");
+    network_gateway(docker, network).await
+}
 
-    let fault_token = super::new_fault_token();
-    let redis_password = super::new_fault_token();
-    let ctx = Ctx {
-        docker: &docker,
-        run_id,
-        network: &network,
-        volume: &volume,
-    };
-    // The event subscriptions are made while the containers are created; both
-    // are done before the first container starts, so no event is missed.
-    let events = EventLog::new();
-    let record = events::start_recording(&docker, run_id, &network, *clock, &events);
-    let create = async {
-        let holder = async {
-            if spec.data_volume_size.is_none() {
-                return Ok(None);
-            }
-            // A tmpfs volume lives only while some container has it mounted: keep one that does.
-            ctx.create(VOLUME_HOLDER, holder_body(&images.sidecar, &volume), false)
-                .await
-                .map(Some)
-        };
-        let state = async {
-            let id = ctx
-                .create(
-                    "state",
-                    ContainerCreateBody {
-                        image: Some(images.redis.clone()),
-                        // The password is in a file, not on the command line.
-                        cmd: Some(vec![format!("/{REDIS_CONFIG}")]),
-                        exposed_ports: Some(vec![format!("{REDIS_PORT}/tcp")]),
-                        host_config: Some(ctx.host_config(&[REDIS_PORT], false)),
-                        ..Default::default()
-                    },
-                    true,
-                )
-                .await?;
-            upload_file(
-                &docker,
-                &id,
-                "/",
-                REDIS_CONFIG,
-                redis_config(&redis_password).as_bytes(),
-            )
-            .await?;
-            Ok::<_, StackError>(id)
-        };
-        let worker = |role: Role| {
-            ctx.create(
-                role.as_str(),
-                worker_body(
-                    spec,
-                    &ctx,
-                    role,
-                    &images.worker,
-                    &worker_env(&fault_token, &redis_password),
-                ),
-                true,
-            )
-        };
-        let frontdoor = async {
-            let (body, dir, file, config) = match spec.frontdoor.kind {
-                FrontdoorKind::Haproxy => (
-                    frontdoor_body(&ctx, &images.haproxy),
-                    haproxy::CONFIG_DIR,
-                    "haproxy.cfg",
-                    haproxy::render_config(&spec.frontdoor, WORKER_PORT, &gateway),
-                ),
-                FrontdoorKind::Nginx => (
-                    nginx_body(&ctx, images.nginx.as_deref().unwrap_or_default()),
-                    nginx::CONFIG_DIR,
-                    nginx::CONFIG_FILE,
-                    nginx::render_config(
-                        &spec.frontdoor,
-                        &nginx::Layout::docker(WORKER_PORT, &gateway),
-                    )?,
-                ),
-            };
-            let id = ctx.create("frontdoor", body, true).await?;
-            upload_file(&docker, &id, dir, file, config.as_bytes()).await?;
-            Ok::<_, StackError>(id)
-        };
-        tokio::try_join!(
-            holder,
-            state,
-            worker(Role::Primary),
-            worker(Role::Standby),
-            frontdoor
-        )
-    };
-    let (recorder, created) = tokio::join!(record, create);
-    let (holder, state, primary, standby, frontdoor) = created?;
-    let workers = [(Role::Primary, primary), (Role::Standby, standby)];
-    events.learn_container(&state, Role::State);
-    for (role, id) in &workers {
-        events.learn_container(id, *role);
+/// Creates every container at once: the volume holder (with a sized volume), Redis, the two
+/// workers and the front door, with their configuration files uploaded.
+async fn create_containers(
+    ctx: &Ctx<'_>,
+    spec: &StackSpec,
+    images: &ResolvedImages,
+    gateway: &str,
+    secrets: &Secrets,
+) -> Result<Containers, StackError> {
+    let (holder, state, primary, standby, frontdoor) = tokio::try_join!(
+        create_holder(ctx, spec, &images.sidecar),
+        create_state(ctx, &images.redis, &secrets.redis_password),
+        create_worker(ctx, spec, Role::Primary, &images.worker, secrets),
+        create_worker(ctx, spec, Role::Standby, &images.worker, secrets),
+        create_frontdoor(ctx, spec, images, gateway),
+    )?;
+    Ok(Containers {
+        holder,
+        state,
+        primary,
+        standby,
+        frontdoor,
+    })
+}
+
+/// With a sized data volume, creates the container that keeps it mounted (off the network).
+async fn create_holder(
+    ctx: &Ctx<'_>,
+    spec: &StackSpec,
+    sidecar_image: &str,
+) -> Result<Option<String>, StackError> {
+    if spec.data_volume_size.is_none() {
+        return Ok(None);
     }
-    events.learn_container(&frontdoor, Role::Frontdoor);
-    timer.mark("create containers and subscribe to events");
+    // A tmpfs volume lives only while some container has it mounted: keep one that does.
+    ctx.create(VOLUME_HOLDER, holder_body(sidecar_image, ctx.volume), false)
+        .await
+        .map(Some)
+}
 
-    let deadline = Instant::now() + spec.ready_timeout;
+/// Creates Redis's container (role `state`) and uploads its configuration.
+async fn create_state(
+    ctx: &Ctx<'_>,
+    image: &str,
+    redis_password: &str,
+) -> Result<String, StackError> {
+    let id = ctx
+        .create(
+            "state",
+            ContainerCreateBody {
+                image: Some(image.to_string()),
+                // The password is in a file, not on the command line.
+                cmd: Some(vec![format!("/{REDIS_CONFIG}")]),
+                exposed_ports: Some(vec![format!("{REDIS_PORT}/tcp")]),
+                host_config: Some(ctx.host_config(&[REDIS_PORT], false)),
+                ..Default::default()
+            },
+            true,
+        )
+        .await?;
+    upload_file(
+        ctx.docker,
+        &id,
+        "/",
+        REDIS_CONFIG,
+        redis_config(redis_password).as_bytes(),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Creates one worker's container, its secrets in its environment.
+async fn create_worker(
+    ctx: &Ctx<'_>,
+    spec: &StackSpec,
+    role: Role,
+    image: &str,
+    secrets: &Secrets,
+) -> Result<String, StackError> {
+    let env = worker_env(&secrets.fault_token, &secrets.redis_password);
+    ctx.create(
+        role.as_str(),
+        worker_body(spec, ctx, role, image, &env),
+        true,
+    )
+    .await
+}
+
+/// Creates the front door's container (HAProxy or Nginx) and uploads its configuration, which
+/// reaches the workers through the network's `gateway`.
+async fn create_frontdoor(
+    ctx: &Ctx<'_>,
+    spec: &StackSpec,
+    images: &ResolvedImages,
+    gateway: &str,
+) -> Result<String, StackError> {
+    let (body, dir, file, config) = match spec.frontdoor.kind {
+        FrontdoorKind::Haproxy => (
+            frontdoor_body(ctx, &images.haproxy),
+            haproxy::CONFIG_DIR,
+            "haproxy.cfg",
+            haproxy::render_config(&spec.frontdoor, WORKER_PORT, gateway),
+        ),
+        FrontdoorKind::Nginx => (
+            nginx_body(ctx, images.nginx.as_deref().unwrap_or_default()),
+            nginx::CONFIG_DIR,
+            nginx::CONFIG_FILE,
+            nginx::render_config(
+                &spec.frontdoor,
+                &nginx::Layout::docker(WORKER_PORT, gateway),
+            )?,
+        ),
+    };
+    let id = ctx.create("frontdoor", body, true).await?;
+    upload_file(ctx.docker, &id, dir, file, config.as_bytes()).await?;
+    Ok(id)
+}
+
+/// Starts the containers: Nginx after the others, everything else at once.
+async fn start_containers(
+    ctx: &Ctx<'_>,
+    frontdoor: FrontdoorKind,
+    c: &Containers,
+) -> Result<(), StackError> {
     // Redis, the workers (and the volume holder) start together: a worker
     // reports unhealthy until Redis answers, which the readiness wait allows.
     // HAProxy starts with them: its resolvers retry until the workers' names
     // resolve. Nginx resolves them once, when it starts, so it starts after the
     // workers' containers are (and their names are on the network's DNS).
-    let nginx_after = spec.frontdoor.kind == FrontdoorKind::Nginx;
+    let nginx_after = frontdoor == FrontdoorKind::Nginx;
     let start_frontdoor_now = async {
         if nginx_after {
             Ok(())
         } else {
-            ctx.start(&frontdoor).await
+            ctx.start(&c.frontdoor).await
         }
     };
-    let start_backends = async {
-        let holder = async {
-            match &holder {
-                Some(id) => ctx.start(id).await,
-                None => Ok(()),
-            }
-        };
-        tokio::try_join!(
-            holder,
-            ctx.start(&state),
-            ctx.start(&workers[0].1),
-            ctx.start(&workers[1].1),
-            start_frontdoor_now
-        )
+    let holder = async {
+        match &c.holder {
+            Some(id) => ctx.start(id).await,
+            None => Ok(()),
+        }
     };
-    start_backends.await?;
-    if nginx_after {
-        ctx.start(&frontdoor).await?;
-    }
-    timer.mark("start containers");
-
-    let (state_ep, primary_ep, standby_ep, frontdoor_ep) = tokio::try_join!(
-        endpoint(&docker, &state, &network),
-        endpoint(&docker, &workers[0].1, &network),
-        endpoint(&docker, &workers[1].1, &network),
-        endpoint(&docker, &frontdoor, &network),
+    tokio::try_join!(
+        holder,
+        ctx.start(&c.state),
+        ctx.start(&c.primary),
+        ctx.start(&c.standby),
+        start_frontdoor_now
     )?;
-    let redis_addr = format!("127.0.0.1:{}", port(&state, &state_ep.0, REDIS_PORT)?);
+    if nginx_after {
+        ctx.start(&c.frontdoor).await?;
+    }
+    Ok(())
+}
+
+/// Reads each started container's endpoint, and from them the addresses the harness uses.
+async fn read_ports(
+    ctx: &Ctx<'_>,
+    frontdoor: FrontdoorKind,
+    c: &Containers,
+) -> Result<(Endpoints, Addresses), StackError> {
+    let (docker, network) = (ctx.docker, ctx.network);
+    let (state, primary, standby, frontdoor_ep) = tokio::try_join!(
+        endpoint(docker, &c.state, network),
+        endpoint(docker, &c.primary, network),
+        endpoint(docker, &c.standby, network),
+        endpoint(docker, &c.frontdoor, network),
+    )?;
+    let ep = Endpoints {
+        state,
+        primary,
+        standby,
+        frontdoor: frontdoor_ep,
+    };
+    let redis_addr = format!("127.0.0.1:{}", port(&c.state, &ep.state.0, REDIS_PORT)?);
     let mut worker_urls = BTreeMap::new();
-    for (role, ep) in [(Role::Primary, &primary_ep), (Role::Standby, &standby_ep)] {
-        let id = &workers[if role == Role::Primary { 0 } else { 1 }].1;
+    for (role, id, worker_ep) in [
+        (Role::Primary, &c.primary, &ep.primary),
+        (Role::Standby, &c.standby, &ep.standby),
+    ] {
         worker_urls.insert(
             role,
-            format!("http://127.0.0.1:{}", port(id, &ep.0, WORKER_PORT)?),
+            format!("http://127.0.0.1:{}", port(id, &worker_ep.0, WORKER_PORT)?),
         );
     }
-    let fd_port = |p| port(&frontdoor, &frontdoor_ep.0, p);
+    let fd_port = |p| port(&c.frontdoor, &ep.frontdoor.0, p);
     let frontdoor_url = format!("http://127.0.0.1:{}", fd_port(haproxy::FRONT_PORT)?);
-    let (stats_url, admin_addr, nginx_status_url) = match spec.frontdoor.kind {
+    let (stats_url, admin_addr, nginx_status_url) = match frontdoor {
         FrontdoorKind::Haproxy => (
             format!("http://127.0.0.1:{}/stats", fd_port(haproxy::STATS_PORT)?),
             format!("127.0.0.1:{}", fd_port(haproxy::ADMIN_PORT)?),
@@ -259,38 +444,50 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             ),
         ),
     };
-    timer.mark("read ports");
+    let addresses = Addresses {
+        redis_addr,
+        worker_urls,
+        frontdoor_url,
+        stats_url,
+        admin_addr,
+        nginx_status_url,
+    };
+    Ok((ep, addresses))
+}
 
-    // Every readiness check runs at once, each polling at a fine interval.
+/// Waits for Redis, both workers and the front door to pass their readiness checks, all at once,
+/// each polling at a fine interval, until `deadline`; returns when each passed.
+async fn wait_all_ready(
+    ctx: &Ctx<'_>,
+    spec: &StackSpec,
+    clock: &Clock,
+    c: &Containers,
+    a: &Addresses,
+    secrets: &Secrets,
+    deadline: Instant,
+) -> Result<[(Role, Instant); 4], StackError> {
     let want_standby_up = spec.frontdoor.failover == Failover::Backup;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()
         .map_err(|e| StackError::Unsupported(format!("HTTP client: {e}")))?;
     let health = |role: Role| {
-        let url = format!("{}/health", worker_urls[&role]);
+        let url = format!("{}/health", a.worker_urls[&role]);
         let http = http.clone();
         move || http_ok(http.clone(), url.clone())
     };
     let (t_state, t_primary, t_standby, t_frontdoor) = tokio::try_join!(
-        ctx.wait_ready(Role::State, &state, deadline, || {
-            redis_ready(&redis_addr, &redis_password)
+        ctx.wait_ready(Role::State, &c.state, deadline, || {
+            redis_ready(&a.redis_addr, &secrets.redis_password)
         }),
-        ctx.wait_ready(
-            Role::Primary,
-            &workers[0].1,
-            deadline,
-            health(Role::Primary)
-        ),
-        ctx.wait_ready(
-            Role::Standby,
-            &workers[1].1,
-            deadline,
-            health(Role::Standby)
-        ),
-        ctx.wait_ready(Role::Frontdoor, &frontdoor, deadline, || {
-            let (http, stats_url, status_url) =
-                (http.clone(), stats_url.clone(), nginx_status_url.clone());
+        ctx.wait_ready(Role::Primary, &c.primary, deadline, health(Role::Primary)),
+        ctx.wait_ready(Role::Standby, &c.standby, deadline, health(Role::Standby)),
+        ctx.wait_ready(Role::Frontdoor, &c.frontdoor, deadline, || {
+            let (http, stats_url, status_url) = (
+                http.clone(),
+                a.stats_url.clone(),
+                a.nginx_status_url.clone(),
+            );
             async move {
                 match spec.frontdoor.kind {
                     FrontdoorKind::Haproxy => {
@@ -301,57 +498,30 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
             }
         }),
     )?;
-    for (role, at) in [
+    Ok([
         (Role::State, t_state),
         (Role::Primary, t_primary),
         (Role::Standby, t_standby),
         (Role::Frontdoor, t_frontdoor),
-    ] {
-        timer.ready(role.as_str(), at);
-    }
-    timer.mark("ready");
+    ])
+}
 
-    let mut containers = BTreeMap::new();
-    for (role, id, ep) in [
-        (Role::State, &state, &state_ep),
-        (Role::Primary, &workers[0].1, &primary_ep),
-        (Role::Standby, &workers[1].1, &standby_ep),
-        (Role::Frontdoor, &frontdoor, &frontdoor_ep),
-    ] {
-        containers.insert(
-            role,
-            ContainerInfo {
+/// What the stack keeps of each container that has a role: id, name and network address.
+fn container_infos(ctx: &Ctx<'_>, c: &Containers, ep: &Endpoints) -> BTreeMap<Role, ContainerInfo> {
+    let endpoints = [&ep.state, &ep.primary, &ep.standby, &ep.frontdoor];
+    c.by_role()
+        .into_iter()
+        .zip(endpoints)
+        .map(|((role, id), ep)| {
+            let info = ContainerInfo {
                 role,
-                id: id.clone(),
+                id: id.to_string(),
                 name: ctx.name(role.as_str()),
                 ip: ep.1.clone(),
-            },
-        );
-    }
-    Ok(Stack {
-        run_id: run_id.to_string(),
-        clock: *clock,
-        spec: spec.clone(),
-        containers,
-        frontdoor_url,
-        stats_url,
-        admin_addr,
-        worker_urls,
-        fault_token,
-        redis_addr,
-        redis_password,
-        images,
-        events,
-        faults: Default::default(),
-        runtime: Runtime::Docker(DockerRun {
-            docker,
-            network,
-            volume,
-            recorder: Some(recorder),
-            guard: Some(guard),
-        }),
-        up_timings: timer.finish(),
-    })
+            };
+            (role, info)
+        })
+        .collect()
 }
 
 fn holder_body(sidecar_image: &str, volume: &str) -> ContainerCreateBody {

@@ -9,18 +9,20 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use contract::{FaultKind, FaultReport, FaultRequest, SAMPLES_PER_FRAME};
+use contract::{FaultReport, FaultRequest, SAMPLES_PER_FRAME};
 use cudarc::driver::{
     result, sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DriverError,
     LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 
-use super::{fault_report, Backend, DeviceTimings};
+use super::{Backend, DeviceTimings};
 use crate::engine::denoise::{denoise_frame, HIDDEN_DIM, LATENT_DIM};
 use crate::engine::frames::COND_DIM;
 use crate::engine::vocoder::RenderBatch;
 use crate::engine::{EngineError, Weights};
+
+mod inject;
 
 const NAME: &str = "cuda";
 const KERNELS: &str = include_str!("kernels.cu");
@@ -450,221 +452,6 @@ impl CudaBackend {
             .clone_dtoh(&out)
             .map_err(|e| device_error(e, "reading samples"))
     }
-
-    fn inject_locked(
-        &self,
-        inner: &mut Inner,
-        fault: &FaultRequest,
-        watchdog: Duration,
-    ) -> Result<FaultReport, EngineError> {
-        let stream = inner.stream.clone();
-        match fault.kind {
-            FaultKind::GpuIllegalAddress => {
-                let mut buf = stream
-                    .alloc_zeros::<f32>(1)
-                    .map_err(|e| device_error(e, "allocating"))?;
-                let offset: u64 = 1 << 40;
-                let mut launch = stream.launch_builder(&inner.kernels.out_of_bounds);
-                launch.arg(&mut buf).arg(&offset);
-                // SAFETY: deliberately writes out of bounds; that is the fault.
-                unsafe { launch.launch(LaunchConfig::for_num_elems(1)) }
-                    .map_err(|e| device_error(e, "launching out_of_bounds"))?;
-                match self.wait(&stream, watchdog, "out-of-bounds kernel") {
-                    Err(err) => {
-                        std::mem::forget(buf);
-                        Ok(fault_report(
-                            fault,
-                            &err,
-                            format!(
-                                "a kernel stored 4 TiB past a 4-byte allocation; the device \
-                                 answered: {err}; the context is now unusable"
-                            ),
-                        ))
-                    }
-                    Ok(()) => Err(EngineError::Device {
-                        class: "FAULT_NOT_RAISED".into(),
-                        sticky: false,
-                        emulated: false,
-                        backend: NAME,
-                        detail: "the out-of-bounds store completed without an error".into(),
-                    }),
-                }
-            }
-            FaultKind::GpuHang => {
-                let mut flag = stream
-                    .alloc_zeros::<i32>(1)
-                    .map_err(|e| device_error(e, "allocating the hang flag"))?;
-                let mut launch = stream.launch_builder(&inner.kernels.spin);
-                launch.arg(&mut flag);
-                // SAFETY: the kernel only reads the flag.
-                unsafe { launch.launch(LaunchConfig::for_num_elems(1)) }
-                    .map_err(|e| device_error(e, "launching spin"))?;
-                inner.hang_flag = Some(flag);
-                match self.wait(&stream, watchdog, "spinning kernel") {
-                    Err(err) => Ok(fault_report(
-                        fault,
-                        &err,
-                        format!(
-                            "a kernel spinning on a device flag was still running when the \
-                             {} ms watchdog fired (event polled with try_is_complete); the \
-                             stream is blocked behind it, so the backend is poisoned",
-                            watchdog.as_millis()
-                        ),
-                    )),
-                    Ok(()) => Err(EngineError::Device {
-                        class: "FAULT_NOT_RAISED".into(),
-                        sticky: false,
-                        emulated: false,
-                        backend: NAME,
-                        detail: "the spinning kernel finished".into(),
-                    }),
-                }
-            }
-            FaultKind::GpuOom => {
-                let (bytes, err) = exhaust_device_memory();
-                let Some(err) = err else {
-                    return Err(EngineError::Device {
-                        class: "FAULT_NOT_RAISED".into(),
-                        sticky: false,
-                        emulated: false,
-                        backend: NAME,
-                        detail: format!(
-                            "allocated {} GiB without running out of memory",
-                            bytes >> 30
-                        ),
-                    });
-                };
-                Ok(fault_report(
-                    fault,
-                    &err,
-                    format!(
-                        "allocated {:.1} GiB of device memory until cuMemAlloc answered {}; \
-                         freed it all; the context stays usable",
-                        bytes as f64 / (1u64 << 30) as f64,
-                        err.error_class()
-                    ),
-                ))
-            }
-            FaultKind::GpuXid => {
-                let xid = fault.xid.ok_or_else(|| {
-                    EngineError::InvalidRequest("gpu-xid needs an xid number".into())
-                })?;
-                let real = match xid {
-                    13 => {
-                        let mut launch = stream.launch_builder(&inner.kernels.trap);
-                        // SAFETY: the kernel takes no arguments; it traps on purpose.
-                        unsafe { launch.launch(LaunchConfig::for_num_elems(1)) }
-                            .map_err(|e| device_error(e, "launching trap"))?;
-                        Some(self.wait(&stream, watchdog, "trap kernel"))
-                    }
-                    31 => {
-                        let mut buf = stream
-                            .alloc_zeros::<f32>(1)
-                            .map_err(|e| device_error(e, "allocating"))?;
-                        let offset: u64 = 1 << 40;
-                        let mut launch = stream.launch_builder(&inner.kernels.out_of_bounds);
-                        launch.arg(&mut buf).arg(&offset);
-                        // SAFETY: deliberately writes out of bounds (an MMU fault, Xid 31).
-                        unsafe { launch.launch(LaunchConfig::for_num_elems(1)) }
-                            .map_err(|e| device_error(e, "launching out_of_bounds"))?;
-                        let r = self.wait(&stream, watchdog, "out-of-bounds kernel");
-                        std::mem::forget(buf);
-                        Some(r)
-                    }
-                    _ => None,
-                };
-                let (err, detail) = match real {
-                    Some(Err(device)) => (
-                        EngineError::xid(
-                            xid,
-                            false,
-                            NAME,
-                            if xid == 13 {
-                                format!(
-                                    "raised for real by a trap kernel: {device} (on an H200 \
-                                     with driver 580.159 the kernel log showed it as Xid 43)"
-                                )
-                            } else {
-                                format!("raised for real: {device} (the driver logs Xid 31)")
-                            },
-                        ),
-                        format!(
-                            "Xid {xid} raised for real by a {} kernel; the device answered {}",
-                            if xid == 13 { "trap" } else { "out-of-bounds" },
-                            device.error_class()
-                        ),
-                    ),
-                    Some(Ok(())) => {
-                        return Err(EngineError::Device {
-                            class: "FAULT_NOT_RAISED".into(),
-                            sticky: false,
-                            emulated: false,
-                            backend: NAME,
-                            detail: format!("the kernel meant to raise Xid {xid} completed"),
-                        })
-                    }
-                    None => (
-                        EngineError::xid(
-                            xid,
-                            true,
-                            NAME,
-                            format!(
-                                "Xid {xid} cannot be raised from software; recorded as if the \
-                                 driver had reported it"
-                            ),
-                        ),
-                        format!(
-                            "emulated Xid {xid} (only 13 and 31 can be raised for real, by a trap \
-                             or an out-of-bounds kernel)"
-                        ),
-                    ),
-                };
-                if matches!(err, EngineError::Xid { emulated: true, .. }) {
-                    self.poison(&err);
-                }
-                let detail = format!(
-                    "{detail}; catalogue class: {}",
-                    crate::engine::XidAction::for_xid(xid)
-                );
-                Ok(fault_report(fault, &err, detail))
-            }
-            other => Err(EngineError::UnsupportedFault(format!("{other:?}"))),
-        }
-    }
-}
-
-/// Allocates device memory in shrinking blocks until the driver answers out-of-memory, then
-/// frees everything. Returns the bytes held at the peak and the error met.
-fn exhaust_device_memory() -> (u64, Option<EngineError>) {
-    let mut held = Vec::new();
-    let mut total = 0u64;
-    let mut block: usize = 1 << 30;
-    let mut first_err = None;
-    while block >= 1 << 20 {
-        // SAFETY: plain allocation; freed below.
-        match unsafe { result::malloc_sync(block) } {
-            Ok(ptr) => {
-                held.push(ptr);
-                total += block as u64;
-            }
-            Err(e) => {
-                if first_err.is_none() {
-                    first_err = Some(device_error(e, "cuMemAlloc"));
-                }
-                block /= 4;
-            }
-        }
-        if total > (1u64 << 40) {
-            break;
-        }
-    }
-    for ptr in held {
-        // SAFETY: each pointer came from malloc_sync above and is freed once.
-        unsafe {
-            let _ = result::free_sync(ptr);
-        }
-    }
-    (total, first_err)
 }
 
 impl Backend for CudaBackend {
