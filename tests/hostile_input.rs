@@ -480,7 +480,7 @@ fn mutated_reports_render_and_compare_or_fail_naming_the_file() {
             "report",
             run.to_str().unwrap(),
             "--format",
-            "all",
+            "html,md,junit",
         ];
         let outcome = cli(
             args.iter().map(|s| s.to_string()).collect(),

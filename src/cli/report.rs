@@ -9,38 +9,14 @@ use crate::report::model::Report;
 use crate::report::{history, json, Format};
 use crate::run::figures;
 
-/// Which formats `takeover report` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatChoice {
-    /// HTML, Markdown (with its chart files) and JUnit.
-    All,
-    /// `report.html` only.
-    Html,
-    /// `report.md` and its chart files only.
-    Md,
-    /// `junit.xml` only.
-    Junit,
-}
-
-impl FormatChoice {
-    fn formats(self) -> Vec<Format> {
-        match self {
-            FormatChoice::All => Format::ALL.to_vec(),
-            FormatChoice::Html => vec![Format::Html],
-            FormatChoice::Md => vec![Format::Md],
-            FormatChoice::Junit => vec![Format::Junit],
-        }
-    }
-}
-
 /// Arguments of `takeover report`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The report directory (holding report.json) written by `takeover run`.
     pub dir: PathBuf,
-    /// Which formats to write into the directory.
-    #[arg(long, value_enum, default_value_t = FormatChoice::All)]
-    pub format: FormatChoice,
+    /// Which formats to write into the directory, comma-separated (`html,md`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Format::ALL)]
+    pub format: Vec<Format>,
     /// The run history for the "last runs" tables [default: history.jsonl in the directory above DIR].
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
@@ -77,7 +53,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         );
     }
     let written =
-        crate::report::write_formats(&dir, &report, &runs.entries, &args.format.formats())
+        crate::report::write_formats(&dir, &report, &runs.entries, &args.format)
             .with_context(|| format!("cannot write the reports into {}", dir.display()))?;
     for path in written {
         println!("{}", path.display());

@@ -98,27 +98,8 @@ async fn on_docker(ctx: &Ctx<'_>, target: Role, signal: &str) -> Result<FaultEff
         )
         .await
         .map_err(|e| FaultError::docker(format!("send {signal} to {target}"), e))?;
-    let Some(die) = events
-        .wait_for_action(from, target, "die", ctx.deadline)
-        .await
-    else {
-        let status = stack.state(target).await?;
-        return Ok(ctx.unwitnessed(
-            "kill",
-            target,
-            requested,
-            json!({ "signal": signal, "state_after_deadline": status.to_string() }),
-        ));
-    };
-    let exit_code = die.attr("exitCode").unwrap_or("?").to_string();
-    Ok(ctx.witnessed(
-        "kill",
-        target,
-        requested,
-        die.at_ms,
-        format!("die event, exit code {exit_code}"),
-        json!({ "signal": signal, "exit_code": exit_code, "event_unix_nanos": die.unix_nanos }),
-    ))
+    let facts = [("signal", json!(signal))];
+    witness_die(ctx, target, from, requested, &facts, "").await
 }
 
 /// SIGKILL (or `signal`) to the local process, witnessed by the supervisor's `die` event.
@@ -137,25 +118,39 @@ async fn on_process(ctx: &Ctx<'_>, target: Role, signal: &str) -> Result<FaultEf
             role: target,
             detail,
         })?;
-    let Some(die) = events
+    let facts = [("signal", json!(signal)), ("pid", json!(pid))];
+    witness_die(ctx, target, from, requested, &facts, &format!(" (pid {pid})")).await
+}
+
+/// Waits for the target's `die` event after event `from`: witnessed with its
+/// exit code (`note` follows it in the witness), or unwitnessed with the state
+/// the target is in after the deadline. `facts` (the signal, the pid) open the
+/// evidence either way.
+async fn witness_die(
+    ctx: &Ctx<'_>,
+    target: Role,
+    from: usize,
+    requested: f64,
+    facts: &[(&str, serde_json::Value)],
+    note: &str,
+) -> Result<FaultEffect, FaultError> {
+    let mut evidence: serde_json::Map<String, serde_json::Value> = facts
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect();
+    let Some(die) = ctx
+        .stack
+        .events()
         .wait_for_action(from, target, "die", ctx.deadline)
         .await
     else {
         let state = ctx.stack.state(target).await?;
-        return Ok(ctx.unwitnessed(
-            "kill",
-            target,
-            requested,
-            json!({ "signal": signal, "pid": pid, "state_after_deadline": state.to_string() }),
-        ));
+        evidence.insert("state_after_deadline".into(), state.to_string().into());
+        return Ok(ctx.unwitnessed("kill", target, requested, evidence.into()));
     };
     let exit_code = die.attr("exitCode").unwrap_or("?").to_string();
-    Ok(ctx.witnessed(
-        "kill",
-        target,
-        requested,
-        die.at_ms,
-        format!("die event, exit code {exit_code} (pid {pid})"),
-        json!({ "signal": signal, "pid": pid, "exit_code": exit_code, "event_unix_nanos": die.unix_nanos }),
-    ))
+    let witness = format!("die event, exit code {exit_code}{note}");
+    evidence.insert("exit_code".into(), exit_code.into());
+    evidence.insert("event_unix_nanos".into(), json!(die.unix_nanos));
+    Ok(ctx.witnessed("kill", target, requested, die.at_ms, witness, evidence.into()))
 }

@@ -3,54 +3,49 @@
 //! own report). No witness within the deadline gives `in_effect_at_ms: None`,
 //! which makes the iteration inconclusive rather than passed.
 
-mod bandwidth;
 pub mod bench;
-mod corrupt_checkpoint;
 mod ctx;
-mod disk_fill;
-mod gpu;
-pub mod heal;
 pub mod health_watch;
-mod kill;
 pub mod kind;
-mod latency;
-mod loss;
 pub mod netfilter;
-mod oom_kill;
-mod partition;
-mod pause;
 pub mod plan;
 pub mod process;
 mod qdisc;
 pub mod registry;
-mod restart;
 pub mod revert;
 pub mod sidecar;
 pub mod spec;
-#[cfg(test)]
-mod test_mark;
 mod throughput;
-mod unpause;
+
+registry::fault_kinds! {
+    kill::Kill,
+    oom_kill::OomKill,
+    pause::Pause,
+    unpause::Unpause,
+    partition::Partition,
+    loss::Loss,
+    bandwidth::Bandwidth,
+    latency::Latency,
+    heal::Heal,
+    restart::Restart,
+    gpu::Gpu,
+    disk_fill::DiskFill,
+    corrupt_checkpoint::CorruptCheckpoint,
+    #[cfg(test)]
+    test_mark::TestMark,
+}
 
 use std::time::Duration;
 
-pub use bandwidth::{is_tc_rate, Bandwidth};
-pub use corrupt_checkpoint::CorruptCheckpoint;
+pub use bandwidth::is_tc_rate;
 pub use ctx::Ctx;
-pub use disk_fill::DiskFill;
-pub use gpu::{Gpu, GpuFault};
-pub use heal::Heal;
-pub use kill::{signal_number, Kill};
+pub use gpu::GpuFault;
+pub use heal::{reverted_nothing, NOTHING_TO_REVERT};
+pub use kill::signal_number;
 pub use kind::{Fault, Kind, Runtimes};
-pub use latency::Latency;
-pub use loss::Loss;
-pub use oom_kill::OomKill;
-pub use partition::{Partition, PartitionMethod};
-pub use pause::Pause;
+pub use partition::PartitionMethod;
 pub use plan::Leftovers;
-pub use restart::Restart;
-pub use spec::{Direction, FaultEffect, FaultSpec};
-pub use unpause::Unpause;
+pub use spec::{Direction, FaultEffect};
 
 use crate::clock::Clock;
 use crate::stack::{Role, RuntimeKind, Stack, StackError};

@@ -55,7 +55,7 @@ impl Fault for Pause {
     }
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
-        Box::pin(on_docker(ctx, self.target))
+        Box::pin(on_docker(ctx, self.target, true))
     }
 
     fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
@@ -63,21 +63,36 @@ impl Fault for Pause {
     }
 }
 
-async fn on_docker(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
+/// `pause` (`freeze`) or `unpause` on Docker: the engine's call, the ledger
+/// kept in step, and the witness (the engine's event and the state it leaves).
+pub(super) async fn on_docker(
+    ctx: &Ctx<'_>,
+    target: Role,
+    freeze: bool,
+) -> Result<FaultEffect, FaultError> {
     let stack = ctx.stack;
     let from = stack.events().len();
     let requested = ctx.clock.now_ms();
-    stack
-        .docker()
-        .pause_container(&stack.container(target).name)
-        .await
-        .map_err(|e| FaultError::docker(format!("pause {target}"), e))?;
-    stack.fault_ledger().paused.insert(target);
-    witness(ctx, target, from, requested, "pause", "paused").await
+    let name = &stack.container(target).name;
+    let (action, want_state, done) = if freeze {
+        ("pause", "paused", stack.docker().pause_container(name).await)
+    } else {
+        ("unpause", "running", stack.docker().unpause_container(name).await)
+    };
+    done.map_err(|e| FaultError::docker(format!("{action} {target}"), e))?;
+    {
+        let mut ledger = stack.fault_ledger();
+        if freeze {
+            ledger.paused.insert(target);
+        } else {
+            ledger.paused.remove(&target);
+        }
+    }
+    witness(ctx, target, from, requested, action, want_state).await
 }
 
 /// The witness of `pause` and `unpause` on Docker: the engine's event and the state it leaves.
-pub(super) async fn witness(
+async fn witness(
     ctx: &Ctx<'_>,
     target: Role,
     from: usize,

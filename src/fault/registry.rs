@@ -1,32 +1,54 @@
-//! The one list of fault kinds. Validation, the JSON Schema of `FaultSpec`,
-//! `heal`, `takeover list --faults` and the docs table all read it; adding a
-//! kind is one line here (plus its variant in [`super::FaultSpec`]).
+//! The registry of fault kinds. [`fault_kinds!`] is invoked once, in
+//! `fault/mod.rs`, with one line per kind; from that list it declares each
+//! kind's module, its `FaultSpec` variant and its entry in [`KINDS`].
+//! Validation, the JSON Schema of `FaultSpec`, `heal`, `takeover list
+//! --faults` and the docs table all read [`KINDS`]. Adding a kind is one file
+//! under `src/fault/` and one line in that list (ARCHITECTURE.md's recipe).
 
 use super::kind::{Kind, Runtimes};
 use super::revert::Revert;
-use super::{
-    bandwidth, corrupt_checkpoint, disk_fill, gpu, heal, kill, latency, loss, oom_kill, partition,
-    pause, restart, unpause,
-};
 
-/// Every fault kind, in the order docs and listings show them.
-pub static KINDS: &[&Kind] = &[
-    &kill::KIND,
-    &oom_kill::KIND,
-    &pause::KIND,
-    &unpause::KIND,
-    &partition::KIND,
-    &loss::KIND,
-    &bandwidth::KIND,
-    &latency::KIND,
-    &heal::KIND,
-    &restart::KIND,
-    &gpu::KIND,
-    &disk_fill::KIND,
-    &corrupt_checkpoint::KIND,
-    #[cfg(test)]
-    &super::test_mark::KIND,
-];
+pub use super::KINDS;
+
+/// Declares the fault kinds from one list of `module::Type` lines (each may
+/// carry attributes such as `#[cfg(test)]`): for each, the module (the file
+/// `src/fault/module.rs`), the re-export of its fault struct, the variant of
+/// `FaultSpec` that holds it (tagged by the kind's kebab-case name), the arm
+/// of `FaultSpec::as_fault`, and `&module::KIND` in `KINDS`, in list order.
+macro_rules! fault_kinds {
+    ($( $(#[$attr:meta])* $module:ident :: $Type:ident ),+ $(,)?) => {
+        $( $(#[$attr])* mod $module; )+
+        $( $(#[$attr])* pub use $module::$Type; )+
+
+        /// One fault, as a scenario step writes it (`kind: kill`, `target: primary`, ...).
+        ///
+        /// Made by `fault_kinds!` from the registry list in `fault/mod.rs`:
+        /// one variant per kind, holding its struct. The JSON Schema comes
+        /// from the registry ([`registry::fault_spec_schema`]).
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+        pub enum FaultSpec {
+            $(
+                $(#[$attr])*
+                #[doc = concat!("See [`", stringify!($Type), "`].")]
+                $Type($Type),
+            )+
+        }
+
+        impl FaultSpec {
+            /// The fault behind this step: the one place a variant becomes its [`Fault`].
+            pub fn as_fault(&self) -> &dyn Fault {
+                match self {
+                    $( $(#[$attr])* FaultSpec::$Type(f) => f, )+
+                }
+            }
+        }
+
+        /// Every fault kind, in the order of the registry list (the order docs and listings show).
+        pub static KINDS: &[&Kind] = &[ $( $(#[$attr])* &$module::KIND, )+ ];
+    };
+}
+pub(crate) use fault_kinds;
 
 /// The kinds users see: everything but test-only kinds.
 pub fn shipped() -> impl Iterator<Item = &'static Kind> {
@@ -192,6 +214,25 @@ mod tests {
         for name in names {
             assert!(std::ptr::eq(find(name).unwrap(), find(name).unwrap()));
             assert_eq!(KINDS.iter().filter(|k| k.name == name).count(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_kind_parses_by_its_own_name() {
+        // The serde tag of each `FaultSpec` variant is its struct's name in
+        // kebab-case; the registry's name must be the same word, or a kind
+        // would be listed under one name and parsed under another.
+        for kind in KINDS {
+            let err = serde_json::from_value::<crate::fault::FaultSpec>(
+                serde_json::json!({ "kind": kind.name }),
+            )
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+            assert!(
+                !err.contains("unknown variant"),
+                "`{}` is not the serde tag of its variant: {err}",
+                kind.name
+            );
         }
     }
 

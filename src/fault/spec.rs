@@ -3,74 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Fault, Kind};
-use super::{
-    Bandwidth, CorruptCheckpoint, DiskFill, Gpu, Heal, Kill, Latency, Loss, OomKill, Partition,
-    Pause, Restart, Unpause,
-};
+use super::kind::Kind;
+use super::FaultSpec;
 use crate::stack::Role;
 
-/// One fault, as a scenario step writes it (`kind: kill`, `target: primary`, ...).
-///
-/// Each variant holds its kind's struct; [`FaultSpec::as_fault`] is the one
-/// place that turns a variant into its [`Fault`]. The JSON Schema comes from
-/// the registry ([`super::registry::fault_spec_schema`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum FaultSpec {
-    /// See [`Kill`].
-    Kill(Kill),
-    /// See [`OomKill`].
-    OomKill(OomKill),
-    /// See [`Pause`].
-    Pause(Pause),
-    /// See [`Unpause`].
-    Unpause(Unpause),
-    /// See [`Partition`].
-    Partition(Partition),
-    /// See [`Loss`].
-    Loss(Loss),
-    /// See [`Bandwidth`].
-    Bandwidth(Bandwidth),
-    /// See [`Latency`].
-    Latency(Latency),
-    /// See [`Heal`].
-    Heal(Heal),
-    /// See [`Restart`].
-    Restart(Restart),
-    /// See [`Gpu`].
-    Gpu(Gpu),
-    /// See [`DiskFill`].
-    DiskFill(DiskFill),
-    /// See [`CorruptCheckpoint`].
-    CorruptCheckpoint(CorruptCheckpoint),
-    /// A kind only the harness's own tests know (see `fault/test_mark.rs`).
-    #[cfg(test)]
-    TestMark(super::test_mark::TestMark),
-}
-
 impl FaultSpec {
-    /// The fault behind this step.
-    pub fn as_fault(&self) -> &dyn Fault {
-        match self {
-            FaultSpec::Kill(f) => f,
-            FaultSpec::OomKill(f) => f,
-            FaultSpec::Pause(f) => f,
-            FaultSpec::Unpause(f) => f,
-            FaultSpec::Partition(f) => f,
-            FaultSpec::Loss(f) => f,
-            FaultSpec::Bandwidth(f) => f,
-            FaultSpec::Latency(f) => f,
-            FaultSpec::Heal(f) => f,
-            FaultSpec::Restart(f) => f,
-            FaultSpec::Gpu(f) => f,
-            FaultSpec::DiskFill(f) => f,
-            FaultSpec::CorruptCheckpoint(f) => f,
-            #[cfg(test)]
-            FaultSpec::TestMark(f) => f,
-        }
-    }
-
     /// The static description of its kind.
     pub fn kind_info(&self) -> &'static Kind {
         self.as_fault().kind()
@@ -150,6 +87,7 @@ impl FaultEffect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::{Kill, Latency, Loss, OomKill, Partition};
 
     #[test]
     fn faults_read_from_tagged_maps() {

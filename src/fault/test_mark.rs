@@ -1,6 +1,6 @@
 //! `test-mark`: a fault kind that exists only in the harness's own tests. It
-//! is added exactly as ARCHITECTURE.md's recipe says (this file, its variant
-//! in `FaultSpec`, its line in the registry), so the tests below prove that a
+//! is added exactly as ARCHITECTURE.md's recipe says (this file and its line
+//! in the `fault_kinds!` list of `fault/mod.rs`), so the tests below prove that a
 //! kind added so is parsed, checked, planned, put in the schema and injected
 //! without Docker. It changes nothing: its witness is the target's state.
 

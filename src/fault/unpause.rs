@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{Fault, Injection, Kind, Runtimes};
-use super::{pause, process, Ctx, FaultEffect, FaultError, Leftovers};
+use super::{pause, process, Ctx, Leftovers};
 use crate::stack::Role;
 
 /// The kind's description, for the registry.
@@ -48,23 +48,10 @@ impl Fault for Unpause {
     }
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
-        Box::pin(on_docker(ctx, self.target))
+        Box::pin(pause::on_docker(ctx, self.target, false))
     }
 
     fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(process::stop_or_continue(ctx, self.target, false))
     }
-}
-
-async fn on_docker(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
-    let stack = ctx.stack;
-    let from = stack.events().len();
-    let requested = ctx.clock.now_ms();
-    stack
-        .docker()
-        .unpause_container(&stack.container(target).name)
-        .await
-        .map_err(|e| FaultError::docker(format!("unpause {target}"), e))?;
-    stack.fault_ledger().paused.remove(&target);
-    pause::witness(ctx, target, from, requested, "unpause", "running").await
 }

@@ -152,7 +152,7 @@ async fn run_fault(
                     "step {} ({kind}) cannot be made here: {why}",
                     i + 1
                 ));
-            } else if crate::fault::heal::reverted_nothing(&effect) {
+            } else if crate::fault::reverted_nothing(&effect) {
                 // Recorded as what it is: no witness, and no reason to doubt the drill.
                 rec.event(
                     clock.now_ms(),
@@ -161,7 +161,7 @@ async fn run_fault(
                         "{} {}: {}",
                         effect.kind,
                         effect.target,
-                        crate::fault::heal::NOTHING_TO_REVERT
+                        crate::fault::NOTHING_TO_REVERT
                     ),
                 );
             } else if let Some(at) = effect.in_effect_at_ms {

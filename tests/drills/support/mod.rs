@@ -165,3 +165,37 @@ mod tests {
         assert!(got.load(Ordering::SeqCst));
     }
 }
+
+/// Tests of `skip.rs` (kept here: the worker's tests compile that file too).
+#[cfg(test)]
+mod skip_tests {
+    use super::skip::{current_test, workspace_root, Need};
+
+    /// A need `.ci/skips` does not know fails CI as "unknown": each one this
+    /// enum can write must be a pattern of its `has` function.
+    #[test]
+    fn every_need_is_one_ci_skips_judges() {
+        let script = std::fs::read_to_string(workspace_root().join(".ci/skips")).unwrap();
+        let patterns: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.trim().split_once(')'))
+            .flat_map(|(pattern, _)| pattern.split('|').map(str::trim))
+            .collect();
+        for need in Need::ALL {
+            assert!(
+                patterns.contains(&need.as_str()),
+                "`.ci/skips` does not judge the need `{}`",
+                need.as_str()
+            );
+        }
+    }
+
+    /// CI prints each skip by this name: the binary, then the test's path in it.
+    #[test]
+    fn a_skip_is_named_after_the_binary_and_the_module() {
+        assert_eq!(
+            current_test(),
+            "drills::support::skip_tests::a_skip_is_named_after_the_binary_and_the_module"
+        );
+    }
+}

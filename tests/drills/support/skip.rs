@@ -2,8 +2,9 @@
 //! here, and `.ci/run` prints every skip at the end and fails on one that this
 //! machine had no reason to make (a Docker test skipping where Docker runs).
 //!
-//! The same function lives in `worker/tests/common/skip.rs` (the worker's tests
-//! are another crate) and writes to the same log.
+//! The worker's tests (another crate) compile this same file
+//! (`worker/tests/common/mod.rs` names it with `#[path]`) and write to the same
+//! log. Its own tests are in `support/mod.rs`, which only the drills compile.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -63,16 +64,27 @@ impl Need {
 }
 
 /// Where skips are recorded: `$TAKEOVER_SKIP_LOG`, or `target/test-skips.jsonl`
-/// in the workspace.
+/// in the workspace (the nearest folder above the test's crate with a `Cargo.lock`).
 pub fn skip_log() -> PathBuf {
     match std::env::var_os("TAKEOVER_SKIP_LOG") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-skips.jsonl"),
+        _ => workspace_root().join("target/test-skips.jsonl"),
     }
 }
 
+/// The workspace's root: the crate's own folder or the nearest one above it
+/// that holds `Cargo.lock`.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(&manifest)
+        .to_path_buf()
+}
+
 /// The running test as `<test binary>::<test name>`.
-fn current_test() -> String {
+pub fn current_test() -> String {
     let binary = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -122,40 +134,5 @@ pub fn skip(need: Need, reason: &str) {
     if let Err(e) = written {
         // A skip nobody can see is what this module exists to prevent.
         panic!("cannot record the skip in {}: {e}", log.display());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A need `.ci/skips` does not know fails CI as "unknown": each one this
-    /// enum can write must be a pattern of its `has` function.
-    #[test]
-    fn every_need_is_one_ci_skips_judges() {
-        let script =
-            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/skips"))
-                .unwrap();
-        let patterns: Vec<&str> = script
-            .lines()
-            .filter_map(|l| l.trim().split_once(')'))
-            .flat_map(|(pattern, _)| pattern.split('|').map(str::trim))
-            .collect();
-        for need in Need::ALL {
-            assert!(
-                patterns.contains(&need.as_str()),
-                "`.ci/skips` does not judge the need `{}`",
-                need.as_str()
-            );
-        }
-    }
-
-    /// CI prints each skip by this name: the binary, then the test's path in it.
-    #[test]
-    fn a_skip_is_named_after_the_binary_and_the_module() {
-        assert_eq!(
-            current_test(),
-            "drills::support::skip::tests::a_skip_is_named_after_the_binary_and_the_module"
-        );
     }
 }

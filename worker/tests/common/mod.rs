@@ -2,6 +2,8 @@
 //! and `synth-worker serve` instances on free loopback ports.
 #![allow(dead_code)]
 
+/// Visible skips, shared with the harness's tests (one file, one log).
+#[path = "../../../tests/drills/support/skip.rs"]
 pub mod skip;
 
 use std::net::TcpListener;
