@@ -52,9 +52,8 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
             history::line_list(&runs.unreadable_lines)
         );
     }
-    let written =
-        crate::report::write_formats(&dir, &report, &runs.entries, &args.format)
-            .with_context(|| format!("cannot write the reports into {}", dir.display()))?;
+    let written = crate::report::write_formats(&dir, &report, &runs.entries, &args.format)
+        .with_context(|| format!("cannot write the reports into {}", dir.display()))?;
     for path in written {
         println!("{}", path.display());
     }

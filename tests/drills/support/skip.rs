@@ -31,11 +31,14 @@ pub enum Need {
     NoNvidiaRuntime,
     /// `prometheus-pushgateway` on PATH.
     Pushgateway,
+    /// What `scripts/k8s-testbed.sh` needs: root, the Kubernetes binaries of
+    /// `../shared/k8s` (or `$TAKEOVER_K8S_TARBALL`), etcd, jq.
+    K8sTestbed,
 }
 
 impl Need {
     /// Every need, for the check that `.ci/skips` judges each one.
-    pub const ALL: [Need; 9] = [
+    pub const ALL: [Need; 10] = [
         Need::Docker,
         Need::RedisServer,
         Need::Haproxy,
@@ -45,6 +48,7 @@ impl Need {
         Need::NvidiaRuntime,
         Need::NoNvidiaRuntime,
         Need::Pushgateway,
+        Need::K8sTestbed,
     ];
 
     /// The name written to the skip log.
@@ -59,6 +63,7 @@ impl Need {
             Need::NvidiaRuntime => "nvidia-runtime",
             Need::NoNvidiaRuntime => "no-nvidia-runtime",
             Need::Pushgateway => "pushgateway",
+            Need::K8sTestbed => "k8s-testbed",
         }
     }
 }

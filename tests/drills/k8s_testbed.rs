@@ -1,0 +1,208 @@
+//! The Kubernetes test bed (`scripts/k8s-testbed.sh`): a real one-node
+//! cluster (etcd, kube-apiserver, controller manager, scheduler, a kubelet on
+//! its own dockerd in its own network namespace) comes up, runs a pod from an
+//! image loaded into the node's engine, shows the facts the Kubernetes faults
+//! will be witnessed by (a killed container restarted with `restartCount` up;
+//! a pod deleted with grace 0 gone), and goes down leaving nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::skip::{skip, workspace_root, Need};
+
+const STATE: &str = "/run/takeover-k8s-test";
+const NETNS: &str = "takeover-k8s";
+const VETH: &str = "tk8s-root";
+
+/// Why this machine cannot run the test bed, if it cannot.
+fn missing() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root: the test bed makes a network namespace and a dockerd".into());
+    }
+    let tarball = tarball();
+    if !tarball.is_file() {
+        return Some(format!("no Kubernetes binaries at {}", tarball.display()));
+    }
+    for tool in ["etcd", "jq", "curl", "openssl"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Some(format!("`{tool}` is not installed"));
+        }
+    }
+    None
+}
+
+fn tarball() -> PathBuf {
+    std::env::var_os("TAKEOVER_K8S_TARBALL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("../shared/k8s/kubernetes-1.20.2-linux-amd64.tar.xz")
+        })
+}
+
+fn testbed(verb: &str) -> Output {
+    Command::new(workspace_root().join("scripts/k8s-testbed.sh"))
+        .arg(verb)
+        .env("TAKEOVER_K8S_STATE", STATE)
+        .output()
+        .expect("run scripts/k8s-testbed.sh")
+}
+
+/// A request to the test bed's API server with its admin token, as JSON.
+fn api(method: &str, path: &str, body: Option<&Value>) -> Value {
+    let token = std::fs::read_to_string(Path::new(STATE).join("tokens.csv")).unwrap();
+    let token = token.split(',').next().unwrap();
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-k", "--max-time", "10", "-X", method])
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-H", "Content-Type: application/json"])
+        .arg(format!("https://198.19.254.1:16443{path}"));
+    if let Some(body) = body {
+        cmd.arg("--data-binary").arg(body.to_string());
+    }
+    let out = cmd.output().expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "{what} not seen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The node engine's containers named for `pod`'s container `c` (dockershim
+/// names them `k8s_c_pod_...`).
+fn node_container(pod: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["-H", &format!("unix://{STATE}/docker.sock"), "ps", "-q"])
+        .args(["--filter", &format!("name=k8s_c_{pod}_")])
+        .output()
+        .ok()?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!id.is_empty()).then_some(id)
+}
+
+fn leftovers() -> Vec<String> {
+    let mut left = Vec::new();
+    if Path::new(STATE).exists() {
+        left.push(format!("state folder {STATE}"));
+    }
+    if Path::new("/run/netns").join(NETNS).exists() {
+        left.push(format!("network namespace {NETNS}"));
+    }
+    let link = Command::new("ip").args(["link", "show", VETH]).output();
+    if link.is_ok_and(|o| o.status.success()) {
+        left.push(format!("veth {VETH}"));
+    }
+    let procs = Command::new("pgrep")
+        .args(["-af", STATE])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if !procs.is_empty() {
+        left.push(format!("processes: {procs}"));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if mounts.contains(STATE) {
+        left.push("mounts under the state folder".into());
+    }
+    left
+}
+
+#[test]
+fn the_k8s_testbed_runs_a_pod_restarts_a_killed_container_and_leaves_nothing() {
+    if let Some(why) = missing() {
+        skip(Need::K8sTestbed, &why);
+        return;
+    }
+    let _turn = crate::support::one_drill_at_a_time();
+    let started = Instant::now();
+    let up = testbed("up");
+    let up_secs = started.elapsed().as_secs_f64();
+    if !up.status.success() {
+        let _ = testbed("down");
+        panic!(
+            "test bed did not come up: {}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+    }
+    eprintln!("k8s test bed up in {up_secs:.1} s");
+
+    let checks = std::panic::catch_unwind(|| {
+        let node = api("GET", "/api/v1/nodes/takeover-node", None);
+        assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.20.2");
+
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "probe", "namespace": "default"},
+            "spec": {"containers": [{
+                "name": "c", "image": "takeover-k8s/pause:1.20.2", "imagePullPolicy": "Never"
+            }]}
+        });
+        api("POST", "/api/v1/namespaces/default/pods", Some(&pod));
+        let path = "/api/v1/namespaces/default/pods/probe";
+        let ip = wait_for("the pod running", Duration::from_secs(60), || {
+            let p = api("GET", path, None);
+            (p["status"]["phase"] == "Running")
+                .then(|| p["status"]["podIP"].as_str().map(str::to_string))
+                .flatten()
+        });
+        assert!(
+            ip.starts_with("198.19.253."),
+            "pod IP {ip} is on the node's bridge"
+        );
+
+        // A killed container is restarted: restartCount up, the last state
+        // says how it ended (the witness of a Kubernetes `kill`).
+        let id = wait_for("the pod's container", Duration::from_secs(10), || {
+            node_container("probe")
+        });
+        let killed = Command::new("docker")
+            .args(["-H", &format!("unix://{STATE}/docker.sock"), "kill", &id])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let last = wait_for("restartCount 1", Duration::from_secs(60), || {
+            let p = api("GET", path, None);
+            let c = &p["status"]["containerStatuses"][0];
+            (c["restartCount"] == 1).then(|| c["lastState"]["terminated"].clone())
+        });
+        assert_eq!(last["exitCode"], 137, "SIGKILL's exit code: {last}");
+
+        // Deleted with grace 0, the pod is gone from the API.
+        api(
+            "DELETE",
+            path,
+            Some(&serde_json::json!({"gracePeriodSeconds": 0})),
+        );
+        wait_for("the pod gone", Duration::from_secs(30), || {
+            (api("GET", path, None)["reason"] == "NotFound").then_some(())
+        });
+    });
+
+    let down = testbed("down");
+    assert!(
+        down.status.success(),
+        "down failed: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let left = leftovers();
+    if let Err(panic) = checks {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(left.is_empty(), "the test bed left: {left:?}");
+}
