@@ -61,6 +61,20 @@ pub struct CalibrateArgs {
     /// Good probes in a row that count as recovered.
     #[arg(long, default_value_t = 3)]
     pub sustain: usize,
+    /// The prober's thread classes to calibrate, comma-separated: `realtime`
+    /// (SCHED_FIFO, what drills use) and/or `normal`. With both, they take
+    /// turns repetition by repetition, so the two rows share the machine's load.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "realtime")]
+    pub priority: Vec<ProbePriority>,
+}
+
+/// A class for the prober's threads in `takeover bench calibrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbePriority {
+    /// `SCHED_FIFO` (falls back to normal, and says so, where refused).
+    Realtime,
+    /// The ordinary class, as every other thread of the machine.
+    Normal,
 }
 
 /// `takeover bench probes`.
@@ -173,6 +187,11 @@ fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<BenchOutput> {
         outage: a.outage,
         mode: a.mode,
         sustain: a.sustain,
+        realtime: a
+            .priority
+            .iter()
+            .map(|p| *p == ProbePriority::Realtime)
+            .collect(),
     };
     let results = runtime()?
         .block_on(calibrate::calibrate(&settings))
@@ -215,7 +234,7 @@ pub fn calibration_table(
     );
     let _ = writeln!(
         t,
-        "{:>11} {:>5} {:>9} {:>9} {:>10} {:>10} {:>12} {:>11} {:>13}  within 1 interval",
+        "{:>11} {:>5} {:>9} {:>9} {:>10} {:>10} {:>12} {:>11} {:>13}  {:<17}  prober threads",
         "interval_ms",
         "runs",
         "bias_ms",
@@ -225,6 +244,7 @@ pub fn calibration_table(
         "max_|e|_ms",
         "unrecovered",
         "max_send_late",
+        "within 1 interval",
     );
     for r in results {
         let late = r
@@ -237,7 +257,7 @@ pub fn calibration_table(
                 let _ =
                     writeln!(
                     t,
-                    "{:>11.0} {:>5} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>12.2} {:>11} {:>13.2}  {}",
+                    "{:>11.0} {:>5} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>12.2} {:>11} {:>13.2}  {:<17}  {}",
                     r.interval_ms,
                     e.n,
                     e.bias_ms,
@@ -247,15 +267,17 @@ pub fn calibration_table(
                     e.max_abs_ms,
                     r.unrecovered,
                     late,
-                    if e.within_bound && r.unrecovered == 0 { "yes" } else { "NO" }
+                    if e.within_bound && r.unrecovered == 0 { "yes" } else { "NO" },
+                    r.scheduling
                 );
             }
             None => {
                 let _ = writeln!(
                     t,
-                    "{:>11.0} {:>5} no repetition recovered",
+                    "{:>11.0} {:>5} no repetition recovered ({})",
                     r.interval_ms,
-                    r.runs.len()
+                    r.runs.len(),
+                    r.scheduling
                 );
             }
         }

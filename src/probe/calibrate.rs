@@ -28,6 +28,9 @@ pub struct CalibrationSettings {
     pub mode: OutageMode,
     /// Good probes in a row that count as recovered.
     pub sustain: usize,
+    /// The prober's thread classes to calibrate: `true` real-time (the
+    /// drills' default), `false` normal priority (to compare the two).
+    pub realtime: Vec<bool>,
 }
 
 impl Default for CalibrationSettings {
@@ -38,6 +41,7 @@ impl Default for CalibrationSettings {
             outage: Duration::from_millis(1000),
             mode: OutageMode::Status503,
             sustain: 3,
+            realtime: vec![true],
         }
     }
 }
@@ -69,6 +73,9 @@ pub struct IntervalCalibration {
     pub interval_ms: f64,
     /// The true outage.
     pub true_outage_ms: f64,
+    /// How the prober's threads were scheduled (`SCHED_FIFO 10`, or normal
+    /// priority with why).
+    pub scheduling: String,
     /// Each repetition.
     pub runs: Vec<CalibrationRun>,
     /// Repetitions whose probes never saw recovery.
@@ -95,28 +102,39 @@ pub enum CalibrationError {
 pub async fn calibrate(
     settings: &CalibrationSettings,
 ) -> Result<Vec<IntervalCalibration>, CalibrationError> {
-    if settings.repetitions == 0 || settings.intervals.is_empty() {
+    if settings.repetitions == 0 || settings.intervals.is_empty() || settings.realtime.is_empty() {
         return Err(CalibrationError::BadSetting(
-            "need at least one interval and one repetition".into(),
+            "need at least one interval, one repetition and one priority".into(),
         ));
     }
     let target = OutageTarget::start().await?;
     let mut jitter = Jitter::seeded();
     let mut out = Vec::new();
     for &interval in &settings.intervals {
-        let mut runs = Vec::with_capacity(settings.repetitions);
+        // The classes take turns repetition by repetition, so that both see
+        // the same load on a shared machine.
+        let mut runs: Vec<Vec<CalibrationRun>> = vec![Vec::new(); settings.realtime.len()];
+        let mut scheduling = vec![String::new(); settings.realtime.len()];
         for _ in 0..settings.repetitions {
-            runs.push(one_run(&target, settings, interval, jitter.next_unit()).await?);
+            for (i, &realtime) in settings.realtime.iter().enumerate() {
+                let (run, class) =
+                    one_run(&target, settings, interval, realtime, jitter.next_unit()).await?;
+                runs[i].push(run);
+                scheduling[i] = class;
+            }
         }
-        let errors: Vec<f64> = runs.iter().filter_map(|r| r.error_ms).collect();
         let interval_ms = interval.as_secs_f64() * 1e3;
-        out.push(IntervalCalibration {
-            interval_ms,
-            true_outage_ms: settings.outage.as_secs_f64() * 1e3,
-            unrecovered: runs.iter().filter(|r| r.error_ms.is_none()).count(),
-            error: timeline::error_summary(&errors, interval_ms),
-            runs,
-        });
+        for (runs, scheduling) in runs.into_iter().zip(scheduling) {
+            let errors: Vec<f64> = runs.iter().filter_map(|r| r.error_ms).collect();
+            out.push(IntervalCalibration {
+                interval_ms,
+                true_outage_ms: settings.outage.as_secs_f64() * 1e3,
+                scheduling,
+                unrecovered: runs.iter().filter(|r| r.error_ms.is_none()).count(),
+                error: timeline::error_summary(&errors, interval_ms),
+                runs,
+            });
+        }
     }
     Ok(out)
 }
@@ -125,8 +143,9 @@ async fn one_run(
     target: &OutageTarget,
     settings: &CalibrationSettings,
     interval: Duration,
+    realtime: bool,
     phase: f64,
-) -> Result<CalibrationRun, CalibrationError> {
+) -> Result<(CalibrationRun, String), CalibrationError> {
     target.clear();
     // Lead-in of a few probes, the outage at a random phase of the grid, and
     // enough probes after it for the sustain run plus margin.
@@ -136,10 +155,13 @@ async fn one_run(
         .with_interval(interval)
         .with_timeout(Duration::from_secs(1));
     cfg.max_duration = Some(lead + settings.outage + tail);
+    cfg.realtime = realtime;
     let clock = Clock::start();
     let outage_from: Instant = clock.t0() + lead;
     target.schedule(outage_from, settings.outage, settings.mode);
-    let samples = start(cfg, clock)?.finish().await;
+    let prober = start(cfg, clock)?;
+    let scheduling = prober.scheduling().to_string();
+    let samples = prober.finish().await;
     let fault_ms = clock.ms(outage_from);
     let measured = timeline::rto(&samples, fault_ms, settings.sustain);
     let true_ms = settings.outage.as_secs_f64() * 1e3;
@@ -155,7 +177,7 @@ async fn one_run(
             ),
             _ => (None, None),
         };
-    Ok(CalibrationRun {
+    let run = CalibrationRun {
         measured_rto_ms: measured,
         error_ms: measured.map(|m| m - true_ms),
         recovering_send_delay_ms: recovering.map(|s| s.send_delay_ms()),
@@ -166,7 +188,8 @@ async fn one_run(
             .map(|s| s.send_delay_ms())
             .fold(0.0, f64::max),
         failed_probes: timeline::errors(&samples),
-    })
+    };
+    Ok((run, scheduling))
 }
 
 /// A small xorshift generator for the outage's phase (no need for crypto quality).
@@ -217,6 +240,7 @@ mod tests {
                     outage: Duration::from_millis(250),
                     mode,
                     sustain: 3,
+                    realtime: vec![true],
                 };
                 let result = calibrate(&settings).await.unwrap();
                 let cal = &result[0];

@@ -38,6 +38,9 @@ pub struct ProbeConfig {
     pub max_in_flight: usize,
     /// Fresh connection per probe, or keep-alive.
     pub connection: ConnectionMode,
+    /// Run the prober's threads in `SCHED_FIFO` (default), so that a loaded
+    /// machine cannot hold a due probe back; see [`super::priority`].
+    pub realtime: bool,
 }
 
 impl ProbeConfig {
@@ -53,6 +56,7 @@ impl ProbeConfig {
             max_duration: Some(Duration::from_secs(30 * 60)),
             max_in_flight: default_in_flight(interval, timeout),
             connection: ConnectionMode::Fresh,
+            realtime: true,
         }
     }
 

@@ -22,12 +22,14 @@ use reqwest::Url;
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
+use super::priority::{Outcome, Scheduling};
 use super::{ConnectionMode, ProbeConfig, ProbeError, ProbeSample};
 use crate::clock::Clock;
 
 /// A running prober. Stop it (or wait for its count/duration to run out) to get the samples.
 pub struct ProbeHandle {
     config: ProbeConfig,
+    priority: Outcome,
     stop_flag: Arc<AtomicBool>,
     stop_tx: watch::Sender<bool>,
     ticker: Option<JoinHandle<()>>,
@@ -50,11 +52,17 @@ struct ProbeContext {
 /// on its own thread. Times are on `clock`.
 pub fn start(config: ProbeConfig, clock: Clock) -> Result<ProbeHandle, ProbeError> {
     let url = config.validate()?;
-    let own_runtime = tokio::runtime::Builder::new_multi_thread()
+    let priority = Outcome::default();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .worker_threads(1)
         .thread_name("takeover-probe")
-        .enable_all()
-        .build()?;
+        .enable_all();
+    if config.realtime {
+        let priority = priority.clone();
+        builder.on_thread_start(move || priority.raise_this_thread());
+    }
+    let own_runtime = builder.build()?;
     let runtime = own_runtime.handle().clone();
     // The client's connection machinery belongs to the runtime that uses it.
     let client = {
@@ -79,18 +87,29 @@ pub fn start(config: ProbeConfig, clock: Clock) -> Result<ProbeHandle, ProbeErro
         max_count: config.max_count,
         max_duration: config.max_duration,
     };
+    let realtime = config.realtime;
     let ticker = {
         let stop_flag = stop_flag.clone();
         let in_flight = in_flight.clone();
-        std::thread::Builder::new()
+        let priority = priority.clone();
+        let (raised_tx, raised_rx) = std::sync::mpsc::channel();
+        let ticker = std::thread::Builder::new()
             .name("takeover-probe-ticker".into())
             .spawn(move || {
+                if realtime {
+                    priority.raise_this_thread();
+                }
+                let _ = raised_tx.send(());
                 run_schedule(schedule, runtime, ctx, in_flight, stop_flag, stop_rx);
                 drop(done_tx);
-            })?
+            })?;
+        // The ticker's class is settled before anyone asks for it.
+        let _ = raised_rx.recv();
+        ticker
     };
     Ok(ProbeHandle {
         config,
+        priority,
         stop_flag,
         stop_tx,
         ticker: Some(ticker),
@@ -105,6 +124,16 @@ impl ProbeHandle {
     /// The settings this prober runs with.
     pub fn config(&self) -> &ProbeConfig {
         &self.config
+    }
+
+    /// How the prober's threads are scheduled (real-time unless refused or
+    /// turned off). Known once the threads have started: ask after the first probe.
+    pub fn scheduling(&self) -> Scheduling {
+        if self.config.realtime {
+            self.priority.scheduling()
+        } else {
+            Scheduling::Normal("real-time scheduling turned off".into())
+        }
     }
 
     /// A copy of the samples answered so far, in completion order.

@@ -21,6 +21,7 @@ mod engine;
 mod error;
 pub mod frontdoor;
 pub mod outage_target;
+pub mod priority;
 
 pub use crate::timeline::ProbeSample;
 pub use config::{ensure_loopback, ConnectionMode, ProbeConfig};

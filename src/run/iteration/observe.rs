@@ -44,7 +44,12 @@ impl Observers {
             Ok(p) => {
                 rec.now(
                     EventKind::ProbesStarted,
-                    format!("GET {} every {}", probe.path, probe.interval),
+                    format!(
+                        "GET {} every {}, prober threads {}",
+                        probe.path,
+                        probe.interval,
+                        p.scheduling()
+                    ),
                 );
                 Some(p)
             }
