@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod conformance;
 pub mod doctor;
 pub mod exit;
 pub mod fault;

@@ -24,4 +24,8 @@ pub struct HealthReport {
     pub backend: String,
     /// Each check.
     pub checks: Vec<HealthCheck>,
+    /// The contract version the server keeps ([`crate::CONTRACT_VERSION`]);
+    /// optional, absent from servers older than the versioned contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_version: Option<String>,
 }

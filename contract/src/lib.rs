@@ -20,6 +20,12 @@ pub use job::{
 };
 pub use manifest::{chunk_hash, ChunkRecord, Manifest};
 
+/// Version of the HTTP contract (`docs/worker-api.md`) these types describe:
+/// `MAJOR.MINOR`, where a minor version only adds (optional fields, clauses a
+/// server may skip) and a major one changes what an existing client relies on.
+/// A worker reports it in [`HealthReport::contract_version`].
+pub const CONTRACT_VERSION: &str = "1.0";
+
 /// Output sample rate of every worker, in Hz.
 pub const SAMPLE_RATE: u32 = 24_000;
 /// Latent frame rate, in frames per second of audio.

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod clean;
 pub mod compare;
+pub mod conformance;
 pub mod doctor;
 pub mod history;
 pub mod images;
@@ -55,6 +56,9 @@ pub enum Command {
     History(history::Args),
     /// Check what a drill needs on this machine: ok / missing / degraded, with the fix.
     Doctor(doctor::Args),
+    /// Check a running service against the worker contract, clause by clause.
+    #[command(long_about = conformance::LONG_ABOUT)]
+    Conformance(conformance::Args),
 }
 
 /// Runs the parsed command and returns its outcome.
@@ -72,6 +76,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Compare(args) => compare::execute(args),
         Command::History(args) => history::execute(args),
         Command::Doctor(args) => doctor::execute(args),
+        Command::Conformance(args) => conformance::execute(args),
     }
 }
 

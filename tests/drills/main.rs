@@ -14,6 +14,7 @@
 
 mod support;
 
+mod conformance;
 mod core;
 mod doctor_cli;
 mod gpu_faults;
@@ -23,6 +24,7 @@ mod network;
 mod nginx;
 mod process;
 mod runbook;
+mod seed;
 mod sigint;
 mod split_brain;
 mod stack_docker;

@@ -74,6 +74,7 @@ pub async fn report(svc: &Arc<Service>) -> HealthReport {
         worker: svc.cfg.worker_id.clone(),
         backend: svc.engine.backend_name().into(),
         checks,
+        contract_version: Some(contract::CONTRACT_VERSION.to_string()),
     }
 }
 
