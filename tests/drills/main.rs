@@ -20,6 +20,7 @@ mod gpu_faults;
 mod metrics_pushgateway;
 mod network;
 mod nginx;
+mod own_image;
 mod process;
 mod runbook;
 mod sigint;

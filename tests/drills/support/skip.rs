@@ -30,11 +30,13 @@ pub enum Need {
     NoNvidiaRuntime,
     /// `prometheus-pushgateway` on PATH.
     Pushgateway,
+    /// A statically linked `/bin/busybox` (Debian's `busybox-static`).
+    BusyboxStatic,
 }
 
 impl Need {
     /// Every need, for the check that `.ci/skips` judges each one.
-    pub const ALL: [Need; 9] = [
+    pub const ALL: [Need; 10] = [
         Need::Docker,
         Need::RedisServer,
         Need::Haproxy,
@@ -44,6 +46,7 @@ impl Need {
         Need::NvidiaRuntime,
         Need::NoNvidiaRuntime,
         Need::Pushgateway,
+        Need::BusyboxStatic,
     ];
 
     /// The name written to the skip log.
@@ -58,6 +61,7 @@ impl Need {
             Need::NvidiaRuntime => "nvidia-runtime",
             Need::NoNvidiaRuntime => "no-nvidia-runtime",
             Need::Pushgateway => "pushgateway",
+            Need::BusyboxStatic => "busybox-static",
         }
     }
 }
