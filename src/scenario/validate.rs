@@ -336,10 +336,11 @@ fn check_worker(s: &Scenario, positions: &Positions, f: &mut Findings) {
     }
 }
 
-/// Fault kinds that need the worker's fault endpoint of `docs/worker-api.md`
-/// (which a service of the user's may lack), and those that need a job.
-/// Kept here while the fault registry has no word for what a kind needs.
+/// Fault kinds made through the worker's fault endpoint of
+/// `docs/worker-api.md`, which a service of the user's may lack. Kept here
+/// while the fault registry has no word for what a kind needs.
 const NEEDS_FAULT_ENDPOINT: [&str; 2] = ["gpu", "oom-kill"];
+/// Fault kinds that act on a job (its checkpoints), so need a `workload`.
 const NEEDS_JOB: [&str; 1] = ["corrupt-checkpoint"];
 
 /// A scenario without `workload` is a front-door drill: nothing it asks for
