@@ -39,6 +39,8 @@ mod tests {
             "\"job_resume\"",
             "\"runbook\"",
             "\"progress\"",
+            "\"health\"",
+            "\"command\"",
             "\"additionalProperties\":false",
         ] {
             assert!(text.contains(needle), "{needle} missing from the schema");
@@ -47,5 +49,8 @@ mod tests {
         let name = &schema["properties"]["name"];
         assert_eq!(name["pattern"], "^[A-Za-z0-9._-]{1,100}$", "{name}");
         assert_eq!(name["maxLength"], 100, "{name}");
+        // A front-door drill leaves the job out.
+        let required = schema["required"].as_array().unwrap();
+        assert!(!required.iter().any(|r| r == "workload"), "{required:?}");
     }
 }

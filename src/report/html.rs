@@ -59,6 +59,7 @@ pub fn render(report: &Report, history: &[HistorySummary], seams: &[IterationSea
     header(&mut page, report);
     page.push_str("<main>");
     expectations(&mut page, report);
+    not_applicable(&mut page, report);
     figures_table(&mut page, report);
     history_section(&mut page, report, history);
     for iteration in &report.iterations {
@@ -144,6 +145,27 @@ fn expectations(page: &mut String, report: &Report) {
             escape(&with_unit(e.measured, &e.unit)),
             escape(&with_unit(Some(e.threshold), &e.unit)),
             escape(&e.evidence)
+        );
+    }
+    page.push_str("</table></section>");
+}
+
+/// The checks a front-door drill left out, each with why.
+fn not_applicable(page: &mut String, report: &Report) {
+    if !report.is_frontdoor_only() {
+        return;
+    }
+    let _ = write!(
+        page,
+        r#"<section id="not-applicable"><h2>Checks that did not apply</h2><p class="note">{}</p><table><tr><th>check</th><th>why it did not apply</th></tr>"#,
+        escape(super::model::FRONTDOOR_ONLY_VERDICT)
+    );
+    for na in &report.not_applicable {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(&na.check),
+            escape(&na.reason)
         );
     }
     page.push_str("</table></section>");
@@ -602,6 +624,20 @@ mod tests {
         assert!(page.contains("latency p99 during"));
         assert!(page.contains("oom event, exit 137, OOMKilled=true"));
         assert!(page.contains("No earlier run of this scenario"));
+    }
+
+    #[test]
+    fn a_frontdoor_drill_lists_the_checks_that_did_not_apply() {
+        let mut report = testdata::report();
+        assert!(!render(&report, &[], &[]).contains("not-applicable"));
+        report.not_applicable = vec![crate::report::model::NotApplicable {
+            check: "audio".into(),
+            reason: "front-door drill: <no job>".into(),
+        }];
+        let page = render(&report, &[], &[]);
+        assert!(page.contains(r#"<section id="not-applicable">"#), "{page}");
+        assert!(page.contains("front-door figures only"));
+        assert!(page.contains("<td>audio</td><td>front-door drill: &lt;no job&gt;</td>"));
     }
 
     #[test]

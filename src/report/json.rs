@@ -243,6 +243,7 @@ mod tests {
             outcome: RunOutcome::Passed,
             exit_code: 0,
             artifacts: vec![],
+            not_applicable: vec![],
         }
     }
 

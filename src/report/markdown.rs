@@ -94,6 +94,16 @@ pub fn render(report: &Report, history: &[HistorySummary], charts: bool) -> Stri
         md.push('\n');
     }
 
+    if report.is_frontdoor_only() {
+        md.push_str("## Checks that did not apply\n\n");
+        let _ = writeln!(md, "{}\n", super::model::FRONTDOOR_ONLY_VERDICT);
+        md.push_str("| check | why it did not apply |\n|---|---|\n");
+        for na in &report.not_applicable {
+            let _ = writeln!(md, "| {} | {} |", md_cell(&na.check), md_cell(&na.reason));
+        }
+        md.push('\n');
+    }
+
     md.push_str("## Figures across iterations\n\n| figure | p50 | p95 | p99 | max | error bound |\n|---|---:|---:|---:|---:|---:|\n");
     for row in figures::rows(report) {
         let d = &row.distribution;
@@ -311,6 +321,23 @@ mod tests {
         assert!(!md.contains("## Last runs"));
         let no_charts = render(&report, &[], false);
         assert!(!no_charts.contains(".svg"));
+    }
+
+    #[test]
+    fn a_frontdoor_drill_says_which_checks_did_not_apply_and_why() {
+        let mut report = testdata::report();
+        assert!(!render(&report, &[], false).contains("did not apply"));
+        report.not_applicable = vec![crate::report::model::NotApplicable {
+            check: "job_rto_ms".into(),
+            reason: "front-door drill: no job ran".into(),
+        }];
+        let md = render(&report, &[], false);
+        assert!(md.contains("## Checks that did not apply"), "{md}");
+        assert!(md.contains("front-door figures only"), "{md}");
+        assert!(
+            md.contains("| job_rto_ms | front-door drill: no job ran |"),
+            "{md}"
+        );
     }
 
     #[test]

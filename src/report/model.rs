@@ -49,7 +49,36 @@ pub struct Report {
     /// Files written beside the report (audio, manifests, logs), relative to the report directory.
     #[serde(default)]
     pub artifacts: Vec<String>,
+    /// The checks that did not apply to this drill, each with why (a
+    /// front-door drill has no job: no job RTO, work lost or audio check).
+    /// Absent when every check applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<NotApplicable>,
 }
+
+/// A check that did not apply to a drill, and why: it was neither run nor
+/// counted towards the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotApplicable {
+    /// The check: a figure's name (`job_rto_ms`, `work_lost_frames`) or
+    /// `audio`, `job`, `takeovers`.
+    pub check: String,
+    /// Why it did not apply, in a sentence.
+    pub reason: String,
+}
+
+impl Report {
+    /// Whether this was a front-door drill (no job): its verdict rests on the
+    /// front-door figures only.
+    pub fn is_frontdoor_only(&self) -> bool {
+        !self.not_applicable.is_empty()
+    }
+}
+
+/// What every renderer says of a front-door drill's verdict.
+pub const FRONTDOOR_ONLY_VERDICT: &str = "This was a front-door drill (no job): the verdict rests \
+     on the front-door figures only (RTO, outage, failed probes, the front door's events); the \
+     checks below did not run and count for nothing.";
 
 /// Name and version of the program that wrote a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

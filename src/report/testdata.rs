@@ -414,6 +414,7 @@ pub fn report() -> Report {
         exit_code: 0,
         iterations,
         artifacts: vec![],
+        not_applicable: vec![],
     }
 }
 

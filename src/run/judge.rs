@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use crate::report::figure::Figure;
 use crate::report::model::{
-    Distribution, ExpectationResult, Iteration, IterationOutcome, RunOutcome, Summary, Verdict,
+    Distribution, ExpectationResult, Iteration, IterationOutcome, NotApplicable, RunOutcome,
+    Summary, Verdict,
 };
 use crate::report::state::JobSeen;
 use crate::scenario::model::{
-    AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Statistic,
+    AudioExpectation, Bound, Expectations, JobEndState, JobExpectation, Scenario, Statistic,
 };
 
 pub use crate::report::figures::distribution;
@@ -74,6 +75,47 @@ fn figure_bound(iterations: &[Iteration], figure: Figure) -> Option<f64> {
     judged(iterations)
         .filter_map(|it| figure.error_bound(&it.figures))
         .max_by(f64::total_cmp)
+}
+
+/// The checks a scenario leaves out, each with why: a front-door drill (no
+/// `workload`) has no job, so nothing that is read from a job applies.
+pub fn not_applicable(scenario: &Scenario) -> Vec<NotApplicable> {
+    if scenario.workload.is_some() {
+        return Vec::new();
+    }
+    let no_job = "front-door drill: the scenario has no `workload`, so no job ran";
+    [
+        (
+            Figure::JobRto.as_str(),
+            "there is no job whose progress could resume",
+        ),
+        (
+            Figure::WorkLost.as_str(),
+            "there is no job whose work could be lost",
+        ),
+        ("audio", "there is no job audio to check"),
+        ("job", "there is no job whose end state could be judged"),
+        (
+            "takeovers",
+            "lease takeovers are read from the job's status",
+        ),
+    ]
+    .into_iter()
+    .map(|(check, why)| NotApplicable {
+        check: check.to_string(),
+        reason: format!("{no_job}: {why}"),
+    })
+    .collect()
+}
+
+/// The summary across iterations, without the figures that did not apply
+/// (which would otherwise read as "missing" in every iteration).
+pub fn summarize_applicable(iterations: &[Iteration], not_applicable: &[NotApplicable]) -> Summary {
+    let mut summary = summarize(iterations);
+    summary
+        .figures
+        .retain(|name, _| !not_applicable.iter().any(|n| n.check == *name));
+    summary
 }
 
 /// The summary across iterations. Each time figure's error bound is the
@@ -580,6 +622,50 @@ mod tests {
         }
         assert_eq!(skipped_faults(&its).len(), 1);
         assert_eq!(outcome(&its, &results), RunOutcome::Inconclusive);
+    }
+
+    #[test]
+    fn a_frontdoor_drill_leaves_the_job_checks_out_and_says_why() {
+        let text = "name: t\nsteps:\n  - at: 1s\n    fault: {kind: kill, target: primary}\n";
+        let scenario = crate::scenario::parse_str(text, "t.yaml").unwrap();
+        let na = not_applicable(&scenario);
+        let checks: Vec<&str> = na.iter().map(|n| n.check.as_str()).collect();
+        assert_eq!(
+            checks,
+            [
+                "job_rto_ms",
+                "work_lost_frames",
+                "audio",
+                "job",
+                "takeovers"
+            ]
+        );
+        assert!(
+            na.iter().all(|n| n.reason.contains("no `workload`")),
+            "{na:?}"
+        );
+        let mut it = iteration(1, IterationOutcome::Passed, Some(300.0), 0, 2);
+        it.figures.job_rto_ms = None;
+        it.figures.work_lost_frames = None;
+        it.audio = None;
+        let its = vec![it];
+        let summary = summarize_applicable(&its, &na);
+        assert!(summary.figure(Figure::Rto).is_some());
+        assert!(summary.figure(Figure::JobRto).is_none());
+        assert!(summary.figure(Figure::WorkLost).is_none());
+        // Passing on the front-door figures only.
+        let expect = Expectations {
+            rto: Some(p95(1000)),
+            errors: Some(10),
+            ..Expectations::default()
+        };
+        let r = judge(&expect, 0, &its, &summary);
+        assert!(r.iter().all(|e| e.verdict == Verdict::Held), "{r:?}");
+        assert_eq!(outcome(&its, &r), RunOutcome::Passed);
+        // A scenario with a job has every check.
+        let with_job = "name: t\nworkload:\n  script: s.yaml\n";
+        let scenario = crate::scenario::parse_str(with_job, "t.yaml").unwrap();
+        assert!(not_applicable(&scenario).is_empty());
     }
 
     #[test]

@@ -85,21 +85,17 @@ pub async fn run_scenario(
 ) -> Result<RunResult, RunError> {
     let scenario = &loaded.scenario;
     let started_at = chrono::Utc::now();
-    let mut script = crate::workload::read_script(&loaded.script_path())?;
-    if let Some(seed) = scenario.workload.seed {
-        script.seed = seed;
-    }
-    let frames_total = contract::script_frames(&script);
-    let pace_rtf = scenario
-        .workload
-        .pace
-        .map(|p| crate::workload::pace_rtf(frames_total, p.get()));
+    let job = match (&scenario.workload, loaded.script_path()) {
+        (Some(workload), Some(path)) => Some(iteration::JobPlan::new(
+            workload,
+            crate::workload::read_script(&path)?,
+        )),
+        _ => None,
+    };
     let total = opts.iterations.unwrap_or(scenario.iterations).max(1);
     let plan = iteration::Plan {
         loaded,
-        script,
-        frames_total,
-        pace_rtf,
+        job,
         report_dir: opts.report_dir.clone(),
         cache_dir: opts.cache_dir.clone(),
         keep_on_failure: opts.keep_on_failure,
@@ -144,13 +140,10 @@ pub async fn run_scenario(
     }
 
     let probe_ms = scenario.probe.interval.as_millis_f64();
-    let summary = judge::summarize(&iterations);
-    let expectations = judge::judge(
-        &scenario.expect,
-        scenario.workload.chunk_frames,
-        &iterations,
-        &summary,
-    );
+    let not_applicable = judge::not_applicable(scenario);
+    let summary = judge::summarize_applicable(&iterations, &not_applicable);
+    let chunk_frames = scenario.workload.as_ref().map_or(0, |w| w.chunk_frames);
+    let expectations = judge::judge(&scenario.expect, chunk_frames, &iterations, &summary);
     let outcome = judge::outcome(&iterations, &expectations);
     let mut definition = serde_json::to_value(scenario).unwrap_or_default();
     definition["iterations"] = serde_json::json!(total);
@@ -174,6 +167,7 @@ pub async fn run_scenario(
         outcome,
         exit_code: outcome.exit_code(),
         artifacts,
+        not_applicable,
     };
     let report_path = crate::report::json::write(&report, &opts.report_dir)?;
     Ok(RunResult {
@@ -213,6 +207,17 @@ pub fn verdict_lines(report: &Report) -> Vec<String> {
         RunOutcome::Inconclusive => "INCONCLUSIVE",
         RunOutcome::Error => "ERROR",
     };
+    if report.is_frontdoor_only() {
+        let checks: Vec<&str> = report
+            .not_applicable
+            .iter()
+            .map(|n| n.check.as_str())
+            .collect();
+        lines.push(format!(
+            "  front-door drill (no job): the verdict rests on the front-door figures only; not applicable: {}",
+            checks.join(", ")
+        ));
+    }
     let skipped = judge::skipped_faults(&report.iterations);
     if !skipped.is_empty() {
         lines.push(format!(

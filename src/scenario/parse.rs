@@ -26,9 +26,10 @@ impl LoadedScenario {
         }
     }
 
-    /// Where the workload's script file is.
-    pub fn script_path(&self) -> PathBuf {
-        resolve_script(self.dir(), &self.scenario.workload.script)
+    /// Where the workload's script file is (`None` in a front-door drill, which has no job).
+    pub fn script_path(&self) -> Option<PathBuf> {
+        let workload = self.scenario.workload.as_ref()?;
+        Some(resolve_script(self.dir(), &workload.script))
     }
 
     /// Where a runbook script named in a step is.

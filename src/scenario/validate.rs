@@ -43,6 +43,8 @@ struct StackPositions {
     frontdoor: Keys,
     #[serde(default)]
     worker: Keys,
+    #[serde(default)]
+    images: Keys,
 }
 
 /// A mapping's keys with their places, and the mapping's own place.
@@ -108,27 +110,29 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
         .or(workload_at);
 
     check_name(&s.name, positions.name.as_ref().and_then(pos), &mut f);
-    check_script(loaded, script_at, &mut f);
-    if s.workload.status_interval.get() < MIN_INTERVAL {
-        let at = positions
-            .workload
-            .as_ref()
-            .and_then(|w| w.value.status_interval.as_ref().and_then(pos))
-            .or(workload_at);
-        f.add(
-            at,
-            format!(
-                "`workload.status_interval` of {} is too short: the job's status is polled at most every {MIN_INTERVAL:?}",
-                s.workload.status_interval
-            ),
-        );
-    }
-    if s.workload.chunk_frames == 0 {
-        let at = positions
-            .workload
-            .as_ref()
-            .and_then(|w| w.value.chunk_frames.as_ref().and_then(pos));
-        f.add(at, "`chunk_frames` must be at least 1");
+    if let Some(w) = &s.workload {
+        check_script(loaded, script_at, &mut f);
+        if w.status_interval.get() < MIN_INTERVAL {
+            let at = positions
+                .workload
+                .as_ref()
+                .and_then(|w| w.value.status_interval.as_ref().and_then(pos))
+                .or(workload_at);
+            f.add(
+                at,
+                format!(
+                    "`workload.status_interval` of {} is too short: the job's status is polled at most every {MIN_INTERVAL:?}",
+                    w.status_interval
+                ),
+            );
+        }
+        if w.chunk_frames == 0 {
+            let at = positions
+                .workload
+                .as_ref()
+                .and_then(|w| w.value.chunk_frames.as_ref().and_then(pos));
+            f.add(at, "`chunk_frames` must be at least 1");
+        }
     }
     if s.iterations == 0 {
         f.add(
@@ -174,8 +178,245 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
 
     check_steps(loaded, &step_at, &mut f);
     check_runtime(s, &positions, &step_at, &mut f);
+    check_worker(s, &positions, &mut f);
     check_expectations(s, &positions, &mut f);
+    if s.workload.is_none() {
+        check_frontdoor_drill(s, &positions, &step_at, &mut f);
+    }
     f.problems
+}
+
+/// Where `stack.<section>.<key>` is, else its section, else `stack`.
+fn stack_key_at(positions: &Positions, section: fn(&StackPositions) -> &Keys, key: &str) -> At {
+    let stack_at = positions.stack.as_ref().and_then(pos);
+    positions
+        .stack
+        .as_ref()
+        .map_or(stack_at, |st| key_at(section(&st.value), key, stack_at))
+}
+
+/// Environment names a worker's `env` may not set: the secrets the harness
+/// hands the workers.
+const WORKER_SECRETS: [&str; 2] = [
+    crate::stack::FAULT_TOKEN_ENV,
+    crate::stack::REDIS_PASSWORD_ENV,
+];
+
+/// `stack.worker`: a service of the user's (`image`, `command`, `env`,
+/// `port`, `health`) and how it sits with the reference worker's options.
+fn check_worker(s: &Scenario, positions: &Positions, f: &mut Findings) {
+    let w = &s.stack.worker;
+    let at = |key: &str| stack_key_at(positions, |st| &st.worker, key);
+    let images_at = |key: &str| stack_key_at(positions, |st| &st.images, key);
+    let defaults = crate::stack::WorkerSpec::default();
+    match &w.image {
+        Some(image) => {
+            if image.trim().is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                f.add(
+                    at("image"),
+                    format!(
+                        "`stack.worker.image` `{}` is not an image reference (e.g. `my-service:1.2`)",
+                        image.escape_debug()
+                    ),
+                );
+            }
+            if let Some(named) = &s.stack.images.worker {
+                f.add(
+                    images_at("worker"),
+                    format!(
+                        "`stack.images.worker: {named}` and `stack.worker.image: {image}` both name the worker image; \
+                         keep `stack.worker.image` for a service of your own (it runs its own command), or \
+                         `stack.images.worker` for an image of the reference worker (run as `synth-worker serve ...`)"
+                    ),
+                );
+            }
+            if s.stack.images.worker_binary.is_some() {
+                f.add(
+                    images_at("worker_binary"),
+                    "`stack.images.worker_binary` builds the reference worker's image, which `stack.worker.image` replaces; remove one of them",
+                );
+            }
+            // The reference worker's own options mean nothing to another service.
+            let reference_only = [
+                ("backend", w.backend != defaults.backend),
+                ("lease_ttl", w.lease_ttl != defaults.lease_ttl),
+                ("watchdog", w.watchdog != defaults.watchdog),
+                ("fencing", w.fencing != defaults.fencing),
+                ("presence", w.presence != defaults.presence),
+                ("extra_args", w.extra_args != defaults.extra_args),
+            ];
+            for (key, set) in reference_only {
+                if set {
+                    f.add(
+                        at(key),
+                        format!(
+                            "`stack.worker.{key}` is an option of the reference worker (`synth-worker serve`), \
+                             which `stack.worker.image` replaces; give your service its options in \
+                             `stack.worker.command` or `stack.worker.env`"
+                        ),
+                    );
+                }
+            }
+        }
+        None => {
+            if w.command.is_some() {
+                f.add(
+                    at("command"),
+                    "`stack.worker.command` needs `stack.worker.image`: the reference worker always runs \
+                     `synth-worker serve ...` (add options with `stack.worker.extra_args`)",
+                );
+            }
+        }
+    }
+    if let Some(command) = &w.command {
+        if command.is_empty() || command[0].is_empty() {
+            f.add(
+                at("command"),
+                "`stack.worker.command` must name a program: write the full argv, e.g. `[my-service, --port, \"9000\"]`, \
+                 or leave it out to run the image's own entrypoint and command",
+            );
+        }
+        if command.iter().any(|a| a.contains('\0')) {
+            f.add(at("command"), "`stack.worker.command` holds a NUL byte");
+        }
+    }
+    for (key, value) in &w.env {
+        let bad_name = key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || key.starts_with(|c: char| c.is_ascii_digit());
+        if bad_name {
+            f.add(
+                at("env"),
+                format!(
+                    "`stack.worker.env` name `{}` must be letters, digits and `_`, not starting with a digit",
+                    key.escape_debug()
+                ),
+            );
+        } else if WORKER_SECRETS.contains(&key.as_str()) {
+            f.add(
+                at("env"),
+                format!(
+                    "`stack.worker.env` may not set `{key}`: the harness gives each run its own secret there"
+                ),
+            );
+        }
+        if value.contains('\0') {
+            f.add(
+                at("env"),
+                format!("`stack.worker.env` value of `{key}` holds a NUL byte"),
+            );
+        }
+    }
+    if w.port == 0 {
+        f.add(
+            at("port"),
+            "`stack.worker.port` must be the port your service listens on inside its container (1 to 65535)",
+        );
+    }
+    let path = &w.health.path;
+    // The path goes into the front door's configuration: one plain token.
+    if !path.starts_with('/') || !path.chars().all(|c| c.is_ascii_graphic()) {
+        f.add(
+            at("health"),
+            format!(
+                "`stack.worker.health.path` `{}` must start with `/` and hold only visible ASCII (no spaces)",
+                path.escape_debug()
+            ),
+        );
+    }
+    if !(100..=599).contains(&w.health.status) {
+        f.add(
+            at("health"),
+            format!(
+                "`stack.worker.health.status` {} is not an HTTP status (100 to 599)",
+                w.health.status
+            ),
+        );
+    }
+}
+
+/// Fault kinds made through the worker's fault endpoint of
+/// `docs/worker-api.md`, which a service of the user's may lack. Kept here
+/// while the fault registry has no word for what a kind needs.
+const NEEDS_FAULT_ENDPOINT: [&str; 2] = ["gpu", "oom-kill"];
+/// Fault kinds that act on a job (its checkpoints), so need a `workload`.
+const NEEDS_JOB: [&str; 1] = ["corrupt-checkpoint"];
+
+/// A scenario without `workload` is a front-door drill: nothing it asks for
+/// may need a job, and faults that need the worker's fault endpoint need the
+/// reference worker.
+fn check_frontdoor_drill(
+    s: &Scenario,
+    positions: &Positions,
+    step_at: &dyn Fn(usize) -> At,
+    f: &mut Findings,
+) {
+    let expect_at = |key: &str| {
+        positions
+            .expect
+            .as_ref()
+            .and_then(|e| e.value.get(key).and_then(pos).or_else(|| pos(e)))
+    };
+    let e = &s.expect;
+    let job_checks = [
+        ("job_resume", e.job_resume.is_some(), "the job RTO"),
+        ("work_lost", e.work_lost.is_some(), "the work lost"),
+        ("audio", e.audio.is_some(), "the job's audio"),
+        ("job", e.job.is_some(), "how the job ended"),
+        (
+            "takeovers",
+            e.takeovers.is_some(),
+            "the lease takeovers in the job's status",
+        ),
+    ];
+    for (key, present, what) in job_checks {
+        if present {
+            f.add(
+                expect_at(key),
+                format!(
+                    "`expect.{key}` judges {what}, but this scenario has no `workload` (a front-door drill): \
+                     no job runs; add a `workload` (the service must speak the job contract of \
+                     docs/worker-api.md) or remove `expect.{key}`"
+                ),
+            );
+        }
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        if let Timing::When(cond) = &step.timing {
+            f.add(
+                step_at(i),
+                format!(
+                    "step {}: `when: {{progress: {}}}` waits for the job's progress, but this scenario has no \
+                     `workload`; time the step with `at` or `after`",
+                    i + 1,
+                    cond.progress
+                ),
+            );
+        }
+        if let Action::Fault(fault) = &step.action {
+            let kind = fault.kind();
+            if NEEDS_JOB.contains(&kind) {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: fault `{kind}` acts on the job's checkpoints, but this scenario has no `workload`",
+                        i + 1
+                    ),
+                );
+            } else if NEEDS_FAULT_ENDPOINT.contains(&kind) && !s.stack.worker.is_reference() {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: fault `{kind}` is made through the worker's fault endpoint \
+                         (docs/worker-api.md), which a service of your own (`stack.worker.image`) \
+                         drilled without a `workload` is not expected to have",
+                        i + 1
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// Shortest interval the probes, status polls and health checks may use.
@@ -263,7 +504,9 @@ fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
 }
 
 fn check_script(loaded: &LoadedScenario, at: At, f: &mut Findings) {
-    let path = loaded.script_path();
+    let Some(path) = loaded.script_path() else {
+        return;
+    };
     match crate::workload::read_script(&path) {
         Ok(script) => {
             if script.turns.is_empty() {
@@ -300,6 +543,34 @@ fn check_runtime(
                     ),
                 );
             }
+        }
+    }
+    let worker_at = |key: &str| stack_key_at(positions, |st| &st.worker, key);
+    let docker_only = [
+        (
+            "image",
+            s.stack.worker.image.is_some(),
+            "runs the host's `synth-worker` binary, not images",
+        ),
+        (
+            "command",
+            s.stack.worker.command.is_some(),
+            "runs the host's `synth-worker` binary, not a command of yours",
+        ),
+        (
+            "port",
+            s.stack.worker.port != crate::stack::WORKER_PORT,
+            "picks free loopback ports itself",
+        ),
+    ];
+    for (key, set, why) in docker_only {
+        if set {
+            f.add(
+                worker_at(key),
+                format!(
+                    "`stack.worker.{key}` needs `stack.runtime: docker`: the process runtime {why}"
+                ),
+            );
         }
     }
     if s.stack.worker.memory_limit.is_some() {
@@ -661,6 +932,126 @@ mod tests {
                 "{fault}: {p:?}"
             );
         }
+    }
+
+    const OWN: &str = "name: own\nstack:\n  worker:\n    image: my-service:1\n    command: [/bin/httpd, -f, -p, \"9000\"]\n    env: {GREETING: hello}\n    port: 9000\n    health: {path: /healthz, status: 204}\nsteps:\n  - at: 1s\n    fault: {kind: kill, target: primary}\nexpect:\n  rto: 5s\n  errors: 50\n  markdowns: 1\n";
+
+    #[test]
+    fn a_frontdoor_drill_of_an_image_of_ones_own_validates() {
+        let loaded = load(&write("own.yaml", OWN)).unwrap();
+        let w = &loaded.scenario.stack.worker;
+        assert_eq!(w.image.as_deref(), Some("my-service:1"));
+        assert_eq!(w.port, 9000);
+        assert_eq!(w.health.path, "/healthz");
+        assert_eq!(w.health.status, 204);
+        assert!(loaded.scenario.workload.is_none());
+        assert!(loaded.script_path().is_none());
+    }
+
+    #[test]
+    fn job_checks_in_a_frontdoor_drill_are_refused_where_they_are_written() {
+        let text = OWN.replace(
+            "  markdowns: 1\n",
+            "  job_resume: 5s\n  work_lost: 1 chunk\n  audio: exact\n  job: done\n  takeovers: 1\n",
+        );
+        let p = problems("own-job.yaml", &text);
+        assert_eq!(p.len(), 5, "{p:?}");
+        for (problem, (key, line)) in p.iter().zip([
+            ("job_resume", 15),
+            ("work_lost", 16),
+            ("audio", 17),
+            ("job", 18),
+            ("takeovers", 19),
+        ]) {
+            assert!(
+                problem.message.contains(&format!("`expect.{key}`"))
+                    && problem.message.contains("no `workload`"),
+                "{problem}"
+            );
+            assert_eq!(problem.line, Some(line), "{problem}");
+        }
+        let text = OWN.replace("  - at: 1s\n", "  - when: {progress: 30%}\n");
+        let p = problems("own-when.yaml", &text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("`when: {progress: 30%}`"), "{}", p[0]);
+        assert_eq!(p[0].line, Some(10), "{}", p[0]);
+        let text = OWN.replace(
+            "{kind: kill, target: primary}",
+            "{kind: oom-kill, target: primary}",
+        );
+        let p = problems("own-oom.yaml", &text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("fault endpoint"), "{}", p[0]);
+    }
+
+    #[test]
+    fn contradictory_worker_settings_are_refused_where_they_are_written() {
+        let cases = [
+            (
+                "  images: {worker: takeover-worker:x}\n",
+                "both name the worker image",
+                9,
+            ),
+            ("  images: {worker_binary: /bin/true}\n", "worker_binary", 9),
+            ("  worker:\n    image: a b\n", "not an image reference", 9),
+            (
+                "  worker:\n    command: [x]\n",
+                "needs `stack.worker.image`",
+                9,
+            ),
+            (
+                "  worker:\n    image: s:1\n    command: []\n",
+                "must name a program",
+                10,
+            ),
+            (
+                "  worker:\n    env: {SYNTH_WORKER_FAULT_TOKEN: x}\n",
+                "own secret",
+                9,
+            ),
+            ("  worker:\n    env: {\"1X\": x}\n", "letters, digits", 9),
+            ("  worker:\n    port: 0\n", "1 to 65535", 9),
+            (
+                "  worker:\n    health: {path: \"/a b\"}\n",
+                "visible ASCII",
+                9,
+            ),
+            (
+                "  worker:\n    health: {status: 42}\n",
+                "not an HTTP status",
+                9,
+            ),
+            (
+                "  worker:\n    image: s:1\n    lease_ttl: 3s\n",
+                "option of the reference worker",
+                10,
+            ),
+        ];
+        for (stack, words, line) in cases {
+            let text = format!("{BASE}stack:\n{stack}");
+            let text = if stack.contains("images:") {
+                format!("{BASE}stack:\n  worker: {{image: s:1}}\n{stack}")
+            } else {
+                text
+            };
+            let p = problems("worker.yaml", &text);
+            assert_eq!(p.len(), 1, "{stack}: {p:?}");
+            assert!(p[0].message.contains(words), "{stack}: {}", p[0]);
+            assert_eq!(p[0].line, Some(line), "{stack}: {}", p[0]);
+        }
+        let process = format!(
+            "{BASE}stack:\n  runtime: process\n  worker:\n    image: s:1\n    port: 9000\n"
+        );
+        let p = problems("worker-process.yaml", &process);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("`stack.worker.image` needs `stack.runtime: docker`"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(p[0].line, Some(10), "{}", p[0]);
+        assert!(p[1].message.contains("`stack.worker.port`"), "{}", p[1]);
     }
 
     #[test]

@@ -131,7 +131,13 @@ pub async fn stack_up_down(
 ) -> Result<UpDownFigures, BenchError> {
     // Build (or find) the images first, so that the timings are of starting, not building.
     let docker = super::docker::connect().await?;
-    super::images::ensure_all(&docker, &spec.images, spec.frontdoor.kind).await?;
+    super::images::ensure_all(
+        &docker,
+        &spec.images,
+        spec.frontdoor.kind,
+        spec.worker.image.as_deref(),
+    )
+    .await?;
     let mut up_ms = Vec::new();
     let mut down_ms = Vec::new();
     let mut up_timings = Vec::new();

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Failover, FrontdoorSpec, Role, StackError};
+use super::spec::HealthCheck;
+use super::{Failover, FrontdoorSpec, Role, StackError, WorkerSpec};
 use crate::clock::Clock;
 
 /// Port of the front door inside its container.
@@ -46,20 +47,25 @@ pub struct Layout {
     /// containers on the network are turned away. The runtime API then binds
     /// loopback inside the container, behind a TCP relay that filters.
     pub harness_only_from: Option<String>,
+    /// The health check each server gets (`stack.worker.health`).
+    pub health: HealthCheck,
 }
 
 impl Layout {
-    /// The Docker stack: fixed ports in the container, workers by role name.
-    pub fn docker(worker_port: u16) -> Self {
+    /// The Docker stack: fixed ports in the container, workers by role name
+    /// on their `stack.worker.port`, checked with `stack.worker.health`.
+    pub fn docker(worker: &WorkerSpec) -> Self {
+        let port = worker.port;
         Self {
             bind_host: "0.0.0.0".into(),
             front_port: FRONT_PORT,
             stats_port: STATS_PORT,
             admin_port: ADMIN_PORT,
-            primary: format!("primary:{worker_port}"),
-            standby: format!("standby:{worker_port}"),
+            primary: format!("primary:{port}"),
+            standby: format!("standby:{port}"),
             docker_dns: true,
             harness_only_from: None,
+            health: worker.health.clone(),
         }
     }
 }
@@ -75,10 +81,10 @@ impl Layout {
 ///
 /// `harness_from` is the run network's gateway: only connections from it
 /// reach the stats page and the runtime API (see [`Layout::harness_only_from`]).
-pub fn render_config(spec: &FrontdoorSpec, worker_port: u16, harness_from: &str) -> String {
+pub fn render_config(spec: &FrontdoorSpec, worker: &WorkerSpec, harness_from: &str) -> String {
     let layout = Layout {
         harness_only_from: Some(harness_from.to_string()),
-        ..Layout::docker(worker_port)
+        ..Layout::docker(worker)
     };
     render_config_for(spec, &layout)
 }
@@ -131,6 +137,7 @@ pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
         primary,
         standby,
         harness_only_from,
+        health,
         ..
     } = layout;
     // The runtime API is HAProxy's CLI, not a proxy: no ACL applies to it. With
@@ -181,8 +188,8 @@ defaults
 
 backend {BACKEND}
     http-request disable-l7-retry if METH_POST
-    option httpchk GET /health
-    http-check expect status 200
+    option httpchk GET {health_path}
+    http-check expect status {health_status}
     default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise} observe layer4 error-limit 1 on-error mark-down{server_dns}
     server primary {primary} check
     server standby {standby} check {standby_flags}
@@ -193,6 +200,8 @@ listen stats
     stats uri /stats
     stats refresh 1s
 {admin_relay}",
+        health_path = health.path,
+        health_status = health.status,
         probe_header = super::haproxy_log::PROBE_HEADER,
         log_format = super::haproxy_log::LOG_FORMAT,
         connect = ms(spec.timeout_connect),
@@ -332,7 +341,7 @@ mod tests {
             rise: 2,
             ..FrontdoorSpec::default()
         };
-        let cfg = render_config(&spec, 8080, "172.18.0.1");
+        let cfg = render_config(&spec, &WorkerSpec::default(), "172.18.0.1");
         assert!(cfg.contains("inter 250ms"), "{cfg}");
         assert!(cfg.contains("fall 3 rise 2"));
         assert!(cfg.contains("option httpchk GET /health"));
@@ -351,7 +360,7 @@ mod tests {
         assert!(cfg.contains("log-format \"tkv1 %Ts.%ms %[capture.req.hdr(0)]"));
         spec.failover = Failover::Manual;
         spec.redispatch = false;
-        let cfg = render_config(&spec, 8080, "172.18.0.1");
+        let cfg = render_config(&spec, &WorkerSpec::default(), "172.18.0.1");
         assert!(cfg.contains("server standby standby:8080 check backup disabled"));
         assert!(!cfg.contains("option redispatch"));
     }
@@ -367,6 +376,7 @@ mod tests {
             standby: "127.0.0.1:4005".into(),
             docker_dns: false,
             harness_only_from: None,
+            health: HealthCheck::default(),
         };
         let cfg = render_config_for(&FrontdoorSpec::default(), &layout);
         assert!(cfg.contains("bind 127.0.0.1:4001"), "{cfg}");
@@ -377,15 +387,43 @@ mod tests {
         assert!(!cfg.contains("resolvers"), "{cfg}");
         // The Docker layout is unchanged by the refactoring.
         assert!(!cfg.contains("tcp-request connection reject"), "{cfg}");
-        let docker = render_config(&FrontdoorSpec::default(), 8080, "172.18.0.1");
+        let docker = render_config(
+            &FrontdoorSpec::default(),
+            &WorkerSpec::default(),
+            "172.18.0.1",
+        );
         assert!(docker.contains("resolvers docker\n    nameserver dns 127.0.0.11:53"));
         assert!(docker.contains("on-error mark-down resolvers docker init-addr last,libc,none\n"));
         assert!(docker.contains("bind 0.0.0.0:8080"));
     }
 
     #[test]
+    fn a_service_of_the_users_is_checked_on_its_port_path_and_status() {
+        let worker = WorkerSpec {
+            image: Some("my/service:1".into()),
+            port: 9090,
+            health: HealthCheck {
+                path: "/healthz".into(),
+                status: 204,
+            },
+            ..WorkerSpec::default()
+        };
+        let cfg = render_config(&FrontdoorSpec::default(), &worker, "172.18.0.1");
+        assert!(cfg.contains("option httpchk GET /healthz\n"), "{cfg}");
+        assert!(cfg.contains("http-check expect status 204\n"), "{cfg}");
+        assert!(cfg.contains("server primary primary:9090 check\n"), "{cfg}");
+        assert!(cfg.contains("server standby standby:9090 check backup\n"));
+        // The front door itself still listens where the harness looks.
+        assert!(cfg.contains("bind 0.0.0.0:8080"), "{cfg}");
+    }
+
+    #[test]
     fn stats_and_the_runtime_api_take_only_the_harness_in_docker() {
-        let cfg = render_config(&FrontdoorSpec::default(), 8080, "172.18.0.1");
+        let cfg = render_config(
+            &FrontdoorSpec::default(),
+            &WorkerSpec::default(),
+            "172.18.0.1",
+        );
         // The CLI itself is on loopback inside the container only.
         assert!(
             cfg.contains("stats socket ipv4@127.0.0.1:9998 level admin"),

@@ -674,7 +674,7 @@ pub async fn ensure_one(
         if !exists(docker, reference).await? {
             return Err(StackError::ImageMissing {
                 image: reference.clone(),
-                role: kind.name().to_string(),
+                key: format!("stack.images.{}", kind.name()),
             });
         }
         return Ok(ImageOutcome {
@@ -699,26 +699,41 @@ pub async fn ensure_one(
 
 /// Makes sure every image of a stack with the `frontdoor` proxy is there
 /// (the other front door's image is not needed); returns their references.
+///
+/// `own_worker` is the user's own worker image (`stack.worker.image`): it
+/// must be on the engine, and the reference worker's image is then not built.
 pub async fn ensure_all(
     docker: &Docker,
     spec: &ImagesSpec,
     frontdoor: FrontdoorKind,
+    own_worker: Option<&str>,
 ) -> Result<ResolvedImages, StackError> {
     let kinds = [
-        ImageKind::Worker,
         ImageKind::frontdoor(frontdoor),
         ImageKind::Redis,
         ImageKind::Sidecar,
     ];
-    let outcomes =
-        futures_util::future::try_join_all(kinds.map(|kind| ensure_one(docker, kind, spec)))
-            .await?;
+    let worker = async {
+        match own_worker {
+            Some(image) if exists(docker, image).await? => Ok(image.to_string()),
+            Some(image) => Err(StackError::ImageMissing {
+                image: image.to_string(),
+                key: "stack.worker.image".into(),
+            }),
+            None => ensure_one(docker, ImageKind::Worker, spec)
+                .await
+                .map(|o| o.reference),
+        }
+    };
+    let others =
+        futures_util::future::try_join_all(kinds.map(|kind| ensure_one(docker, kind, spec)));
+    let (worker, outcomes) = tokio::try_join!(worker, others)?;
     let mut refs: BTreeMap<&str, String> = outcomes
         .into_iter()
         .map(|o| (o.kind.name(), o.reference))
         .collect();
     Ok(ResolvedImages {
-        worker: refs["worker"].clone(),
+        worker,
         haproxy: refs.remove("haproxy").unwrap_or_default(),
         nginx: refs.remove("nginx"),
         redis: refs["redis"].clone(),

@@ -31,8 +31,8 @@ pub use events::{DockerEvent, EventLog};
 pub use haproxy::BackendServerState;
 pub use ledger::FaultLedger;
 pub use spec::{
-    Backend, Failover, FrontdoorKind, FrontdoorSpec, Gpus, ImagesSpec, ProcessSpec, Role,
-    RuntimeKind, StackSpec, WorkerSpec,
+    Backend, Failover, FrontdoorKind, FrontdoorSpec, Gpus, HealthCheck, ImagesSpec, ProcessSpec,
+    Role, RuntimeKind, StackSpec, WorkerSpec,
 };
 pub use units::ByteSize;
 pub use up::{
@@ -66,14 +66,15 @@ pub enum StackError {
     },
     /// A scenario names an image that the engine does not have.
     #[error(
-        "image `{image}` (stack.images.{role}) is not on this Docker engine and nothing can be pulled here; \
-         load or build it first, or leave stack.images.{role} out to use the locally built image"
+        "image `{image}` ({key}) is not on this Docker engine and nothing can be pulled here; \
+         load or build it first (`docker load`, `docker build -t {image} DIR`), or leave {key} out \
+         to use the locally built image"
     )]
     ImageMissing {
         /// The image reference.
         image: String,
-        /// Which image of the stack (`worker`, `haproxy`, ...).
-        role: String,
+        /// The scenario key that names it (`stack.images.haproxy`, `stack.worker.image`).
+        key: String,
     },
     /// The release worker binary was not found.
     #[error(
@@ -403,7 +404,11 @@ impl Stack {
             .filter_map(|role| {
                 let addr = match &self.runtime {
                     Runtime::Docker(_) => {
-                        format!("{}:{}", self.containers.get(&role)?.ip, WORKER_PORT)
+                        format!(
+                            "{}:{}",
+                            self.containers.get(&role)?.ip,
+                            self.spec.worker.port
+                        )
                     }
                     Runtime::Process(_) => self
                         .worker_urls

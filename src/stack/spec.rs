@@ -1,6 +1,7 @@
 //! The `stack:` section of a scenario: which images, how the front door
 //! checks and fails over, how the workers are started.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -95,7 +96,9 @@ pub struct ProcessSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImagesSpec {
-    /// Worker image (runs `synth-worker serve ...`; its entrypoint must be `synth-worker`).
+    /// An image of the reference worker (runs `synth-worker serve ...`; its
+    /// entrypoint must be `synth-worker`). For any other service, use
+    /// `stack.worker.image` instead (not both).
     pub worker: Option<String>,
     /// HAProxy image (its entrypoint must be `haproxy`).
     pub haproxy: Option<String>,
@@ -211,10 +214,32 @@ pub enum Failover {
     Manual,
 }
 
-/// Options of the synthesis workers (both get the same).
+/// Options of the workers (both get the same). Without `image`, the workers
+/// are the reference `synth-worker`; with `image`, any HTTP service (see
+/// `docs/stack.md`, "Your own worker image").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSpec {
+    /// An image of your own service to run as both workers, instead of the
+    /// reference worker (`synth-worker`); it must already be on the Docker
+    /// engine. Docker runtime only. Not together with `stack.images.worker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The full command (argv) to run in `image`, instead of the image's own
+    /// entrypoint and command; only with `image`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Environment variables given to both workers.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The port the service listens on inside its container (default 8080,
+    /// the reference worker's). Docker runtime only.
+    #[serde(skip_serializing_if = "is_default_port")]
+    pub port: u16,
+    /// What the front door checks and what readiness waits for on each worker
+    /// (default `GET /health` answered 200).
+    #[serde(skip_serializing_if = "HealthCheck::is_default")]
+    pub health: HealthCheck,
     /// Compute backend: `auto`, `cpu` or `cuda`.
     pub backend: Backend,
     /// Job lease time-to-live (`--lease-ttl`).
@@ -251,6 +276,55 @@ impl Default for WorkerSpec {
             memory_limit: None,
             gpus: Gpus::None,
             extra_args: Vec::new(),
+            image: None,
+            command: None,
+            env: BTreeMap::new(),
+            port: DEFAULT_WORKER_PORT,
+            health: HealthCheck::default(),
+        }
+    }
+}
+
+impl WorkerSpec {
+    /// Whether the workers run the reference worker (`synth-worker`), which
+    /// speaks the job contract of `docs/worker-api.md`, rather than a
+    /// `stack.worker.image` of the user's.
+    pub fn is_reference(&self) -> bool {
+        self.image.is_none()
+    }
+}
+
+/// The port the reference worker listens on inside its container.
+pub const DEFAULT_WORKER_PORT: u16 = 8080;
+
+/// Left out of a serialized spec when default, so that the scenario kept in
+/// report.json reads as it did before the key existed.
+fn is_default_port(port: &u16) -> bool {
+    *port == DEFAULT_WORKER_PORT
+}
+
+/// An HTTP health check on a worker: `GET path` must answer `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    /// The path requested (default `/health`).
+    pub path: String,
+    /// The HTTP status a healthy worker answers (default 200).
+    pub status: u16,
+}
+
+impl HealthCheck {
+    /// Whether it is the reference worker's check (`GET /health`, 200).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            path: "/health".to_string(),
+            status: 200,
         }
     }
 }

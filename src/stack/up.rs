@@ -25,8 +25,9 @@ use super::{
 };
 use crate::clock::Clock;
 
-/// Port the workers listen on inside their containers.
-pub const WORKER_PORT: u16 = 8080;
+/// Port the reference worker listens on inside its container (a scenario's
+/// `stack.worker.port` may set another).
+pub const WORKER_PORT: u16 = super::spec::DEFAULT_WORKER_PORT;
 /// Port Redis listens on inside its container.
 pub const REDIS_PORT: u16 = 6379;
 /// Role label of the container that keeps a sized (tmpfs) volume mounted.
@@ -77,7 +78,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let deadline = Instant::now() + spec.ready_timeout;
     start_containers(&ctx, spec.frontdoor.kind, &containers).await?;
     timer.mark("start containers");
-    let (endpoints, addresses) = read_ports(&ctx, spec.frontdoor.kind, &containers).await?;
+    let (endpoints, addresses) = read_ports(&ctx, spec, &containers).await?;
     timer.mark("read ports");
     let ready = wait_all_ready(
         &ctx,
@@ -197,7 +198,8 @@ async fn sweep_and_ensure_images(
         if spec.worker.gpus == Gpus::All {
             docker::require_nvidia_runtime(docker).await?;
         }
-        images::ensure_all(docker, &spec.images, spec.frontdoor.kind).await
+        let own_worker = spec.worker.image.as_deref();
+        images::ensure_all(docker, &spec.images, spec.frontdoor.kind, own_worker).await
     };
     let ((), images) = tokio::join!(sweep, prepare);
     images
@@ -341,7 +343,7 @@ async fn create_frontdoor(
             frontdoor_body(ctx, &images.haproxy),
             haproxy::CONFIG_DIR,
             "haproxy.cfg",
-            haproxy::render_config(&spec.frontdoor, WORKER_PORT, gateway),
+            haproxy::render_config(&spec.frontdoor, &spec.worker, gateway),
         ),
         FrontdoorKind::Nginx => (
             nginx_body(ctx, images.nginx.as_deref().unwrap_or_default()),
@@ -349,7 +351,7 @@ async fn create_frontdoor(
             nginx::CONFIG_FILE,
             nginx::render_config(
                 &spec.frontdoor,
-                &nginx::Layout::docker(WORKER_PORT, gateway),
+                &nginx::Layout::docker(spec.worker.port, gateway),
             )?,
         ),
     };
@@ -399,9 +401,10 @@ async fn start_containers(
 /// Reads each started container's endpoint, and from them the addresses the harness uses.
 async fn read_ports(
     ctx: &Ctx<'_>,
-    frontdoor: FrontdoorKind,
+    spec: &StackSpec,
     c: &Containers,
 ) -> Result<(Endpoints, Addresses), StackError> {
+    let frontdoor = spec.frontdoor.kind;
     let (docker, network) = (ctx.docker, ctx.network);
     let (state, primary, standby, frontdoor_ep) = tokio::try_join!(
         endpoint(docker, &c.state, network),
@@ -423,7 +426,10 @@ async fn read_ports(
     ] {
         worker_urls.insert(
             role,
-            format!("http://127.0.0.1:{}", port(id, &worker_ep.0, WORKER_PORT)?),
+            format!(
+                "http://127.0.0.1:{}",
+                port(id, &worker_ep.0, spec.worker.port)?
+            ),
         );
     }
     let fd_port = |p| port(&c.frontdoor, &ep.frontdoor.0, p);
@@ -471,10 +477,11 @@ async fn wait_all_ready(
         .timeout(Duration::from_secs(1))
         .build()
         .map_err(|e| StackError::Unsupported(format!("HTTP client: {e}")))?;
+    let check = &spec.worker.health;
     let health = |role: Role| {
-        let url = format!("{}/health", a.worker_urls[&role]);
+        let url = format!("{}{}", a.worker_urls[&role], check.path);
         let http = http.clone();
-        move || http_ok(http.clone(), url.clone())
+        move || http_status(http.clone(), url.clone(), check.status)
     };
     let (t_state, t_primary, t_standby, t_frontdoor) = tokio::try_join!(
         ctx.wait_ready(Role::State, &c.state, deadline, || {
@@ -545,7 +552,8 @@ fn worker_body(
     image: &str,
     secrets: &[(String, String)],
 ) -> ContainerCreateBody {
-    let mut host_config = ctx.host_config(&[WORKER_PORT], true);
+    let w = &spec.worker;
+    let mut host_config = ctx.host_config(&[w.port], true);
     if let Some(limit) = spec.worker.memory_limit {
         host_config.memory = Some(limit.0 as i64);
         host_config.memory_swap = Some(limit.0 as i64);
@@ -558,14 +566,23 @@ fn worker_body(
             ..Default::default()
         }]);
     }
+    // The reference worker gets its `serve` arguments; a service of the
+    // user's runs its `command`, or what its image says when there is none.
+    let (entrypoint, cmd) = match (&w.image, &w.command) {
+        (None, _) => (None, Some(worker_args(spec, role))),
+        (Some(_), Some(command)) => (Some(command.clone()), Some(Vec::new())),
+        (Some(_), None) => (None, None),
+    };
     ContainerCreateBody {
         image: Some(image.to_string()),
-        cmd: Some(worker_args(spec, role)),
-        exposed_ports: Some(vec![format!("{WORKER_PORT}/tcp")]),
+        entrypoint,
+        cmd,
+        exposed_ports: Some(vec![format!("{}/tcp", w.port)]),
         host_config: Some(host_config),
         env: Some(
             std::iter::once("RUST_BACKTRACE=1".to_string())
                 .chain(secrets.iter().map(|(k, v)| format!("{k}={v}")))
+                .chain(w.env.iter().map(|(k, v)| format!("{k}={v}")))
                 .collect(),
         ),
         ..Default::default()
@@ -679,7 +696,7 @@ async fn network_gateway(docker: &Docker, network: &str) -> Result<String, Stack
 /// The `synth-worker serve` arguments for a role in its container (the
 /// secrets go by environment: [`worker_env`]).
 pub fn worker_args(spec: &StackSpec, role: Role) -> Vec<String> {
-    let listen = format!("0.0.0.0:{WORKER_PORT}");
+    let listen = format!("0.0.0.0:{}", spec.worker.port);
     let redis = format!("redis://state:{REDIS_PORT}");
     worker_args_at(spec, role, &listen, &redis, "/data")
 }
@@ -972,14 +989,19 @@ pub(super) async fn redis_ready(addr: &str, password: &str) -> Result<(), String
         .unwrap_or_else(|_| Err("PING timed out".into()))
 }
 
-pub(super) async fn http_ok(client: reqwest::Client, url: String) -> Result<(), String> {
+/// Whether `GET url` answers exactly `want` (a worker's health check).
+pub(super) async fn http_status(
+    client: reqwest::Client,
+    url: String,
+    want: u16,
+) -> Result<(), String> {
     match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) if r.status().as_u16() == want => Ok(()),
         Ok(r) => {
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
             Err(format!(
-                "GET {url} answered {status}: {}",
+                "GET {url} answered {status}, not the {want} of a healthy worker: {}",
                 body.chars().take(300).collect::<String>()
             ))
         }

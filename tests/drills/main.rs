@@ -22,6 +22,7 @@ mod k8s_testbed;
 mod metrics_pushgateway;
 mod network;
 mod nginx;
+mod own_image;
 mod process;
 mod runbook;
 mod seed;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::record::Recorder;
-use super::{DrillOutput, Plan};
+use super::{DrillOutput, JobPlan, Plan};
 use crate::report::model::EventKind;
 use crate::run::audio;
 use crate::run::figures;
@@ -18,13 +18,14 @@ use crate::workload::{JobClient, StatusPoll};
 /// ask for the exact check, or when it could not be made (inconclusive).
 pub(super) async fn reference(
     plan: &Plan<'_>,
+    job: &JobPlan<'_>,
     stack: &Stack,
     rec: &mut Recorder<'_>,
     out: &DrillOutput,
 ) -> Option<(Vec<i16>, String)> {
     let scenario = &plan.loaded.scenario;
     let clock = rec.clock;
-    let chunk_frames = scenario.workload.chunk_frames;
+    let chunk_frames = job.workload.chunk_frames;
     let mut reference = None;
     if scenario.expect.audio == Some(AudioExpectation::Exact) {
         rec.ui.phase("reference run (uninterrupted)");
@@ -33,7 +34,7 @@ pub(super) async fn reference(
             .worker_url(Role::Standby)
             .map(|u| JobClient::new(u, Duration::from_secs(10)));
         let key = audio::reference_key(
-            &plan.script,
+            &job.script,
             chunk_frames,
             &out.worker_image,
             out.backend.as_deref().unwrap_or("unknown"),
@@ -41,7 +42,7 @@ pub(super) async fn reference(
         match direct {
             Some(client) => match audio::reference_audio(
                 &client,
-                &plan.script,
+                &job.script,
                 chunk_frames,
                 &key,
                 &plan.cache_dir,
@@ -79,17 +80,23 @@ pub(super) struct FinishedJob<'a> {
 /// the workers' fencing counters; the time goes to the `verify` phase.
 pub(super) async fn check(
     plan: &Plan<'_>,
+    job: &JobPlan<'_>,
     stack: &Stack,
     rec: &mut Recorder<'_>,
     out: &mut DrillOutput,
-    job: FinishedJob<'_>,
+    finished: FinishedJob<'_>,
     reference: Option<(Vec<i16>, String)>,
 ) {
     let clock = rec.clock;
     rec.ui.phase("checking the audio");
     let started = clock.now_ms();
-    let takeovers = figures::takeovers(job.polls);
-    check_audio(plan, rec, out, job.front, job.id, reference, &takeovers).await;
+    let takeovers = figures::takeovers(finished.polls);
+    let candidate = Candidate {
+        front: finished.front,
+        job_id: finished.id,
+        frames_total: job.frames_total,
+    };
+    check_audio(plan, rec, out, candidate, reference, &takeovers).await;
     if !takeovers.is_empty() {
         record_fenced_counters(stack, rec).await;
     }
@@ -122,24 +129,30 @@ async fn record_fenced_counters(stack: &Stack, rec: &mut Recorder<'_>) {
     }
 }
 
+/// Where a finished job's audio is fetched, and the frames it should hold.
+struct Candidate<'a> {
+    front: &'a JobClient,
+    job_id: &'a str,
+    frames_total: u64,
+}
+
 /// Fetches the job's audio and judges it (against the reference when there
 /// is one); keeps its files when asked to or when it is not intact.
 async fn check_audio(
     plan: &Plan<'_>,
     rec: &mut Recorder<'_>,
     out: &mut DrillOutput,
-    front: &JobClient,
-    job_id: &str,
+    job: Candidate<'_>,
     reference: Option<(Vec<i16>, String)>,
     takeovers: &[crate::verify::Takeover],
 ) {
     let scenario = &plan.loaded.scenario;
-    match audio::fetch_candidate(front, job_id).await {
+    match audio::fetch_candidate(job.front, job.job_id).await {
         Ok(candidate) => {
             let mut record = audio::judge_candidate(
                 &candidate,
                 reference.as_ref().map(|(s, n)| (s.as_slice(), n.clone())),
-                plan.frames_total,
+                job.frames_total,
                 takeovers,
             );
             let summary = record

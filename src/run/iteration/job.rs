@@ -6,7 +6,7 @@ use std::time::Duration;
 use contract::{JobOptions, JobRequest};
 
 use super::record::{Observed, Recorder};
-use super::Plan;
+use super::{JobPlan, Plan};
 use crate::report::model::{EventKind, JobRecord};
 use crate::report::state::JobSeen;
 use crate::run::figures;
@@ -16,16 +16,16 @@ use crate::workload::{FollowHandle, JobClient, StatusPoll};
 /// and when it was submitted, or `None` (the iteration failed) when it
 /// could not be.
 pub(super) async fn submit(
-    plan: &Plan<'_>,
+    job: &JobPlan<'_>,
     rec: &mut Recorder<'_>,
     front: &JobClient,
 ) -> Option<(String, f64)> {
     let clock = rec.clock;
     let request = JobRequest {
-        script: plan.script.clone(),
+        script: job.script.clone(),
         options: JobOptions {
-            chunk_frames: plan.loaded.scenario.workload.chunk_frames,
-            pace_rtf: plan.pace_rtf,
+            chunk_frames: job.workload.chunk_frames,
+            pace_rtf: job.pace_rtf,
         },
     };
     match submit_with_retry(front, &request).await {
@@ -115,6 +115,7 @@ pub(super) async fn wait_for_end(
 /// Returns its final state.
 pub(super) fn record(
     plan: &Plan<'_>,
+    job: &JobPlan<'_>,
     rec: &mut Recorder<'_>,
     out: &mut Observed,
     job_id: &str,
@@ -145,19 +146,14 @@ pub(super) fn record(
             }
         }
     }
-    if fault_at.is_some() && out.figures.rto_ms.is_none() {
-        rec.fail(format!(
-            "the front door did not serve {} good probes in a row within {} of the fault",
-            scenario.probe.sustain, scenario.deadlines.recovery
-        ));
-    }
+    super::observe::require_recovery(scenario, rec, out);
     out.job = Some(JobRecord {
         id: job_id.to_string(),
-        script: scenario.workload.script.clone(),
-        seed: plan.script.seed,
-        frames_total: plan.frames_total,
-        chunk_frames: scenario.workload.chunk_frames,
-        pace_rtf: plan.pace_rtf,
+        script: job.workload.script.clone(),
+        seed: job.script.seed,
+        frames_total: job.frames_total,
+        chunk_frames: job.workload.chunk_frames,
+        pace_rtf: job.pace_rtf,
         final_state,
         error: last.as_ref().and_then(|s| s.error.clone()),
         samples: figures::report_job_samples(polls),

@@ -26,7 +26,7 @@ use super::progress::Ui;
 use crate::clock::Clock;
 use crate::report::model::{EventKind, Iteration, IterationOutcome};
 use crate::report::state::JobSeen;
-use crate::scenario::LoadedScenario;
+use crate::scenario::{LoadedScenario, WorkloadSpec};
 use crate::stack::{Role, Stack};
 use crate::workload::{follow_job, JobClient};
 
@@ -34,12 +34,8 @@ use crate::workload::{follow_job, JobClient};
 pub struct Plan<'a> {
     /// The scenario.
     pub loaded: &'a LoadedScenario,
-    /// The script, with the workload's seed applied.
-    pub script: Script,
-    /// Frames the script needs.
-    pub frames_total: u64,
-    /// The pace of the drilled job, if paced.
-    pub pace_rtf: Option<f64>,
+    /// The drilled job; `None` in a front-door drill (no `workload`).
+    pub job: Option<JobPlan<'a>>,
     /// Where the report (and kept artifacts) go.
     pub report_dir: PathBuf,
     /// Where uninterrupted references are cached.
@@ -50,6 +46,38 @@ pub struct Plan<'a> {
     pub keep_artifacts: bool,
     /// The run id of the stack alive now, for the Ctrl-C handler.
     pub current_run: Arc<Mutex<Option<String>>>,
+}
+
+/// The job of a drill, fixed across its iterations.
+pub struct JobPlan<'a> {
+    /// The scenario's `workload`.
+    pub workload: &'a WorkloadSpec,
+    /// The script, with the workload's seed applied.
+    pub script: Script,
+    /// Frames the script needs.
+    pub frames_total: u64,
+    /// The pace of the drilled job, if paced.
+    pub pace_rtf: Option<f64>,
+}
+
+impl<'a> JobPlan<'a> {
+    /// The job of `workload` with its `script` as read: the workload's seed
+    /// applied, its frames counted, its pace turned into a real-time factor.
+    pub fn new(workload: &'a WorkloadSpec, mut script: Script) -> Self {
+        if let Some(seed) = workload.seed {
+            script.seed = seed;
+        }
+        let frames_total = contract::script_frames(&script);
+        let pace_rtf = workload
+            .pace
+            .map(|p| crate::workload::pace_rtf(frames_total, p.get()));
+        Self {
+            workload,
+            script,
+            frames_total,
+            pace_rtf,
+        }
+    }
 }
 
 /// What an iteration left besides its record.
@@ -140,7 +168,12 @@ struct DrillOutput {
     artifacts: Vec<String>,
 }
 
+/// The backend the reference worker reports on its `/health`; `None` for a
+/// service of the user's (`stack.worker.image`), which has no such report.
 async fn worker_backend(stack: &Stack) -> Option<String> {
+    if !stack.spec().worker.is_reference() {
+        return None;
+    }
     let url = format!("{}/health", stack.worker_url(Role::Standby)?);
     let resp = reqwest::Client::new()
         .get(url)
@@ -152,24 +185,59 @@ async fn worker_backend(stack: &Stack) -> Option<String> {
     Some(report.backend)
 }
 
-/// The drill on a running stack, phase by phase: the reference audio, the
-/// observers, the job, the steps, the job's end and the recovery, what the
-/// observers saw, the job's record, and the audio check.
+/// The drill on a running stack: with a job, or a front-door drill without one.
 async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillOutput {
-    let scenario = &plan.loaded.scenario;
-    let clock = rec.clock;
     let mut out = DrillOutput {
         backend: worker_backend(stack).await,
         worker_image: stack.images().worker.clone(),
         ..DrillOutput::default()
     };
+    match &plan.job {
+        Some(job) => job_drill(plan, job, stack, rec, &mut out).await,
+        None => frontdoor_drill(plan, stack, rec, &mut out).await,
+    }
+    out
+}
+
+/// A drill without a job: the observers, the steps timed from the probes'
+/// start, the recovery, and what the observers saw.
+async fn frontdoor_drill(
+    plan: &Plan<'_>,
+    stack: &Stack,
+    rec: &mut Recorder<'_>,
+    out: &mut DrillOutput,
+) {
+    let scenario = &plan.loaded.scenario;
+    let observers = Observers::start(stack, rec, &scenario.probe);
+    let started = rec.clock.now_ms();
+    rec.ui.phase("running the steps");
+    steps::run_steps(plan, stack, rec, None, started).await;
+    observers.wait_for_recovery(scenario, rec).await;
+    observers
+        .finish(stack, rec, &mut out.observed, &scenario.probe, &[])
+        .await;
+    observe::require_recovery(scenario, rec, &out.observed);
+}
+
+/// The drill with a job, phase by phase: the reference audio, the
+/// observers, the job, the steps, the job's end and the recovery, what the
+/// observers saw, the job's record, and the audio check.
+async fn job_drill(
+    plan: &Plan<'_>,
+    job: &JobPlan<'_>,
+    stack: &Stack,
+    rec: &mut Recorder<'_>,
+    out: &mut DrillOutput,
+) {
+    let scenario = &plan.loaded.scenario;
+    let clock = rec.clock;
     // Submit, audio and manifest: generous timeouts (a long job's WAV is large).
     let front = JobClient::new(stack.frontdoor_url(), Duration::from_secs(60));
     // Status polls: each gives up soon; they run concurrently on a fixed schedule.
     let polls_client = JobClient::new(stack.frontdoor_url(), Duration::from_secs(2));
 
     // The uninterrupted reference, before any fault (cached across runs).
-    let reference = audio::reference(plan, stack, rec, &out).await;
+    let reference = audio::reference(plan, job, stack, rec, out).await;
 
     // Probes and HAProxy's view, from before the job to after the recovery.
     let observers = Observers::start(stack, rec, &scenario.probe);
@@ -177,23 +245,23 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
     // The job.
     rec.ui.phase("submitting the job");
     let job_started = clock.now_ms();
-    let Some((job_id, submit_ms)) = job::submit(plan, rec, &front).await else {
+    let Some((job_id, submit_ms)) = job::submit(job, rec, &front).await else {
         observers
             .finish(stack, rec, &mut out.observed, &scenario.probe, &[])
             .await;
-        return out;
+        return;
     };
-    rec.ui.job_started(plan.frames_total);
+    rec.ui.job_started(job.frames_total);
     let follower = follow_job(
         polls_client,
         job_id.clone(),
-        scenario.workload.status_interval.get(),
+        job.workload.status_interval.get(),
         clock,
     );
 
     // The steps.
     rec.ui.phase("running the steps");
-    steps::run_steps(plan, stack, rec, &follower, submit_ms).await;
+    steps::run_steps(plan, stack, rec, Some(&follower), submit_ms).await;
 
     // Wait for the job to end, then for the front door to recover.
     job::wait_for_end(plan, rec, &follower, submit_ms).await;
@@ -207,7 +275,7 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
         .await;
 
     // The job record and its events.
-    let final_state = job::record(plan, rec, &mut out.observed, &job_id, &polls);
+    let final_state = job::record(plan, job, rec, &mut out.observed, &job_id, &polls);
 
     // The audio.
     if final_state == JobSeen::Done {
@@ -216,9 +284,8 @@ async fn drill(plan: &Plan<'_>, stack: &Stack, rec: &mut Recorder<'_>) -> DrillO
             id: &job_id,
             polls: &polls,
         };
-        audio::check(plan, stack, rec, &mut out, finished, reference).await;
+        audio::check(plan, job, stack, rec, out, finished, reference).await;
     }
-    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

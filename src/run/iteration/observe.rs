@@ -151,6 +151,17 @@ impl Observers {
     }
 }
 
+/// Fails the iteration when a fault was measured but the front door never
+/// served `sustain` good probes in a row after it (no RTO).
+pub(super) fn require_recovery(scenario: &Scenario, rec: &mut Recorder<'_>, out: &Observed) {
+    if out.figures.onset_ms.is_some() && out.figures.rto_ms.is_none() {
+        rec.fail(format!(
+            "the front door did not serve {} good probes in a row within {} of the fault",
+            scenario.probe.sustain, scenario.deadlines.recovery
+        ));
+    }
+}
+
 /// Polls HAProxy's view of its servers; `None` for a front door that has no
 /// such view (Nginx), which has no front-door samples and no `detect_ms`.
 fn start_frontdoor_poller(stack: &Stack, clock: Clock) -> Option<FrontdoorPoller> {

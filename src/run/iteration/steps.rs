@@ -15,10 +15,11 @@ use crate::scenario::model::{fault_kind_name, Action, Timing};
 use crate::stack::{Role, Stack};
 use crate::workload::FollowHandle;
 
-/// Waits for a step's time; false when the job ended first (the step is skipped).
+/// Waits for a step's time; false when the job ended first (the step is
+/// skipped), or when a progress condition has no job to follow.
 async fn wait_for_timing(
     timing: &Timing,
-    follower: &FollowHandle,
+    follower: Option<&FollowHandle>,
     clock: Clock,
     submit_ms: f64,
     prev_end_ms: f64,
@@ -42,6 +43,10 @@ async fn wait_for_timing(
             true
         }
         Timing::When(cond) => {
+            // Validation refuses a progress condition without a job.
+            let Some(follower) = follower else {
+                return false;
+            };
             let mut rx = follower.progress.clone();
             loop {
                 let p = rx.borrow().clone();
@@ -60,14 +65,15 @@ async fn wait_for_timing(
     }
 }
 
-/// Runs every step of the scenario, timed from the job's submission at `submit_ms`.
-/// A step whose time never comes, or a disruptive fault after the job ended,
-/// makes the iteration inconclusive.
+/// Runs every step of the scenario, timed from `submit_ms`: the job's
+/// submission, or in a front-door drill (no `follower`) the start of the
+/// probes. A step whose time never comes, or a disruptive fault after the job
+/// ended, makes the iteration inconclusive.
 pub(super) async fn run_steps(
     plan: &Plan<'_>,
     stack: &Stack,
     rec: &mut Recorder<'_>,
-    follower: &FollowHandle,
+    follower: Option<&FollowHandle>,
     submit_ms: f64,
 ) {
     let scenario = &plan.loaded.scenario;
@@ -85,7 +91,7 @@ pub(super) async fn run_steps(
             rec.ui,
         )
         .await;
-        if let Some(s) = &follower.progress.borrow().last {
+        if let Some(s) = follower.and_then(|f| f.progress.borrow().last.clone()) {
             rec.ui
                 .job_progress(s.frames_done, s.owner.as_deref().unwrap_or("-"));
         }
@@ -97,7 +103,7 @@ pub(super) async fn run_steps(
             ));
             continue;
         }
-        if follower.progress.borrow().finished() {
+        if follower.is_some_and(|f| f.progress.borrow().finished()) {
             if let Action::Fault(f) = &step.action {
                 if f.is_disruptive() {
                     rec.inconclusive(format!(

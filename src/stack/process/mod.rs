@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::haproxy::{self, Layout};
 use super::nginx;
 use super::startup::PhaseTimer;
-use super::up::{frontdoor_ready, http_ok, redis_ready, worker_args_at};
+use super::up::{frontdoor_ready, http_status, redis_ready, worker_args_at};
 use super::{
     docker::ContainerStatus, images::ResolvedImages, ContainerInfo, EventLog, Failover,
     FrontdoorKind, Role, Runtime, Stack, StackError, StackSpec,
@@ -159,6 +159,12 @@ impl Drop for ProcessRun {
 
 /// Starts the process stack: Redis, both workers, HAProxy, each ready in turn.
 pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
+    if let Some(image) = &spec.worker.image {
+        return Err(StackError::Unsupported(format!(
+            "`stack.worker.image: {image}` needs `stack.runtime: docker`: the process runtime \
+             runs the host's `synth-worker` binary, not images"
+        )));
+    }
     let mut timer = PhaseTimer::new();
     let root = run_dir::runs_root();
     // Heal leftovers first: process runs whose harness died on this host.
@@ -245,6 +251,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let redis_url = format!("redis://{redis_addr}");
     let mut worker_env = vec![("RUST_BACKTRACE".to_string(), "1".to_string())];
     worker_env.extend(super::worker_env(&fault_token, &redis_password));
+    worker_env.extend(spec.worker.env.clone());
     let mut worker_urls = BTreeMap::new();
     for (role, port) in [(Role::Primary, primary_port), (Role::Standby, standby_port)] {
         let listen = format!("127.0.0.1:{port}");
@@ -260,11 +267,14 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         worker_urls.insert(role, format!("http://{listen}"));
     }
     let ready_at = futures_util::future::try_join_all([Role::Primary, Role::Standby].map(|role| {
-        let url = format!("{}/health", worker_urls[&role]);
+        let check = &spec.worker.health;
+        let url = format!("{}{}", worker_urls[&role], check.path);
         let (ready, http) = (&ready, &http);
         async move {
             ready
-                .wait(role, || http_ok(http.clone(), url.clone()))
+                .wait(role, || {
+                    http_status(http.clone(), url.clone(), check.status)
+                })
                 .await?;
             Ok::<_, StackError>((role, Instant::now()))
         }
@@ -385,6 +395,7 @@ fn haproxy_files(
         standby: format!("127.0.0.1:{}", p.standby),
         docker_dns: false,
         harness_only_from: None,
+        health: spec.worker.health.clone(),
     };
     let config = run.dir().join("haproxy.cfg");
     write_file(

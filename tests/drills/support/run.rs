@@ -36,11 +36,23 @@ pub fn run_scenario(name: &str) -> DrillRun {
 
 /// [`run_scenario`] with extra `takeover run` arguments (`--keep-artifacts`).
 pub fn run_scenario_with(name: &str, extra: &[&str]) -> DrillRun {
+    run_scenario_file(
+        name,
+        &PathBuf::from(format!("scenarios/{name}.yaml")),
+        extra,
+    )
+}
+
+/// Runs the scenario file at `path` (relative to the workspace, or absolute),
+/// named `name` in messages, with extra `takeover run` arguments.
+pub fn run_scenario_file(name: &str, path: &std::path::Path, extra: &[&str]) -> DrillRun {
     super::require_docker();
     let dir = super::temp_dir(name);
     let started = std::time::Instant::now();
     let out = super::takeover()
-        .args(["run", &format!("scenarios/{name}.yaml"), "--plain"])
+        .arg("run")
+        .arg(path)
+        .arg("--plain")
         .args(extra)
         .arg("--report-dir")
         .arg(&dir)

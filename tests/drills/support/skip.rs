@@ -34,11 +34,13 @@ pub enum Need {
     /// What `scripts/k8s-testbed.sh` needs: root, the Kubernetes binaries of
     /// `../shared/k8s` (or `$TAKEOVER_K8S_TARBALL`), etcd, jq.
     K8sTestbed,
+    /// A statically linked `/bin/busybox` (Debian's `busybox-static`).
+    BusyboxStatic,
 }
 
 impl Need {
     /// Every need, for the check that `.ci/skips` judges each one.
-    pub const ALL: [Need; 10] = [
+    pub const ALL: [Need; 11] = [
         Need::Docker,
         Need::RedisServer,
         Need::Haproxy,
@@ -49,6 +51,7 @@ impl Need {
         Need::NoNvidiaRuntime,
         Need::Pushgateway,
         Need::K8sTestbed,
+        Need::BusyboxStatic,
     ];
 
     /// The name written to the skip log.
@@ -64,6 +67,7 @@ impl Need {
             Need::NoNvidiaRuntime => "no-nvidia-runtime",
             Need::Pushgateway => "pushgateway",
             Need::K8sTestbed => "k8s-testbed",
+            Need::BusyboxStatic => "busybox-static",
         }
     }
 }
