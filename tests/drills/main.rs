@@ -17,6 +17,7 @@ mod support;
 mod core;
 mod doctor_cli;
 mod gpu_faults;
+mod hosts;
 mod metrics_pushgateway;
 mod network;
 mod nginx;

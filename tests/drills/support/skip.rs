@@ -30,11 +30,14 @@ pub enum Need {
     NoNvidiaRuntime,
     /// `prometheus-pushgateway` on PATH.
     Pushgateway,
+    /// What the multi-host test bed needs (`scripts/testbed-hosts.sh`): root,
+    /// `ip`, `nsenter`, `iptables`, `dockerd` and `containerd`.
+    TestBed,
 }
 
 impl Need {
     /// Every need, for the check that `.ci/skips` judges each one.
-    pub const ALL: [Need; 9] = [
+    pub const ALL: [Need; 10] = [
         Need::Docker,
         Need::RedisServer,
         Need::Haproxy,
@@ -44,6 +47,7 @@ impl Need {
         Need::NvidiaRuntime,
         Need::NoNvidiaRuntime,
         Need::Pushgateway,
+        Need::TestBed,
     ];
 
     /// The name written to the skip log.
@@ -58,6 +62,7 @@ impl Need {
             Need::NvidiaRuntime => "nvidia-runtime",
             Need::NoNvidiaRuntime => "no-nvidia-runtime",
             Need::Pushgateway => "pushgateway",
+            Need::TestBed => "testbed",
         }
     }
 }
