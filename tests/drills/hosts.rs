@@ -167,3 +167,31 @@ fn hosts_reach_each_other_only_on_their_addresses_and_down_leaves_nothing() {
     let left = testbed::leftovers();
     assert!(left.is_empty(), "the test bed left: {left:#?}");
 }
+
+/// A test bed whose owner vanished (its state kept, an engine SIGKILLed) is
+/// removed by `takeover clean --hosts`, with nothing left behind.
+#[test]
+fn takeover_clean_hosts_removes_a_test_bed_left_up() {
+    let _turn = one_drill_at_a_time();
+    let Some(mut bed) = testbed::shared() else {
+        return;
+    };
+    let pidfile = format!("{}/h1/dockerd.pid", testbed::STATE_DIR);
+    let pid = std::fs::read_to_string(&pidfile).expect("h1's engine has a pid file");
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Forgotten, as by a harness that was killed: nobody runs its `down`.
+    *bed = None;
+    let out = crate::support::takeover()
+        .args(["clean", "--hosts"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("took the multi-host test bed down"), "{text}");
+    let left = testbed::leftovers();
+    assert!(left.is_empty(), "`takeover clean --hosts` left: {left:#?}");
+}
