@@ -18,6 +18,11 @@ pub struct Args {
     /// Also remove the locally built takeover images (they are rebuilt when needed).
     #[arg(long)]
     pub images: bool,
+    /// Also take down the multi-host test bed (`scripts/testbed-hosts.sh down`:
+    /// its namespaces, engines, veths, rules and folders), also one a killed
+    /// run left up. Needs root.
+    #[arg(long)]
+    pub hosts: bool,
 }
 
 /// Runs `takeover clean`.
@@ -27,6 +32,21 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 }
 
 async fn run(args: Args) -> anyhow::Result<Outcome> {
+    if args.hosts {
+        let was_up = std::path::Path::new(crate::stack::testbed::STATE_DIR).exists();
+        let said = tokio::task::spawn_blocking(crate::stack::testbed::down)
+            .await
+            .context("the test bed's `down` task")??;
+        print!("{said}");
+        println!(
+            "{}",
+            if was_up {
+                "took the multi-host test bed down"
+            } else {
+                "no multi-host test bed was up (leftovers, if any, swept)"
+            }
+        );
+    }
     // Process runs need no engine; Docker runs are swept when one answers.
     let docker = match crate::stack::docker::connect().await {
         Ok(d) => Some(d),

@@ -27,6 +27,38 @@ pub async fn connect() -> Result<Docker, StackError> {
     Ok(docker)
 }
 
+/// Connects to the engine at `endpoint` (`unix:///path/docker.sock` or
+/// `tcp://host:port`, without TLS), agrees on an API version and pings it:
+/// one client per engine where a stack spans several (`docs/hosts.md`).
+pub async fn connect_to(endpoint: &str) -> Result<Docker, StackError> {
+    let unreachable = |detail: String| StackError::DockerUnreachable {
+        detail: format!("{endpoint}: {detail}"),
+    };
+    let docker = if endpoint.starts_with("unix://") {
+        Docker::connect_with_socket(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    } else if endpoint.starts_with("tcp://") {
+        Docker::connect_with_http(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+    } else {
+        return Err(unreachable(
+            "an engine is `unix:///path/to/docker.sock` or `tcp://host:port`".into(),
+        ));
+    }
+    .map_err(|e| unreachable(e.to_string()))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    Ok(docker)
+}
+
+/// Seconds a call to an engine named by [`connect_to`] may take (image
+/// builds and loads included), as bollard's default.
+const CLIENT_TIMEOUT_S: u64 = 120;
+
 /// Fails with a clear error when the engine has no `nvidia` runtime.
 pub async fn require_nvidia_runtime(docker: &Docker) -> Result<(), StackError> {
     let info = docker
@@ -167,4 +199,25 @@ pub fn is_not_found(err: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine named any other way is refused with the forms it may take,
+    /// and a socket that is not there is named in the error.
+    #[tokio::test]
+    async fn an_engine_is_a_unix_socket_or_a_tcp_address() {
+        let err = connect_to("ssh://host").await.unwrap_err().to_string();
+        assert!(
+            err.contains("ssh://host") && err.contains("unix:///"),
+            "{err}"
+        );
+        let err = connect_to("unix:///nonexistent/docker.sock")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/docker.sock"), "{err}");
+    }
 }

@@ -656,6 +656,37 @@ pub async fn build(
     Ok(outcome("built"))
 }
 
+/// Copies the image `reference` from the engine `from` to the engine `to`
+/// unless `to` has it already (`docker save`, then `docker load`, through the
+/// API): how an engine without a registry gets an image built once elsewhere.
+/// Returns whether it copied.
+pub async fn copy_image(from: &Docker, to: &Docker, reference: &str) -> Result<bool, StackError> {
+    if exists(to, reference).await? {
+        return Ok(false);
+    }
+    let mut archive = Vec::new();
+    let mut saved = Box::pin(from.export_image(reference));
+    while let Some(chunk) = saved.next().await {
+        let chunk = chunk.map_err(|e| StackError::docker(format!("save image {reference}"), e))?;
+        archive.extend_from_slice(&chunk);
+    }
+    let options = bollard::query_parameters::ImportImageOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let mut loaded = Box::pin(to.import_image(options, bollard::body_full(archive.into()), None));
+    while let Some(item) = loaded.next().await {
+        item.map_err(|e| StackError::docker(format!("load image {reference}"), e))?;
+    }
+    if !exists(to, reference).await? {
+        return Err(StackError::ImageBuild {
+            image: reference.to_string(),
+            detail: "the engine loaded the saved image but does not list it".into(),
+        });
+    }
+    Ok(true)
+}
+
 /// Makes sure one image is there: the scenario's named image (which must
 /// exist), or the locally built one (built now when missing).
 pub async fn ensure_one(

@@ -19,6 +19,7 @@ pub mod nginx_log;
 pub mod process;
 pub mod spec;
 pub mod startup;
+pub mod testbed;
 pub mod units;
 mod up;
 

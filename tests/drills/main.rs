@@ -18,6 +18,7 @@ mod conformance;
 mod core;
 mod doctor_cli;
 mod gpu_faults;
+mod hosts;
 mod k8s_testbed;
 mod metrics_pushgateway;
 mod network;

@@ -3,6 +3,7 @@
 
 pub mod run;
 pub mod skip;
+pub mod testbed;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

@@ -36,11 +36,14 @@ pub enum Need {
     K8sTestbed,
     /// A statically linked `/bin/busybox` (Debian's `busybox-static`).
     BusyboxStatic,
+    /// What the multi-host test bed needs (`scripts/testbed-hosts.sh`): root,
+    /// `ip`, `nsenter`, `iptables`, `dockerd` and `containerd`.
+    TestBed,
 }
 
 impl Need {
     /// Every need, for the check that `.ci/skips` judges each one.
-    pub const ALL: [Need; 11] = [
+    pub const ALL: [Need; 12] = [
         Need::Docker,
         Need::RedisServer,
         Need::Haproxy,
@@ -52,6 +55,7 @@ impl Need {
         Need::Pushgateway,
         Need::K8sTestbed,
         Need::BusyboxStatic,
+        Need::TestBed,
     ];
 
     /// The name written to the skip log.
@@ -68,6 +72,7 @@ impl Need {
             Need::Pushgateway => "pushgateway",
             Need::K8sTestbed => "k8s-testbed",
             Need::BusyboxStatic => "busybox-static",
+            Need::TestBed => "testbed",
         }
     }
 }

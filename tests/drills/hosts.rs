@@ -1,0 +1,205 @@
+//! Several hosts on one machine: the test bed of `scripts/testbed-hosts.sh`
+//! (a network namespace and a Docker engine per host). These tests check the
+//! facts the multi-host drills stand on: each engine answers, a container on
+//! one host reaches a port another host published on its address (and back),
+//! a port published on 127.0.0.1 stays on its host, an image built on one
+//! engine is copied into another, and `down` leaves nothing.
+
+use std::process::Command;
+
+use takeover::stack::docker::connect_to;
+use takeover::stack::images::{copy_image, ensure_one, ImageKind};
+use takeover::stack::ImagesSpec;
+
+use crate::support::one_drill_at_a_time;
+use crate::support::testbed::{self, Host};
+
+/// The label every container these tests start carries.
+const LABEL: &str = "takeover.run=drills-hosts";
+
+/// The Redis and sidecar images on every host: built once, from this
+/// machine's binaries, on the first host's engine, then copied into each
+/// other engine (there is no registry); their references.
+fn images_on(hosts: &[Host], runtime: &tokio::runtime::Runtime) -> (String, String) {
+    runtime.block_on(async {
+        let mut engines = Vec::new();
+        for host in hosts {
+            engines.push(
+                connect_to(&host.docker)
+                    .await
+                    .expect("the host's engine answers"),
+            );
+        }
+        let spec = ImagesSpec::default();
+        let redis = ensure_one(&engines[0], ImageKind::Redis, &spec)
+            .await
+            .unwrap();
+        let sidecar = ensure_one(&engines[0], ImageKind::Sidecar, &spec)
+            .await
+            .unwrap();
+        for to in &engines[1..] {
+            for reference in [&redis.reference, &sidecar.reference] {
+                assert!(
+                    copy_image(&engines[0], to, reference).await.unwrap(),
+                    "{reference} was already on a fresh engine"
+                );
+                // Once there, it is not copied again.
+                assert!(!copy_image(&engines[0], to, reference).await.unwrap());
+                let (a, b) = (
+                    engines[0].inspect_image(reference).await.unwrap().id,
+                    to.inspect_image(reference).await.unwrap().id,
+                );
+                assert_eq!(a, b, "{reference} changed on its way between engines");
+            }
+        }
+        (redis.reference, sidecar.reference)
+    })
+}
+
+/// Starts Redis on `host`, published on its address and on its 127.0.0.1.
+fn redis_on(host: &Host, image: &str, address_port: u16, loopback_port: u16) {
+    let out = host.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tb-redis",
+        "--label",
+        LABEL,
+        "-p",
+        &format!("{}:{address_port}:6379", host.address),
+        "-p",
+        &format!("127.0.0.1:{loopback_port}:6379"),
+        image,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A bash script that sends Redis a PING at `address:port` through bash's
+/// `/dev/tcp` and prints the answer's line (`+PONG`).
+fn ping_script(address: &str, port: u16) -> String {
+    format!(
+        "exec 3<>/dev/tcp/{address}/{port} || exit 7; printf 'PING\\r\\n' >&3; \
+         read -r -t 3 line <&3; printf '%s' \"${{line%$'\\r'}}\""
+    )
+}
+
+/// What a PING to `address:port` from a fresh container on `from` answered
+/// (`+PONG`), or why it did not.
+fn ping_from(from: &Host, sidecar: &str, address: &str, port: u16) -> String {
+    let script = ping_script(address, port);
+    let out = from.docker(&[
+        "run",
+        "--rm",
+        "--label",
+        LABEL,
+        // A dropped SYN fails the connect in about 3 s, not 2 minutes.
+        "--sysctl",
+        "net.ipv4.tcp_syn_retries=1",
+        "--entrypoint",
+        "/usr/bin/bash",
+        sidecar,
+        "-c",
+        &script,
+    ]);
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
+}
+
+/// The same PING from `host`'s own network namespace (not a container).
+fn ping_in_namespace(host: &Host, address: &str, port: u16) -> String {
+    let script = ping_script(address, port);
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", host.netns()))
+        .args(["timeout", "5", "bash", "-c", &script])
+        .output()
+        .expect("nsenter runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn hosts_reach_each_other_only_on_their_addresses_and_down_leaves_nothing() {
+    let _turn = one_drill_at_a_time();
+    let Some(mut bed) = testbed::shared() else {
+        return;
+    };
+    let hosts = bed.as_ref().expect("the test bed is up").hosts.clone();
+    let (h1, h2) = (&hosts[0], &hosts[1]);
+
+    // Each engine answers, from its own namespace: its bridge is its own.
+    for host in &hosts {
+        let out = host.docker(&["info", "--format", "{{.Name}} {{.DockerRootDir}}"]);
+        assert!(out.status.success(), "{}: {out:?}", host.name);
+        let info = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            info.contains(&format!("{}/{}", testbed::DATA_DIR, host.name)),
+            "{}'s engine has someone else's data root: {info}",
+            host.name
+        );
+    }
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (redis, sidecar) = images_on(&hosts, &runtime);
+    redis_on(h1, &redis, 16379, 16380);
+    redis_on(h2, &redis, 16379, 16380);
+
+    // Across hosts, both ways, by the other host's address.
+    assert_eq!(ping_from(h1, &sidecar, &h2.address, 16379), "+PONG");
+    assert_eq!(ping_from(h2, &sidecar, &h1.address, 16379), "+PONG");
+
+    // The port h2 published on its 127.0.0.1 answers there...
+    assert_eq!(ping_in_namespace(h2, "127.0.0.1", 16380), "+PONG");
+    // ... and from nowhere else: not by h2's address from h1, nor from the
+    // root namespace.
+    assert_ne!(ping_from(h1, &sidecar, &h2.address, 16380), "+PONG");
+    assert_ne!(ping_in_namespace(h1, &h2.address, 16380), "+PONG");
+    let root = Command::new("timeout")
+        .args([
+            "5",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{}/16380 && echo connected", h2.address),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&root.stdout).contains("connected"),
+        "a port published on h2's 127.0.0.1 was reachable from the root namespace"
+    );
+
+    // `down` removes every namespace, link, route, rule, process, mount,
+    // cgroup and folder, even with containers still running.
+    testbed::down(&mut bed);
+    let left = testbed::leftovers();
+    assert!(left.is_empty(), "the test bed left: {left:#?}");
+}
+
+/// A test bed whose owner vanished (its state kept, an engine SIGKILLed) is
+/// removed by `takeover clean --hosts`, with nothing left behind.
+#[test]
+fn takeover_clean_hosts_removes_a_test_bed_left_up() {
+    let _turn = one_drill_at_a_time();
+    let Some(mut bed) = testbed::shared() else {
+        return;
+    };
+    let pidfile = format!("{}/h1/dockerd.pid", testbed::STATE_DIR);
+    let pid = std::fs::read_to_string(&pidfile).expect("h1's engine has a pid file");
+    let killed = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Forgotten, as by a harness that was killed: nobody runs its `down`.
+    *bed = None;
+    let out = crate::support::takeover()
+        .args(["clean", "--hosts"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("took the multi-host test bed down"), "{text}");
+    let left = testbed::leftovers();
+    assert!(left.is_empty(), "`takeover clean --hosts` left: {left:#?}");
+}
