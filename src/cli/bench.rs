@@ -1,7 +1,8 @@
 //! `takeover bench`: measure the harness itself and print a table (and JSON):
 //! calibration of the RTO figure against outages of known length, the probe
-//! engine's capacity on one core, stack start/stop, fault delays, and the cost
-//! of a drill iteration phase by phase.
+//! engine's capacity on one core, stack start/stop, fault delays, the cost
+//! of a drill iteration phase by phase, and a sweep of front-door and lease
+//! settings (`sweep.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,6 +42,9 @@ pub enum What {
     Faults(FaultsArgs),
     /// Wall time of a drill iteration, phase by phase, from a run's report.json.
     Drill(DrillArgs),
+    /// Outage p50/p99 per fault and false failovers under a grid of front-door
+    /// and lease settings: the table to pick settings from (needs Docker).
+    Sweep(super::sweep::SweepArgs),
 }
 
 /// `takeover bench calibrate`.
@@ -145,6 +149,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         What::Stack(a) => run_stack(a)?,
         What::Faults(a) => run_faults(a)?,
         What::Drill(a) => run_drill(a)?,
+        What::Sweep(a) => super::sweep::run(a)?,
     };
     {
         use std::io::Write as _;

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod sweep;
 pub mod validate;
 pub mod verify;
 

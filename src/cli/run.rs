@@ -145,7 +145,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// Waits for Ctrl-C or SIGTERM.
-async fn interrupted() -> &'static str {
+pub(crate) async fn interrupted() -> &'static str {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "interrupt",
@@ -158,7 +158,7 @@ async fn interrupted() -> &'static str {
     }
 }
 
-async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
+pub(crate) async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
     let run_id = current.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(run_id) = run_id {
         match crate::stack::cleanup::remove_run(&run_id).await {

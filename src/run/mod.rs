@@ -13,6 +13,7 @@ pub mod iteration;
 pub mod judge;
 pub mod progress;
 pub mod runbook;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -32,4 +32,5 @@ mod split_brain;
 mod stack_docker;
 mod steady_state;
 mod storage;
+mod sweep;
 mod witness;
