@@ -62,8 +62,8 @@ pub enum SweepError {
         setting: String,
         /// The scenario.
         scenario: String,
-        /// Why.
-        source: crate::run::RunError,
+        /// Why (boxed: a run error is large, and this enum is returned often).
+        source: Box<crate::run::RunError>,
     },
 }
 
@@ -135,8 +135,8 @@ fn with_setting(
 ) -> Result<LoadedScenario, SweepError> {
     let mut l = base.clone();
     setting.apply(&mut l.scenario.stack);
-    if let Some(p) = pace {
-        l.scenario.workload.pace = Some(p.into());
+    if let (Some(p), Some(workload)) = (pace, l.scenario.workload.as_mut()) {
+        workload.pace = Some(p.into());
     }
     let problems = scenario::validate::check(&l);
     if problems.is_empty() {
@@ -185,7 +185,7 @@ pub async fn run_setting(
             .map_err(|source| SweepError::Run {
                 setting: setting.to_string(),
                 scenario: name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let path = done.report_path.display().to_string();
         match &p.fault {
@@ -258,7 +258,12 @@ mod tests {
                 );
                 assert_eq!(Some(Knob::Fall.get(stack)), setting.get(Knob::Fall));
                 assert_eq!(
-                    p.loaded.scenario.workload.pace.map(|d| d.get()),
+                    p.loaded
+                        .scenario
+                        .workload
+                        .as_ref()
+                        .and_then(|w| w.pace)
+                        .map(|d| d.get()),
                     Some(Duration::from_secs(12))
                 );
             }
