@@ -51,6 +51,17 @@ pub struct Scenario {
     pub deadlines: Deadlines,
 }
 
+impl Scenario {
+    /// The path the probes request: `probe.path`, or else the workers' own
+    /// health path (`stack.worker.health.path`).
+    pub fn probe_path(&self) -> &str {
+        self.probe
+            .path
+            .as_deref()
+            .unwrap_or(&self.stack.worker.health.path)
+    }
+}
+
 fn default_iterations() -> u32 {
     1
 }
@@ -89,9 +100,11 @@ fn default_status_interval() -> HumanDuration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
-    /// HTTP path requested on the front door; a 2xx answer is a good probe.
-    #[serde(default = "default_probe_path")]
-    pub path: String,
+    /// HTTP path requested on the front door; a 2xx answer is a good probe
+    /// (default: the workers' health path, `stack.worker.health.path`, which
+    /// is `/health` for the reference worker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Time between scheduled probes; the gap between the probes around a
     /// recovery is the measured error bound of each RTO.
     #[serde(default = "default_probe_interval")]
@@ -104,9 +117,6 @@ pub struct ProbeSpec {
     pub sustain: usize,
 }
 
-fn default_probe_path() -> String {
-    "/health".to_string()
-}
 fn default_probe_interval() -> HumanDuration {
     HumanDuration::from_millis(20)
 }
@@ -120,7 +130,7 @@ fn default_sustain() -> usize {
 impl Default for ProbeSpec {
     fn default() -> Self {
         Self {
-            path: default_probe_path(),
+            path: None,
             interval: default_probe_interval(),
             timeout: default_probe_timeout(),
             sustain: default_sustain(),

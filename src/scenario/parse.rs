@@ -302,6 +302,19 @@ expect:
     }
 
     #[test]
+    fn the_probes_follow_the_workers_health_path_unless_told_otherwise() {
+        let s = parse_str(GOOD, "t.yaml").unwrap();
+        assert_eq!(s.probe_path(), "/health");
+        let own =
+            format!("{GOOD}stack:\n  worker:\n    image: mine:1\n    health: {{path: /healthz}}\n");
+        let s = parse_str(&own, "t.yaml").unwrap();
+        assert_eq!(s.probe_path(), "/healthz");
+        let told = format!("{own}probe: {{path: /ready}}\n");
+        let s = parse_str(&told, "t.yaml").unwrap();
+        assert_eq!(s.probe_path(), "/ready");
+    }
+
+    #[test]
     fn an_unknown_key_is_an_error_at_its_line_and_column() {
         let text = GOOD.replace(
             "  script: night-shift.yaml",

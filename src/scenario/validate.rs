@@ -165,14 +165,16 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
             ),
         );
     }
-    if !s.probe.path.starts_with('/') || s.probe.path.chars().any(char::is_control) {
-        f.add(
-            probe_at("path"),
-            format!(
-                "the probe `path` `{}` must start with `/` and hold no control characters",
-                s.probe.path.escape_debug()
-            ),
-        );
+    if let Some(path) = &s.probe.path {
+        if !path.starts_with('/') || path.chars().any(char::is_control) {
+            f.add(
+                probe_at("path"),
+                format!(
+                    "the probe `path` `{}` must start with `/` and hold no control characters",
+                    path.escape_debug()
+                ),
+            );
+        }
     }
     check_timings(s, &positions, &mut f);
 

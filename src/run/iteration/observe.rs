@@ -28,7 +28,12 @@ pub(super) struct Observers {
 impl Observers {
     /// Starts the front-door poller and the probes. A front door without a
     /// view is noted; probes that cannot start fail the iteration.
-    pub(super) fn start(stack: &Stack, rec: &mut Recorder<'_>, probe: &ProbeSpec) -> Self {
+    pub(super) fn start(
+        stack: &Stack,
+        rec: &mut Recorder<'_>,
+        probe: &ProbeSpec,
+        path: &str,
+    ) -> Self {
         let clock = rec.clock;
         let poller = start_frontdoor_poller(stack, clock);
         if poller.is_none() {
@@ -37,7 +42,7 @@ impl Observers {
                 format!("front-door view {}", crate::stack::nginx::NO_VIEW),
             );
         }
-        let probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), probe.path))
+        let probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
             .with_interval(probe.interval.get())
             .with_timeout(probe.timeout.get());
         let prober = match crate::probe::start(probe_config, clock) {
@@ -46,7 +51,7 @@ impl Observers {
                     EventKind::ProbesStarted,
                     format!(
                         "GET {} every {}, prober threads {}",
-                        probe.path,
+                        path,
                         probe.interval,
                         p.scheduling()
                     ),
@@ -93,9 +98,10 @@ impl Observers {
         rec: &mut Recorder<'_>,
         out: &mut Observed,
         probe: &ProbeSpec,
+        probe_path: &str,
         polls: &[StatusPoll],
     ) {
-        let (sustain, probe_path) = (probe.sustain, probe.path.as_str());
+        let sustain = probe.sustain;
         let samples = match self.prober {
             Some(p) => p.stop().await,
             None => Vec::new(),
