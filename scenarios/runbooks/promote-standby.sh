@@ -20,21 +20,12 @@ admin=${TAKEOVER_HAPROXY_ADMIN:?TAKEOVER_HAPROXY_ADMIN is not set}
 check_timeout=${CHECK_TIMEOUT:-1}
 verify_within=${VERIFY_WITHIN:-10}
 
-log() { printf '%s %s\n' "$(date -u +%H:%M:%S.%3N)" "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/haproxy-runtime.sh"
 
 healthy() {
   curl -fsS -o /dev/null --max-time "$check_timeout" "$front/health"
 }
 
-# One command to HAProxy's runtime API over TCP (bash's /dev/tcp, no socat needed).
-haproxy_cmd() {
-  local host=${admin%:*} port=${admin##*:} reply
-  exec 3<>"/dev/tcp/$host/$port"
-  printf '%s\n' "$1" >&3
-  reply=$(timeout 3 cat <&3 || true)
-  exec 3<&- 3>&-
-  log "haproxy> $1${reply:+ -> $reply}"
-}
 
 server_states() {
   local host=${admin%:*} port=${admin##*:}

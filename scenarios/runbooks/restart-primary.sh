@@ -14,16 +14,8 @@ set -uo pipefail
 front=${TAKEOVER_FRONTDOOR_URL:?TAKEOVER_FRONTDOOR_URL is not set}
 admin=${TAKEOVER_HAPROXY_ADMIN:?TAKEOVER_HAPROXY_ADMIN is not set}
 
-log() { printf '%s %s\n' "$(date -u +%H:%M:%S.%3N)" "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/haproxy-runtime.sh"
 
-haproxy_cmd() {
-  local host=${admin%:*} port=${admin##*:} reply
-  exec 3<>"/dev/tcp/$host/$port"
-  printf '%s\n' "$1" >&3
-  reply=$(timeout 3 cat <&3 || true)
-  exec 3<&- 3>&-
-  log "haproxy> $1${reply:+ -> $reply}"
-}
 
 log "restarting the primary in the front door"
 haproxy_cmd "disable server workers/primary"

@@ -39,7 +39,7 @@ tries=${TRIES:-3}
 try_pause=${TRY_PAUSE:-2}
 verify_within=${VERIFY_WITHIN:-10}
 
-log() { printf '%s %s\n' "$(date -u +%H:%M:%S.%3N)" "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/haproxy-runtime.sh"
 
 # One try, as the article's: -f turns any non-2xx answer into a failure; only
 # the connection has a time limit.
@@ -47,15 +47,6 @@ primary_answers() {
   curl -fsS -o /dev/null --connect-timeout "$connect_timeout" "$primary/health"
 }
 
-# One command to HAProxy's runtime API over TCP (bash's /dev/tcp).
-haproxy_cmd() {
-  local host=${admin%:*} port=${admin##*:} reply
-  exec 3<>"/dev/tcp/$host/$port"
-  printf '%s\n' "$1" >&3
-  reply=$(timeout 3 cat <&3 || true)
-  exec 3<&- 3>&-
-  log "haproxy> $1${reply:+ -> $reply}"
-}
 
 # A round: true when the primary answered one of the tries.
 round() {
