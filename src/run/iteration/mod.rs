@@ -208,21 +208,12 @@ async fn frontdoor_drill(
     out: &mut DrillOutput,
 ) {
     let scenario = &plan.loaded.scenario;
-    let observers = Observers::start(stack, rec, &scenario.probe, scenario.probe_path());
+    let observers = Observers::start(stack, rec, scenario);
     let started = rec.clock.now_ms();
     rec.ui.phase("running the steps");
     steps::run_steps(plan, stack, rec, None, started).await;
     observers.wait_for_recovery(scenario, rec).await;
-    observers
-        .finish(
-            stack,
-            rec,
-            &mut out.observed,
-            &scenario.probe,
-            scenario.probe_path(),
-            &[],
-        )
-        .await;
+    observers.finish(stack, rec, &mut out.observed, &[]).await;
     observe::require_recovery(scenario, rec, &out.observed);
 }
 
@@ -247,22 +238,13 @@ async fn job_drill(
     let reference = audio::reference(plan, job, stack, rec, out).await;
 
     // Probes and HAProxy's view, from before the job to after the recovery.
-    let observers = Observers::start(stack, rec, &scenario.probe, scenario.probe_path());
+    let observers = Observers::start(stack, rec, scenario);
 
     // The job.
     rec.ui.phase("submitting the job");
     let job_started = clock.now_ms();
     let Some((job_id, submit_ms)) = job::submit(job, rec, &front).await else {
-        observers
-            .finish(
-                stack,
-                rec,
-                &mut out.observed,
-                &scenario.probe,
-                scenario.probe_path(),
-                &[],
-            )
-            .await;
+        observers.finish(stack, rec, &mut out.observed, &[]).await;
         return;
     };
     rec.ui.job_started(job.frames_total);
@@ -285,14 +267,7 @@ async fn job_drill(
     rec.phases
         .insert("job".into(), clock.now_ms() - job_started);
     observers
-        .finish(
-            stack,
-            rec,
-            &mut out.observed,
-            &scenario.probe,
-            scenario.probe_path(),
-            &polls,
-        )
+        .finish(stack, rec, &mut out.observed, &polls)
         .await;
 
     // The job record and its events.

@@ -23,17 +23,16 @@ const FRONTDOOR_POLL: Duration = Duration::from_millis(50);
 pub(super) struct Observers {
     prober: Option<ProbeHandle>,
     poller: Option<FrontdoorPoller>,
+    /// The probes' settings, with the path they request.
+    probe: ProbeSpec,
+    path: String,
 }
 
 impl Observers {
     /// Starts the front-door poller and the probes. A front door without a
     /// view is noted; probes that cannot start fail the iteration.
-    pub(super) fn start(
-        stack: &Stack,
-        rec: &mut Recorder<'_>,
-        probe: &ProbeSpec,
-        path: &str,
-    ) -> Self {
+    pub(super) fn start(stack: &Stack, rec: &mut Recorder<'_>, scenario: &Scenario) -> Self {
+        let (probe, path) = (&scenario.probe, scenario.probe_path());
         let clock = rec.clock;
         let poller = start_frontdoor_poller(stack, clock);
         if poller.is_none() {
@@ -63,7 +62,12 @@ impl Observers {
                 None
             }
         };
-        Self { prober, poller }
+        Self {
+            prober,
+            poller,
+            probe: probe.clone(),
+            path: path.to_string(),
+        }
     }
 
     /// Keeps probing until the service has recovered from the measured fault
@@ -97,10 +101,9 @@ impl Observers {
         stack: &Stack,
         rec: &mut Recorder<'_>,
         out: &mut Observed,
-        probe: &ProbeSpec,
-        probe_path: &str,
         polls: &[StatusPoll],
     ) {
+        let (probe, probe_path) = (&self.probe, self.path.as_str());
         let sustain = probe.sustain;
         let samples = match self.prober {
             Some(p) => p.stop().await,
