@@ -132,21 +132,31 @@ fn skip_no_job(obs: &Observations) -> Check {
     ))
 }
 
+/// The answer's body read as `T` (named `type_name`), or the failed check
+/// that says which request answered what instead.
+fn body_as<T: serde::de::DeserializeOwned>(
+    a: &Answer,
+    request: &str,
+    type_name: &str,
+) -> Result<T, Check> {
+    a.json().map_err(|e| {
+        Check::fail(format!(
+            "{request} answered {} with a body that is not a {type_name} ({e}): {}",
+            a.status,
+            a.snippet()
+        ))
+    })
+}
+
 /// `health`.
 pub fn health(obs: &Observations) -> Check {
     let a = match expect_status("GET /health", &obs.health, &[200, 503]) {
         Ok(a) => a,
         Err(c) => return c,
     };
-    let report: HealthReport = match a.json() {
+    let report: HealthReport = match body_as(a, "GET /health", "HealthReport") {
         Ok(r) => r,
-        Err(e) => {
-            return Check::fail(format!(
-                "GET /health answered {} with a body that is not a HealthReport ({e}): {}",
-                a.status,
-                a.snippet()
-            ))
-        }
+        Err(c) => return c,
     };
     if report.ok != (a.status == 200) {
         return Check::fail(format!(
@@ -230,14 +240,9 @@ pub fn submit(obs: &Observations) -> Check {
         Ok(a) => a,
         Err(c) => return c,
     };
-    let s: JobStatus = match a.json() {
+    let s: JobStatus = match body_as(a, "POST /v1/jobs", "JobStatus") {
         Ok(s) => s,
-        Err(e) => {
-            return Check::fail(format!(
-                "POST /v1/jobs answered 201 with a body that is not a JobStatus ({e}): {}",
-                a.snippet()
-            ))
-        }
+        Err(c) => return c,
     };
     let (frames, chunks) = expected_size(obs);
     let mut wrong = Vec::new();
@@ -287,14 +292,9 @@ pub fn submit_repeat(obs: &Observations) -> Check {
         Ok(a) => a,
         Err(c) => return c,
     };
-    let s: JobStatus = match a.json() {
+    let s: JobStatus = match body_as(a, "the repeated POST", "JobStatus") {
         Ok(s) => s,
-        Err(e) => {
-            return Check::fail(format!(
-                "the repeated POST answered {} with a body that is not a JobStatus ({e})",
-                a.status
-            ))
-        }
+        Err(c) => return c,
     };
     match (a.status, s.id == first.id) {
         (201, false) => Check::pass(format!(
