@@ -485,6 +485,16 @@ fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
             );
         }
     }
+    if !fd.timeout_read.is_zero() && fd.timeout_read >= fd.timeout_server {
+        f.add(
+            frontdoor("timeout_read"),
+            format!(
+                "`stack.frontdoor.timeout_read` ({:?}) must be shorter than `timeout_server` ({:?}), \
+                 or `0s` to turn the retry of hung reads off",
+                fd.timeout_read, fd.timeout_server
+            ),
+        );
+    }
     if fd.kind == crate::stack::FrontdoorKind::Nginx
         && fd.failover == crate::stack::Failover::Manual
     {
@@ -1086,6 +1096,11 @@ mod tests {
                 9,
             ),
             ("expect:\n  rto: {p50: 1ms}\n", "p50", 8),
+            (
+                "stack:\n  frontdoor:\n    timeout_server: 1s\n    timeout_read: 2s\n",
+                "timeout_read",
+                10,
+            ),
         ];
         for (extra, words, line) in cases {
             let text = if extra.starts_with("workload") {

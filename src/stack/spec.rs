@@ -155,6 +155,16 @@ pub struct FrontdoorSpec {
     #[serde(with = "serde_duration")]
     #[schemars(with = "String")]
     pub timeout_check: Duration,
+    /// How long a read (a GET or HEAD other than an audio download) may wait
+    /// for its answer before HAProxy sends it to the other server instead
+    /// (`http-request set-timeout server` with `retry-on response-timeout`;
+    /// both servers are then active under `balance first`, so the retry can
+    /// reach the standby while the hung primary is still up). Needs
+    /// `redispatch`; `0s` turns it off (the standby is then a `backup`
+    /// server). HAProxy only: Nginx keeps `timeout_server` for every request.
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_read: Duration,
 }
 
 impl Default for FrontdoorSpec {
@@ -171,6 +181,7 @@ impl Default for FrontdoorSpec {
             timeout_server: Duration::from_secs(10),
             timeout_client: Duration::from_secs(30),
             timeout_check: Duration::from_millis(500),
+            timeout_read: Duration::from_millis(250),
         }
     }
 }
