@@ -161,7 +161,8 @@ pub struct FrontdoorSpec {
     /// both servers are then active under `balance first`, so the retry can
     /// reach the standby while the hung primary is still up). Needs
     /// `redispatch`; `0s` turns it off (the standby is then a `backup`
-    /// server). HAProxy only: Nginx keeps `timeout_server` for every request.
+    /// server). HAProxy only: Nginx keeps `timeout_server` for every request
+    /// (see docs/stack.md for why).
     #[serde(with = "serde_duration")]
     #[schemars(with = "String")]
     pub timeout_read: Duration,
