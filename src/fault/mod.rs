@@ -5,6 +5,7 @@
 
 pub mod bench;
 mod ctx;
+mod host;
 pub mod health_watch;
 pub mod kind;
 pub mod netfilter;
@@ -31,6 +32,10 @@ registry::fault_kinds! {
     gpu::Gpu,
     disk_fill::DiskFill,
     corrupt_checkpoint::CorruptCheckpoint,
+    host_crash::HostCrash,
+    host_partition::HostPartition,
+    host_loss::HostLoss,
+    host_bandwidth::HostBandwidth,
     #[cfg(test)]
     test_mark::TestMark,
 }

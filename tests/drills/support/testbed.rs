@@ -10,8 +10,9 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use super::skip::{skip, Need};
 
-/// How many hosts the shared test bed has.
-pub const HOSTS: usize = 2;
+/// How many hosts the shared test bed has: h1 runs the primary, h2 the
+/// standby, h3 the front door and Redis in the host drills.
+pub const HOSTS: usize = 3;
 
 /// The network-namespace and link prefixes the script uses: everything it
 /// makes carries one of them.
