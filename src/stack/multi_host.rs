@@ -91,7 +91,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         .build()
         .map_err(|e| StackError::Unsupported(format!("HTTP client: {e}")))?;
     let mut ids: BTreeMap<Role, String> = BTreeMap::new();
-    let mut published: BTreeMap<Role, (u16, String)> = BTreeMap::new();
+    let mut published: BTreeMap<Role, u16> = BTreeMap::new();
 
     // Redis, on its host's address.
     let state_ctx = ctx_for(Role::State);
@@ -107,8 +107,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     events.learn_container(&state, Role::State);
     let redis_port = published_port(&state_ctx, &state, REDIS_PORT).await?;
     let redis_addr = format!("{}:{redis_port}", addresses[&Role::State]);
-    published.insert(Role::State, (redis_port, String::new()));
-    ids.insert(Role::State, state);
+        ids.insert(Role::State, state);
     timer.mark("state");
 
     // Both workers, Redis by its host's address and published port.
@@ -126,14 +125,14 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         .await?;
         events.learn_container(&id, role);
         let port = published_port(&ctx, &id, spec.worker.port).await?;
-        published.insert(role, (port, String::new()));
+        published.insert(role, port);
         ids.insert(role, id);
     }
     timer.mark("workers");
 
     // The front door: its servers are the workers' host addresses and ports;
     // its stats page and runtime API answer only the harness.
-    let worker_at = |role: Role| format!("{}:{}", addresses[&role], published[&role].0);
+    let worker_at = |role: Role| format!("{}:{}", addresses[&role], published[&role]);
     let harness_from = source_address_towards(roles[&Role::Frontdoor].address)?;
     let layout = haproxy::Layout {
         primary: worker_at(Role::Primary),
