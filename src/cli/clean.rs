@@ -70,7 +70,10 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
             removed.extend(cleanup::remove_all_runs(engine).await?);
         } else if !args.run.is_empty() {
             for run_id in &args.run {
-                removed.push((run_id.clone(), cleanup::remove_run_with(engine, run_id).await?));
+                removed.push((
+                    run_id.clone(),
+                    cleanup::remove_run_with(engine, run_id).await?,
+                ));
             }
         } else {
             removed.extend(cleanup::sweep_dead_owners(engine).await?);

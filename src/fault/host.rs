@@ -154,7 +154,10 @@ fn heal_links(
             for link in &links {
                 testbed::remove_qdisc(link)?;
             }
-            done.push(format!("removed the qdisc(s) of host {host} on {}", links.join(", ")));
+            done.push(format!(
+                "removed the qdisc(s) of host {host} on {}",
+                links.join(", ")
+            ));
         }
         Ok((!done.is_empty()).then(|| done.join("; ")))
     })

@@ -5,8 +5,8 @@
 
 pub mod bench;
 mod ctx;
-mod host;
 pub mod health_watch;
+mod host;
 pub mod kind;
 pub mod netfilter;
 pub mod plan;

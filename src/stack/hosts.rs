@@ -142,7 +142,9 @@ pub fn check(
             if !path.starts_with('/') {
                 add(
                     format!("hosts.{name}.docker"),
-                    format!("`{engine}` must name an absolute socket path: `unix:///path/docker.sock`"),
+                    format!(
+                        "`{engine}` must name an absolute socket path: `unix:///path/docker.sock`"
+                    ),
                 );
             }
             None
@@ -152,15 +154,15 @@ pub fn check(
         } else {
             add(
                 format!("hosts.{name}.docker"),
-                format!("engine `{engine}` must be `unix:///path/docker.sock` or `tcp://host:port`"),
+                format!(
+                    "engine `{engine}` must be `unix:///path/docker.sock` or `tcp://host:port`"
+                ),
             );
             None
         };
         if let Some(remote) = remote_engine {
-            let local = remote
-                .parse::<Ipv4Addr>()
-                .is_ok_and(is_local_address)
-                || remote == "localhost";
+            let local =
+                remote.parse::<Ipv4Addr>().is_ok_and(is_local_address) || remote == "localhost";
             if !allow_remote && !local {
                 add(
                     format!("hosts.{name}.docker"),
@@ -320,7 +322,11 @@ mod tests {
             false,
         );
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["hosts.far.docker", "hosts.far.address"], "{problems:?}");
+        assert_eq!(
+            keys,
+            ["hosts.far.docker", "hosts.far.address"],
+            "{problems:?}"
+        );
         assert!(problems[1].message.contains("allow_remote: true"));
         let allowed = check(
             &hosts,
@@ -366,7 +372,12 @@ mod tests {
     #[test]
     fn placement_without_hosts_and_hosts_without_placement_are_refused() {
         let p = placement("h1", "h2");
-        let problems = check(&BTreeMap::new(), Some(&p), &CheckpointsSpec::default(), false);
+        let problems = check(
+            &BTreeMap::new(),
+            Some(&p),
+            &CheckpointsSpec::default(),
+            false,
+        );
         assert_eq!(problems[0].key, "placement");
         let problems = check(&bed(), None, &CheckpointsSpec::default(), false);
         assert_eq!(problems[0].key, "placement");

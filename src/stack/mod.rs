@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod images;
 pub mod labels;
 pub mod ledger;
+mod multi_host;
 pub mod nginx;
 pub mod nginx_log;
 pub mod process;
@@ -22,7 +23,6 @@ pub mod spec;
 pub mod startup;
 pub mod testbed;
 pub mod units;
-mod multi_host;
 mod up;
 
 use std::collections::BTreeMap;
@@ -524,8 +524,11 @@ impl Stack {
                 if d.hosts.is_some() {
                     // Host faults left in place: their rules and qdiscs are
                     // in the test bed's namespaces, not in the run's containers.
-                    let qdiscs: Vec<String> =
-                        self.faults.lock().map(|l| l.host_qdiscs.values().flatten().cloned().collect()).unwrap_or_default();
+                    let qdiscs: Vec<String> = self
+                        .faults
+                        .lock()
+                        .map(|l| l.host_qdiscs.values().flatten().cloned().collect())
+                        .unwrap_or_default();
                     for place in qdiscs {
                         if let Err(e) = testbed::remove_qdisc(&place) {
                             result = Err(e);

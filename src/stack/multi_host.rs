@@ -34,9 +34,10 @@ use crate::clock::Clock;
 /// published ports). Everything made is removed if a later step fails.
 pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
     let mut timer = PhaseTimer::new();
-    let placement = spec.placement.as_ref().ok_or_else(|| {
-        StackError::Unsupported("`stack.hosts` without `stack.placement`".into())
-    })?;
+    let placement = spec
+        .placement
+        .as_ref()
+        .ok_or_else(|| StackError::Unsupported("`stack.hosts` without `stack.placement`".into()))?;
     let roles = hosts::resolve(&spec.hosts, placement).ok_or_else(|| {
         StackError::Unsupported(
             "`stack.placement` names a host `stack.hosts` does not have, or an address that is not IPv4".into(),
@@ -53,7 +54,10 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let guard = RunGuard::with(
         run_id,
         endpoints.clone(),
-        own_folder.then(|| checkpoints.clone()).into_iter().collect(),
+        own_folder
+            .then(|| checkpoints.clone())
+            .into_iter()
+            .collect(),
     );
     if own_folder {
         make_shared_folder(&checkpoints)?;
@@ -107,7 +111,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     events.learn_container(&state, Role::State);
     let redis_port = published_port(&state_ctx, &state, REDIS_PORT).await?;
     let redis_addr = format!("{}:{redis_port}", addresses[&Role::State]);
-        ids.insert(Role::State, state);
+    ids.insert(Role::State, state);
     timer.mark("state");
 
     // Both workers, Redis by its host's address and published port.
@@ -146,14 +150,17 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let frontdoor = create_pinned(
         &fd_ctx,
         Role::Frontdoor,
-        &[haproxy::FRONT_PORT, haproxy::STATS_PORT, haproxy::ADMIN_PORT],
+        &[
+            haproxy::FRONT_PORT,
+            haproxy::STATS_PORT,
+            haproxy::ADMIN_PORT,
+        ],
         || frontdoor_body(&fd_ctx, &images.haproxy),
         Some((haproxy::CONFIG_DIR, "haproxy.cfg", config.as_bytes())),
     )
     .await?;
     events.learn_container(&frontdoor, Role::Frontdoor);
-    let (fd_ports, _) =
-        endpoint_on(fd_ctx.docker, &frontdoor, &network, fd_ctx.publish_on).await?;
+    let (fd_ports, _) = endpoint_on(fd_ctx.docker, &frontdoor, &network, fd_ctx.publish_on).await?;
     let fd_addr = &addresses[&Role::Frontdoor];
     let fd_port = |p| port_on(&frontdoor, &fd_ports, p, fd_addr);
     let frontdoor_url = format!("http://{fd_addr}:{}", fd_port(haproxy::FRONT_PORT)?);
@@ -467,7 +474,10 @@ mod tests {
             let b = &binding.as_ref().unwrap()[0];
             assert_eq!(b.host_ip.as_deref(), Some("198.18.0.6"));
             let port: u16 = b.host_port.as_deref().unwrap().parse().unwrap();
-            assert!((PINNED_FROM..PINNED_FROM + PINNED_SPAN).contains(&port), "{port}");
+            assert!(
+                (PINNED_FROM..PINNED_FROM + PINNED_SPAN).contains(&port),
+                "{port}"
+            );
         }
         assert!(port_taken("driver failed programming external connectivity: Bind for 198.18.0.6:20001 failed: port is already allocated"));
         assert!(!port_taken("no such image"));

@@ -100,7 +100,9 @@ pub fn bed_host(endpoint: &str) -> Result<BedHost, String> {
         .ok_or_else(|| refuse("not `unix:///run/takeover-tb/hK/docker.sock`"))?;
     let link = format!("tkb-{name}");
     if !std::path::Path::new("/sys/class/net").join(&link).exists() {
-        return Err(refuse(&format!("its link {link} is not there: is the test bed up?")));
+        return Err(refuse(&format!(
+            "its link {link} is not there: is the test bed up?"
+        )));
     }
     let cgroups = std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
@@ -193,14 +195,24 @@ pub fn remove_qdisc(place: &str) -> Result<(), StackError> {
     let result = match place.strip_prefix("netns:") {
         Some(netns) => run_tool(
             "nsenter",
-            &[&format!("--net={netns}"), "tc", "qdisc", "del", "dev", "eth0", "root"],
+            &[
+                &format!("--net={netns}"),
+                "tc",
+                "qdisc",
+                "del",
+                "dev",
+                "eth0",
+                "root",
+            ],
         ),
         None => run_tool("tc", &["qdisc", "del", "dev", place, "root"]),
     };
     match result {
         Ok(_) => Ok(()),
         Err(StackError::Unsupported(m))
-            if m.contains("No such file") || m.contains("Cannot delete") || m.contains("Cannot find") =>
+            if m.contains("No such file")
+                || m.contains("Cannot delete")
+                || m.contains("Cannot find") =>
         {
             Ok(())
         }
@@ -237,7 +249,9 @@ mod tests {
     #[test]
     fn rules_split_as_iptables_prints_them() {
         assert_eq!(
-            split_rule(r#"-i tkb-h1 -m comment --comment "takeover.run=tk-1 host-partition" -j DROP"#),
+            split_rule(
+                r#"-i tkb-h1 -m comment --comment "takeover.run=tk-1 host-partition" -j DROP"#
+            ),
             [
                 "-i",
                 "tkb-h1",
@@ -254,7 +268,10 @@ mod tests {
     #[test]
     fn engines_off_the_test_bed_are_refused_with_why() {
         let err = bed_host("tcp://10.0.0.1:2375").unwrap_err();
-        assert!(err.contains("not a host of the multi-host test bed"), "{err}");
+        assert!(
+            err.contains("not a host of the multi-host test bed"),
+            "{err}"
+        );
         let err = bed_host("unix:///run/takeover-tb/../x/docker.sock").unwrap_err();
         assert!(err.contains("hK/docker.sock"), "{err}");
     }
