@@ -48,7 +48,7 @@ struct StackPositions {
     #[serde(default)]
     images: Keys,
     #[serde(default)]
-    hosts: Option<Spanned<BTreeMap<String, Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>>>,
+    hosts: Option<Spanned<BTreeMap<String, Spanned<HostKeys>>>>,
     #[serde(default)]
     placement: Keys,
     #[serde(default)]
@@ -56,6 +56,9 @@ struct StackPositions {
     #[serde(default)]
     allow_remote: Option<Spanned<IgnoredAny>>,
 }
+
+/// The keys of one host under `stack.hosts`, with their places.
+type HostKeys = BTreeMap<String, Spanned<IgnoredAny>>;
 
 /// A mapping's keys with their places, and the mapping's own place.
 type Keys = Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>;

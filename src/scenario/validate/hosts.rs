@@ -23,9 +23,7 @@ const MULTI_HOST_FAULTS: [&str; 9] = [
 
 /// Where `stack.<dotted key>` is: the deepest part of it the file has.
 fn stack_path_at(positions: &Positions, key: &str) -> At {
-    let Some(stack) = positions.stack.as_ref() else {
-        return None;
-    };
+    let stack = positions.stack.as_ref()?;
     let st = &stack.value;
     let mut parts = key.split('.');
     let first = parts.next().unwrap_or_default();
