@@ -6,6 +6,7 @@
 pub mod bench;
 mod ctx;
 pub mod health_watch;
+mod host;
 pub mod kind;
 pub mod netfilter;
 pub mod plan;
@@ -31,6 +32,10 @@ registry::fault_kinds! {
     gpu::Gpu,
     disk_fill::DiskFill,
     corrupt_checkpoint::CorruptCheckpoint,
+    host_crash::HostCrash,
+    host_partition::HostPartition,
+    host_loss::HostLoss,
+    host_bandwidth::HostBandwidth,
     #[cfg(test)]
     test_mark::TestMark,
 }

@@ -22,7 +22,8 @@ pub enum ConnectionMode {
 /// What to probe and how often.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
-    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback only.
+    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback
+    /// or the multi-host test bed's range only, unless [`ProbeConfig::remote_ok`].
     pub url: String,
     /// Time between consecutive probes (default 20 ms).
     pub interval: Duration,
@@ -41,6 +42,9 @@ pub struct ProbeConfig {
     /// Run the prober's threads in `SCHED_FIFO` (default), so that a loaded
     /// machine cannot hold a due probe back; see [`super::priority`].
     pub realtime: bool,
+    /// Probe an address off this machine too: set only for a stack whose
+    /// scenario says `stack.allow_remote: true` (real hosts).
+    pub remote_ok: bool,
 }
 
 impl ProbeConfig {
@@ -57,6 +61,7 @@ impl ProbeConfig {
             max_in_flight: default_in_flight(interval, timeout),
             connection: ConnectionMode::Fresh,
             realtime: true,
+            remote_ok: false,
         }
     }
 
@@ -100,7 +105,24 @@ impl ProbeConfig {
                 reason: "probes must be bounded: set a count, a duration or both".into(),
             });
         }
-        ensure_loopback(&self.url)
+        match ensure_loopback(&self.url) {
+            Err(ProbeError::NotLoopback { url }) => {
+                let parsed = Url::parse(&url).map_err(|e| ProbeError::BadUrl {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+                let on_test_bed = parsed
+                    .host_str()
+                    .and_then(|h| h.parse::<std::net::Ipv4Addr>().ok())
+                    .is_some_and(crate::stack::hosts::is_local_address);
+                if on_test_bed || self.remote_ok {
+                    Ok(parsed)
+                } else {
+                    Err(ProbeError::NotLoopback { url })
+                }
+            }
+            other => other,
+        }
     }
 }
 

@@ -41,9 +41,11 @@ impl Observers {
                 format!("front-door view {}", crate::stack::nginx::NO_VIEW),
             );
         }
-        let probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
+        let mut probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
             .with_interval(probe.interval.get())
             .with_timeout(probe.timeout.get());
+        // Real hosts (`stack.allow_remote`) put the front door off this machine.
+        probe_config.remote_ok = stack.spec().allow_remote;
         let prober = match crate::probe::start(probe_config, clock) {
             Ok(p) => {
                 rec.now(
