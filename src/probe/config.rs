@@ -22,8 +22,13 @@ pub enum ConnectionMode {
 /// What to probe and how often.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
-    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback only.
+    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`.
+    /// Loopback only, or [`ProbeConfig::own_address`].
     pub url: String,
+    /// The one address off loopback the URL may name: the stack's own front
+    /// door where it has an address of its own (a Kubernetes pod, reached on
+    /// the pod network), never anything a scenario writes.
+    pub own_address: Option<IpAddr>,
     /// Time between consecutive probes (default 20 ms).
     pub interval: Duration,
     /// A probe without a full answer after this long fails (default 1 s).
@@ -50,6 +55,7 @@ impl ProbeConfig {
         let timeout = Duration::from_secs(1);
         Self {
             url: url.into(),
+            own_address: None,
             interval,
             timeout,
             max_count: None,
@@ -100,7 +106,20 @@ impl ProbeConfig {
                 reason: "probes must be bounded: set a count, a duration or both".into(),
             });
         }
-        ensure_loopback(&self.url)
+        match ensure_loopback(&self.url) {
+            Err(ProbeError::NotLoopback { url }) => {
+                let parsed = Url::parse(&url).map_err(|e| ProbeError::BadUrl {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+                let host = parsed.host_str().and_then(|h| h.parse::<IpAddr>().ok());
+                match (host, self.own_address) {
+                    (Some(h), Some(own)) if h == own => Ok(parsed),
+                    _ => Err(ProbeError::NotLoopback { url }),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -158,6 +177,23 @@ mod tests {
         ] {
             assert!(ensure_loopback(url).is_ok(), "{url} should be accepted");
         }
+    }
+
+    #[test]
+    fn the_stacks_own_address_is_accepted_and_no_other() {
+        let mut cfg = ProbeConfig::new("http://198.19.253.7:8080/health");
+        cfg.max_count = Some(1);
+        assert!(matches!(
+            cfg.validate(),
+            Err(ProbeError::NotLoopback { .. })
+        ));
+        cfg.own_address = Some("198.19.253.7".parse().unwrap());
+        assert!(cfg.validate().is_ok());
+        cfg.url = "http://198.19.253.8:8080/health".into();
+        assert!(matches!(
+            cfg.validate(),
+            Err(ProbeError::NotLoopback { .. })
+        ));
     }
 
     #[test]

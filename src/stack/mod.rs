@@ -12,6 +12,7 @@ pub mod events;
 pub mod haproxy;
 pub mod haproxy_log;
 pub mod images;
+pub mod kubernetes;
 pub mod labels;
 pub mod ledger;
 pub mod nginx;
@@ -164,9 +165,34 @@ pub enum StackError {
     /// The stack cannot do this here.
     #[error("{0}")]
     Unsupported(String),
+    /// No Kubernetes cluster could be reached with the kubeconfig found.
+    #[error(
+        "cannot reach a Kubernetes cluster ({detail}); set KUBECONFIG or write ~/.kube/config \
+         (or run in a pod), and name the context with --context or stack.kubernetes.context"
+    )]
+    KubernetesUnreachable {
+        /// What the client reported.
+        detail: String,
+    },
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes could not {action}: {source}")]
+    Kubernetes {
+        /// What was being done.
+        action: String,
+        /// The API server's answer.
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl StackError {
+    pub(crate) fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        StackError::Kubernetes {
+            action: action.into(),
+            source,
+        }
+    }
+
     pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
         StackError::Docker {
             action: action.into(),
@@ -214,6 +240,8 @@ pub(crate) enum Runtime {
     Docker(DockerRun),
     /// Local processes on 127.0.0.1.
     Process(process::ProcessRun),
+    /// Pods in a namespace of a Kubernetes cluster.
+    Kubernetes(kubernetes::KubeRun),
 }
 
 /// The Docker-only parts of a running stack.
@@ -234,6 +262,7 @@ impl Stack {
         match spec.runtime {
             RuntimeKind::Docker => up::up(spec, run_id, clock).await,
             RuntimeKind::Process => process::up(spec, run_id, clock).await,
+            RuntimeKind::Kubernetes => kubernetes::up(spec, run_id, clock).await,
         }
     }
 
@@ -242,6 +271,7 @@ impl Stack {
         match self.runtime {
             Runtime::Docker(_) => RuntimeKind::Docker,
             Runtime::Process(_) => RuntimeKind::Process,
+            Runtime::Kubernetes(_) => RuntimeKind::Kubernetes,
         }
     }
 
@@ -258,6 +288,16 @@ impl Stack {
     /// The front door's URL on the host: `http://127.0.0.1:<port>`.
     pub fn frontdoor_url(&self) -> &str {
         &self.frontdoor_url
+    }
+
+    /// The front door's own address off loopback, where the harness reaches it
+    /// there (a Kubernetes pod's address); `None` for Docker and process
+    /// stacks, which are reached on 127.0.0.1.
+    pub fn frontdoor_own_address(&self) -> Option<std::net::IpAddr> {
+        match &self.runtime {
+            Runtime::Kubernetes(_) => self.containers.get(&Role::Frontdoor)?.ip.parse().ok(),
+            _ => None,
+        }
     }
 
     /// HAProxy's stats page as CSV: `http://127.0.0.1:<port>/stats;csv`;
@@ -308,11 +348,13 @@ impl Stack {
         &self.clock
     }
 
-    /// The run's Docker network (empty for the process runtime).
+    /// The run's Docker network (empty for the process runtime; the
+    /// namespace on Kubernetes).
     pub fn network_name(&self) -> &str {
         match &self.runtime {
             Runtime::Docker(d) => &d.network,
             Runtime::Process(_) => "",
+            Runtime::Kubernetes(k) => k.namespace(),
         }
     }
 
@@ -322,6 +364,7 @@ impl Stack {
         match &self.runtime {
             Runtime::Docker(d) => &d.volume,
             Runtime::Process(p) => p.data_dir_str(),
+            Runtime::Kubernetes(k) => k.volume(),
         }
     }
 
@@ -361,15 +404,23 @@ impl Stack {
     pub fn try_docker(&self) -> Option<&Docker> {
         match &self.runtime {
             Runtime::Docker(d) => Some(&d.docker),
-            Runtime::Process(_) => None,
+            Runtime::Process(_) | Runtime::Kubernetes(_) => None,
         }
     }
 
-    /// The local processes, `None` on a Docker stack.
+    /// The local processes, `None` on a Docker or Kubernetes stack.
     pub fn processes(&self) -> Option<&process::ProcessRun> {
         match &self.runtime {
-            Runtime::Docker(_) => None,
+            Runtime::Docker(_) | Runtime::Kubernetes(_) => None,
             Runtime::Process(p) => Some(p),
+        }
+    }
+
+    /// The run's namespace and API client, `None` unless on Kubernetes.
+    pub fn kubernetes(&self) -> Option<&kubernetes::KubeRun> {
+        match &self.runtime {
+            Runtime::Kubernetes(k) => Some(k),
+            _ => None,
         }
     }
 
@@ -404,7 +455,7 @@ impl Stack {
             .into_iter()
             .filter_map(|role| {
                 let addr = match &self.runtime {
-                    Runtime::Docker(_) => {
+                    Runtime::Docker(_) | Runtime::Kubernetes(_) => {
                         format!(
                             "{}:{}",
                             self.containers.get(&role)?.ip,
@@ -436,6 +487,7 @@ impl Stack {
                 docker::tail_logs(&d.docker, &self.containers[&role].name, tail).await
             }
             Runtime::Process(p) => p.tail_log(role, tail),
+            Runtime::Kubernetes(k) => k.logs(role, Some(tail)).await,
         }
     }
 
@@ -446,6 +498,7 @@ impl Stack {
                 docker::all_logs(&d.docker, &self.containers[&Role::Frontdoor].name).await
             }
             Runtime::Process(p) => p.whole_log(Role::Frontdoor),
+            Runtime::Kubernetes(k) => k.logs(Role::Frontdoor, None).await,
         }
     }
 
@@ -455,6 +508,7 @@ impl Stack {
         match &self.runtime {
             Runtime::Docker(d) => docker::status(&d.docker, &self.containers[&role].name).await,
             Runtime::Process(p) => Ok(p.status(role)),
+            Runtime::Kubernetes(k) => k.status(role).await,
         }
     }
 
@@ -473,6 +527,7 @@ impl Stack {
                 result
             }
             Runtime::Process(p) => p.shutdown(),
+            Runtime::Kubernetes(k) => k.shutdown().await,
         }
     }
 }
@@ -481,8 +536,12 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Stop recording first; then the guard (if still armed) removes the run.
         // A process run's own drop stops its processes and removes its directory.
-        if let Runtime::Docker(d) = &mut self.runtime {
-            d.recorder.take();
+        match &mut self.runtime {
+            Runtime::Docker(d) => {
+                d.recorder.take();
+            }
+            Runtime::Kubernetes(k) => k.stop_recording(),
+            Runtime::Process(_) => {}
         }
     }
 }

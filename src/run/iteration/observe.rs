@@ -41,9 +41,10 @@ impl Observers {
                 format!("front-door view {}", crate::stack::nginx::NO_VIEW),
             );
         }
-        let probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
+        let mut probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
             .with_interval(probe.interval.get())
             .with_timeout(probe.timeout.get());
+        probe_config.own_address = stack.frontdoor_own_address();
         let prober = match crate::probe::start(probe_config, clock) {
             Ok(p) => {
                 rec.now(
