@@ -44,7 +44,7 @@ pub enum What {
     Drill(DrillArgs),
     /// Outage p50/p99 per fault and false failovers under a grid of front-door
     /// and lease settings: the table to pick settings from (needs Docker).
-    Sweep(super::sweep::SweepArgs),
+    Sweep(Box<super::sweep::SweepArgs>),
 }
 
 /// `takeover bench calibrate`.
@@ -149,7 +149,7 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
         What::Stack(a) => run_stack(a)?,
         What::Faults(a) => run_faults(a)?,
         What::Drill(a) => run_drill(a)?,
-        What::Sweep(a) => super::sweep::run(a)?,
+        What::Sweep(a) => super::sweep::run(*a)?,
     };
     {
         use std::io::Write as _;

@@ -68,7 +68,32 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
+    // A multi-host run on the test bed also has objects on its hosts' engines.
+    let mut bed_engines = Vec::new();
+    for endpoint in crate::stack::testbed::engines() {
+        match crate::stack::docker::connect_to(&endpoint).await {
+            Ok(d) => bed_engines.push(d),
+            Err(e) => println!("note: test-bed engine not reachable ({e})"),
+        }
+    }
     let mut removed = Vec::new();
+    for engine in &bed_engines {
+        if args.all {
+            removed.extend(cleanup::remove_all_runs(engine).await?);
+        } else if !args.run.is_empty() {
+            for run_id in &args.run {
+                removed.push((
+                    run_id.clone(),
+                    cleanup::remove_run_with(engine, run_id).await?,
+                ));
+            }
+        } else {
+            removed.extend(cleanup::sweep_dead_owners(engine).await?);
+        }
+    }
+    for (run_id, _) in &removed {
+        crate::stack::testbed::remove_run_rules(run_id)?;
+    }
     if args.all {
         removed.extend(cleanup::remove_all_process_runs()?);
         if let Some(docker) = &docker {
@@ -93,15 +118,15 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
         removed.extend(cleanup::sweep_dead_process_runs()?);
     }
     for (run_id, r) in &removed {
-        if r.processes + r.directories > 0 {
+        if r.processes > 0 {
             println!(
                 "removed process run {run_id}: {} process(es), {} directory",
                 r.processes, r.directories
             );
         } else {
             println!(
-                "removed run {run_id}: {} container(s), {} network(s), {} volume(s)",
-                r.containers, r.networks, r.volumes
+                "removed run {run_id}: {} container(s), {} network(s), {} volume(s), {} folder(s)",
+                r.containers, r.networks, r.volumes, r.directories
             );
         }
     }
@@ -111,6 +136,9 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut left = cleanup::list_process_runs();
     if let Some(docker) = &docker {
         left.extend(cleanup::list_runs(docker).await?);
+    }
+    for engine in &bed_engines {
+        left.extend(cleanup::list_runs(engine).await?);
     }
     for run in &left {
         println!(

@@ -53,6 +53,10 @@ pub struct SweepArgs {
     /// Time to connect to a server (HAProxy `timeout connect`).
     #[arg(long, value_delimiter = ',', value_parser = humantime::parse_duration, value_name = "LIST")]
     pub timeout_connect: Vec<Duration>,
+    /// How long a read may wait before it is retried on the other server
+    /// (`stack.frontdoor.timeout_read`; `0s` turns the retry off), e.g. `0s,250ms`.
+    #[arg(long, value_delimiter = ',', value_parser = humantime::parse_duration, value_name = "LIST")]
+    pub timeout_read: Vec<Duration>,
     /// The workers' job lease TTL, e.g. `300ms,1s`.
     #[arg(long, value_delimiter = ',', value_parser = humantime::parse_duration, value_name = "LIST")]
     pub lease_ttl: Vec<Duration>,
@@ -95,6 +99,7 @@ impl SweepArgs {
         cli.counts(Knob::Rise, &self.rise);
         cli.durations(Knob::TimeoutCheck, &self.timeout_check);
         cli.durations(Knob::TimeoutConnect, &self.timeout_connect);
+        cli.durations(Knob::TimeoutRead, &self.timeout_read);
         cli.durations(Knob::LeaseTtl, &self.lease_ttl);
         let file = match &self.grid {
             Some(path) => {

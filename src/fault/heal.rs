@@ -47,14 +47,16 @@ impl Fault for Heal {
         let had = match self.target {
             Some(t) => {
                 let disk = t.is_worker() && std::mem::take(&mut left.disk_filled);
-                left.network.remove(&t) | left.paused.remove(&t) | disk
+                left.network.remove(&t) | left.paused.remove(&t) | left.hosts.remove(&t) | disk
             }
             None => {
                 let had = !left.network.is_empty()
                     || !left.paused.is_empty()
+                    || !left.hosts.is_empty()
                     || std::mem::take(&mut left.disk_filled);
                 left.network.clear();
                 left.paused.clear();
+                left.hosts.clear();
                 had
             }
         };

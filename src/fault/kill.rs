@@ -148,7 +148,7 @@ async fn on_docker(ctx: &Ctx<'_>, target: Role, signal: &str) -> Result<FaultEff
     let from = events.len();
     let requested = ctx.clock.now_ms();
     stack
-        .docker()
+        .docker_for(target)
         .kill_container(
             &stack.container(target).name,
             Some(KillContainerOptions {

@@ -6,6 +6,7 @@
 pub mod bench;
 mod ctx;
 pub mod health_watch;
+mod host;
 pub mod kind;
 pub mod netfilter;
 mod network_policy;
@@ -34,6 +35,10 @@ registry::fault_kinds! {
     disk_fill::DiskFill,
     corrupt_checkpoint::CorruptCheckpoint,
     pod_kill::PodKill,
+    host_crash::HostCrash,
+    host_partition::HostPartition,
+    host_loss::HostLoss,
+    host_bandwidth::HostBandwidth,
     #[cfg(test)]
     test_mark::TestMark,
 }

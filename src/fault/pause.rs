@@ -76,9 +76,9 @@ pub(super) async fn on_docker(
     let requested = ctx.clock.now_ms();
     let name = &stack.container(target).name;
     let (action, want_state, done) = if freeze {
-        ("pause", "paused", stack.docker().pause_container(name).await)
+        ("pause", "paused", stack.docker_for(target).pause_container(name).await)
     } else {
-        ("unpause", "running", stack.docker().unpause_container(name).await)
+        ("unpause", "running", stack.docker_for(target).unpause_container(name).await)
     };
     done.map_err(|e| FaultError::docker(format!("{action} {target}"), e))?;
     {
@@ -134,7 +134,7 @@ fn thaw(stack: &Stack, role: Role) -> BoxFuture<'_, Result<Option<String>, Fault
         let mut done = None;
         if stack.state(role).await?.status == "paused" {
             stack
-                .docker()
+                .docker_for(role)
                 .unpause_container(&stack.container(role).name)
                 .await
                 .map_err(|e| FaultError::docker(format!("unpause {role}"), e))?;

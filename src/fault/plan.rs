@@ -15,4 +15,6 @@ pub struct Leftovers {
     pub paused: BTreeSet<Role>,
     /// The shared volume was filled.
     pub disk_filled: bool,
+    /// Roles whose host a host fault cut, degraded or crashed.
+    pub hosts: BTreeSet<Role>,
 }

@@ -250,7 +250,9 @@ mod tests {
                 "deletes the qdisc",
                 "reconnects it",
                 "restores the memory limit",
-                "deletes the fill file"
+                "deletes the fill file",
+                "removes its host's DROP rules and qdiscs",
+                "starts the crashed host's containers again"
             ]
         );
     }

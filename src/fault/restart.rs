@@ -52,7 +52,7 @@ async fn on_docker(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultErro
     let from = stack.events().len();
     let requested = ctx.clock.now_ms();
     stack
-        .docker()
+        .docker_for(target)
         .restart_container(
             &stack.container(target).name,
             Some(RestartContainerOptions {

@@ -22,8 +22,9 @@ pub enum ConnectionMode {
 /// What to probe and how often.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
-    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`.
-    /// Loopback only, or [`ProbeConfig::own_address`].
+    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback,
+    /// the multi-host test bed's range or [`ProbeConfig::own_address`] only,
+    /// unless [`ProbeConfig::remote_ok`].
     pub url: String,
     /// The one address off loopback the URL may name: the stack's own front
     /// door where it has an address of its own (a Kubernetes pod, reached on
@@ -46,6 +47,9 @@ pub struct ProbeConfig {
     /// Run the prober's threads in `SCHED_FIFO` (default), so that a loaded
     /// machine cannot hold a due probe back; see [`super::priority`].
     pub realtime: bool,
+    /// Probe an address off this machine too: set only for a stack whose
+    /// scenario says `stack.allow_remote: true` (real hosts).
+    pub remote_ok: bool,
 }
 
 impl ProbeConfig {
@@ -63,6 +67,7 @@ impl ProbeConfig {
             max_in_flight: default_in_flight(interval, timeout),
             connection: ConnectionMode::Fresh,
             realtime: true,
+            remote_ok: false,
         }
     }
 
@@ -113,9 +118,13 @@ impl ProbeConfig {
                     reason: e.to_string(),
                 })?;
                 let host = parsed.host_str().and_then(|h| h.parse::<IpAddr>().ok());
-                match (host, self.own_address) {
-                    (Some(h), Some(own)) if h == own => Ok(parsed),
-                    _ => Err(ProbeError::NotLoopback { url }),
+                let own = host.is_some() && host == self.own_address;
+                let on_test_bed = matches!(host, Some(IpAddr::V4(v4))
+                    if crate::stack::hosts::is_local_address(v4));
+                if own || on_test_bed || self.remote_ok {
+                    Ok(parsed)
+                } else {
+                    Err(ProbeError::NotLoopback { url })
                 }
             }
             other => other,

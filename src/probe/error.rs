@@ -13,8 +13,9 @@ pub enum ProbeError {
     },
     /// The URL points somewhere other than this machine.
     #[error(
-        "probe URL {url:?} is not on loopback: takeover only probes 127.0.0.0/8, ::1 or localhost \
-         (publish the service on 127.0.0.1 and probe that)"
+        "probe URL {url:?} is not on loopback: takeover only probes 127.0.0.0/8, ::1, localhost \
+         or the multi-host test bed's 198.18.0.0/15 (publish the service on 127.0.0.1 and probe \
+         that, or set `stack.allow_remote: true` for real hosts)"
     )]
     NotLoopback {
         /// The URL as given.

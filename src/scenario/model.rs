@@ -80,7 +80,8 @@ pub struct WorkloadSpec {
     /// fault lands mid-job on any machine. Absent: the job runs as fast as it can.
     #[serde(default)]
     pub pace: Option<HumanDuration>,
-    /// Frames committed together as one chunk.
+    /// Frames committed together as one chunk: the most a kill can lose.
+    /// Drills commit every frame (about 0.13 s of audio) unless told otherwise.
     #[serde(default = "default_chunk_frames")]
     pub chunk_frames: u32,
     /// How often the job's status is polled through the front door.
@@ -88,8 +89,13 @@ pub struct WorkloadSpec {
     pub status_interval: HumanDuration,
 }
 
+/// The chunk a drill asks for: one frame, so a kill loses at most 0.13 s of
+/// audio (the worker API's own default, [`contract::DEFAULT_CHUNK_FRAMES`],
+/// is 8 frames for clients that prefer fewer commits).
+pub const DRILL_CHUNK_FRAMES: u32 = 1;
+
 fn default_chunk_frames() -> u32 {
-    contract::DEFAULT_CHUNK_FRAMES
+    DRILL_CHUNK_FRAMES
 }
 
 fn default_status_interval() -> HumanDuration {

@@ -11,6 +11,8 @@ use serde_saphyr::Spanned;
 use super::model::{Action, Scenario, Timing};
 use super::parse::{LoadedScenario, Problem};
 use crate::fault::Leftovers;
+
+mod hosts;
 use crate::stack::RuntimeKind;
 
 /// Where the parts of a scenario are in its file (a second, lenient pass over
@@ -45,7 +47,18 @@ struct StackPositions {
     worker: Keys,
     #[serde(default)]
     images: Keys,
+    #[serde(default)]
+    hosts: Option<Spanned<BTreeMap<String, Spanned<HostKeys>>>>,
+    #[serde(default)]
+    placement: Keys,
+    #[serde(default)]
+    checkpoints: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    allow_remote: Option<Spanned<IgnoredAny>>,
 }
+
+/// The keys of one host under `stack.hosts`, with their places.
+type HostKeys = BTreeMap<String, Spanned<IgnoredAny>>;
 
 /// A mapping's keys with their places, and the mapping's own place.
 type Keys = Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>;
@@ -181,6 +194,7 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
     check_steps(loaded, &step_at, &mut f);
     check_runtime(s, &positions, &step_at, &mut f);
     check_worker(s, &positions, &mut f);
+    hosts::check_hosts(s, &positions, &step_at, &mut f);
     check_expectations(s, &positions, &mut f);
     if s.workload.is_none() {
         check_frontdoor_drill(s, &positions, &step_at, &mut f);
@@ -484,6 +498,16 @@ fn check_timings(s: &Scenario, positions: &Positions, f: &mut Findings) {
                 format!("`stack.frontdoor.{key}` must be at least 1"),
             );
         }
+    }
+    if !fd.timeout_read.is_zero() && fd.timeout_read >= fd.timeout_server {
+        f.add(
+            frontdoor("timeout_read"),
+            format!(
+                "`stack.frontdoor.timeout_read` ({:?}) must be shorter than `timeout_server` ({:?}), \
+                 or `0s` to turn the retry of hung reads off",
+                fd.timeout_read, fd.timeout_server
+            ),
+        );
     }
     if fd.kind == crate::stack::FrontdoorKind::Nginx
         && fd.failover == crate::stack::Failover::Manual
@@ -1104,6 +1128,40 @@ mod tests {
     }
 
     #[test]
+    fn host_layout_problems_are_refused_where_they_are_written() {
+        let p = problems(
+            "hosts-bad.yaml",
+            "name: hosts-bad\nworkload: {script: scripts/night-shift.yaml}\nstack:\n  hosts:\n    h1: {docker: \"unix:///run/takeover-tb/h1/docker.sock\", address: 198.18.0.6}\n    far:\n      docker: \"tcp://10.1.2.3:2375\"\n      address: 10.1.2.3\n  placement: {primary: h1, standby: far, frontdoor: h1, state: h7}\nsteps:\n  - at: 1s\n    fault: {kind: partition, target: primary}\n",
+        );
+        let lines: Vec<(Option<u64>, &str)> =
+            p.iter().map(|p| (p.line, p.message.as_str())).collect();
+        let find = |needle: &str| {
+            lines
+                .iter()
+                .find(|(_, m)| m.contains(needle))
+                .unwrap_or_else(|| panic!("no problem mentions {needle}: {lines:#?}"))
+                .0
+        };
+        assert_eq!(find("`stack.hosts.far.docker`"), Some(7));
+        assert_eq!(find("`stack.hosts.far.address`"), Some(8));
+        assert_eq!(find("`stack.placement.state`"), Some(9));
+        assert_eq!(find("`stack.checkpoints`"), Some(4));
+        assert_eq!(find("fault `partition` is not available"), Some(11));
+        assert_eq!(p.len(), 5, "{lines:#?}");
+        assert!(p[0].column.is_some());
+    }
+
+    #[test]
+    fn allow_remote_without_hosts_is_refused() {
+        let p = problems(
+            "remote-alone.yaml",
+            "name: remote-alone\nworkload: {script: scripts/night-shift.yaml}\nstack:\n  allow_remote: true\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (Some(4), Some(17)));
+    }
+
+    #[test]
     fn contradictory_worker_settings_are_refused_where_they_are_written() {
         let cases = [
             (
@@ -1203,6 +1261,11 @@ mod tests {
                 9,
             ),
             ("expect:\n  rto: {p50: 1ms}\n", "p50", 8),
+            (
+                "stack:\n  frontdoor:\n    timeout_server: 1s\n    timeout_read: 2s\n",
+                "timeout_read",
+                10,
+            ),
         ];
         for (extra, words, line) in cases {
             let text = if extra.starts_with("workload") {

@@ -53,8 +53,43 @@ pub async fn remove_run(run_id: &str) -> Result<Removed, StackError> {
     if let Some(removed) = process_runs::remove_run(&process_runs::runs_root(), run_id)? {
         return Ok(removed);
     }
+    // A multi-host run on the test bed has objects on its engines too, and
+    // maybe host faults' rules in its chain.
+    if let Err(e) = super::testbed::remove_run_rules(run_id) {
+        eprintln!("warning: could not remove the test-bed rules of run {run_id}: {e}");
+    }
+    let mut removed = Removed::default();
+    for engine in super::testbed::engines() {
+        if let Ok(docker) = super::docker::connect_to(&engine).await {
+            removed.add(&remove_run_with(&docker, run_id).await?);
+        }
+    }
     let docker = super::docker::connect().await?;
-    remove_run_with(&docker, run_id).await
+    removed.add(&remove_run_with(&docker, run_id).await?);
+    Ok(removed)
+}
+
+/// The folder a multi-host run on this machine's engines makes for its
+/// workers' shared `/data` when the scenario names no checkpoint store
+/// (`stack.checkpoints`); `None` for a run id that is not a plain name.
+pub fn own_checkpoint_dir(run_id: &str) -> Option<std::path::PathBuf> {
+    let plain = !run_id.is_empty()
+        && run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    plain.then(|| std::env::temp_dir().join(format!("takeover-checkpoints-{run_id}")))
+}
+
+/// Removes a folder a run made (its checkpoint store); `1` when it was there.
+fn remove_run_folder(dir: &std::path::Path) -> Result<usize, StackError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(1),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(StackError::Io {
+            context: format!("removing the run's folder {}", dir.display()),
+            source: e,
+        }),
+    }
 }
 
 /// Removes the process runs (`runtime: process`) whose owner ran on this host
@@ -175,6 +210,14 @@ pub async fn remove_run_with(docker: &Docker, run_id: &str) -> Result<Removed, S
     }
     for result in volume_results {
         removed.volumes += result?;
+    }
+    if let Some(dir) = own_checkpoint_dir(run_id) {
+        // A multi-host run is removed engine by engine: while another engine's
+        // workers still write there the folder may not empty; the removal
+        // from the last engine takes it.
+        if let Ok(n) = remove_run_folder(&dir) {
+            removed.directories += n;
+        }
     }
     Ok(removed)
 }
@@ -319,14 +362,26 @@ pub async fn remove_all_runs(docker: &Docker) -> Result<Vec<(String, Removed)>, 
 pub struct RunGuard {
     run_id: String,
     armed: bool,
+    /// Further engines the run has objects on (`stack.hosts`).
+    engines: Vec<String>,
+    /// Folders the run made (a multi-host run's checkpoint store).
+    folders: Vec<std::path::PathBuf>,
 }
 
 impl RunGuard {
     /// A guard for `run_id`.
     pub fn new(run_id: &str) -> Self {
+        Self::with(run_id, Vec::new(), Vec::new())
+    }
+
+    /// A guard for `run_id` that also removes its objects on `engines` and
+    /// the `folders` it made.
+    pub fn with(run_id: &str, engines: Vec<String>, folders: Vec<std::path::PathBuf>) -> Self {
         Self {
             run_id: run_id.to_string(),
             armed: true,
+            engines,
+            folders,
         }
     }
 
@@ -347,12 +402,27 @@ impl Drop for RunGuard {
             return;
         }
         let run_id = self.run_id.clone();
+        let engines = std::mem::take(&mut self.engines);
+        for dir in &self.folders {
+            if let Err(e) = remove_run_folder(dir) {
+                eprintln!("warning: {e}");
+            }
+        }
         let worker = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             match runtime {
                 Ok(rt) => rt.block_on(async {
+                    for engine in &engines {
+                        let removed = match super::docker::connect_to(engine).await {
+                            Ok(docker) => remove_run_with(&docker, &run_id).await.map(|_| ()),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = removed {
+                            eprintln!("warning: could not remove run {run_id} from {engine}: {e}");
+                        }
+                    }
                     if let Err(e) = remove_run(&run_id).await {
                         eprintln!(
                             "warning: could not remove run {run_id}: {e}; run `takeover clean --run {run_id}`"

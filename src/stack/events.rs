@@ -158,6 +158,13 @@ impl EventLog {
 #[derive(Debug, Default)]
 pub struct Recorder(Vec<tokio::task::JoinHandle<()>>);
 
+impl Recorder {
+    /// Takes over `other`'s subscriptions (a multi-host run records from each engine).
+    pub fn absorb(&mut self, mut other: Recorder) {
+        self.0.append(&mut other.0);
+    }
+}
+
 impl Drop for Recorder {
     fn drop(&mut self) {
         for task in &self.0 {

@@ -93,21 +93,48 @@ pub fn render_config(spec: &FrontdoorSpec, worker: &WorkerSpec, harness_from: &s
 /// 127.0.0.1 ports and fixed server addresses, no DNS).
 pub fn render_config_for(spec: &FrontdoorSpec, layout: &Layout) -> String {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
-    let standby_flags = match spec.failover {
-        Failover::Backup => "backup",
-        Failover::Manual => "backup disabled",
+    // With a read timeout both servers are active and `balance first` sends
+    // everything to the primary while it is up: a retried read may then go to
+    // the standby (a redispatch never picks a backup server while an active one
+    // is up, and a hung primary stays up until its checks fail).
+    let hung_reads = spec.redispatch && !spec.timeout_read.is_zero();
+    let standby_flags = match (spec.failover, hung_reads) {
+        (Failover::Backup, false) => " backup",
+        (Failover::Backup, true) => "",
+        (Failover::Manual, false) => " backup disabled",
+        (Failover::Manual, true) => " disabled",
+    };
+    let balance = if hung_reads {
+        "    balance first\n"
+    } else {
+        ""
     };
     // A retried request goes to another server at once (`redispatch 1`), and
     // a request that met a dead or dying server is retried there: a refused
     // or timed-out connect, an empty answer, a 502/503 from the server. Job
     // submissions (POST) are never replayed at layer 7: only requests that are
     // safe to send twice are (the probes' and status polls' GETs, audio reads).
-    let redispatch = if spec.redispatch {
-        "    option redispatch 1
+    let redispatch = match (spec.redispatch, hung_reads) {
+        (true, false) => "    option redispatch 1
     retry-on conn-failure empty-response junk-response 502 503
 "
+        .to_string(),
+        (true, true) => "    option redispatch 1
+    retry-on conn-failure empty-response junk-response response-timeout 502 503
+"
+        .to_string(),
+        (false, _) => String::new(),
+    };
+    // A read not answered within `timeout_read` is given up on that server and
+    // retried on the other (audio downloads keep `timeout server`: a long
+    // answer is not a hung one).
+    let read_timeout = if hung_reads {
+        format!(
+            "    http-request set-timeout server {} if {{ method GET HEAD }} !{{ path_end /audio }}\n",
+            ms(spec.timeout_read)
+        )
     } else {
-        ""
+        String::new()
     };
     let (resolvers, server_dns) = if layout.docker_dns {
         (
@@ -187,12 +214,12 @@ defaults
     default_backend {BACKEND}
 
 backend {BACKEND}
-    http-request disable-l7-retry if METH_POST
-    option httpchk GET {health_path}
+{balance}    http-request disable-l7-retry if METH_POST
+{read_timeout}    option httpchk GET {health_path}
     http-check expect status {health_status}
     default-server inter {inter} fastinter {inter} downinter {inter} fall {fall} rise {rise} observe layer4 error-limit 1 on-error mark-down{server_dns}
     server primary {primary} check
-    server standby {standby} check {standby_flags}
+    server standby {standby} check{standby_flags}
 
 listen stats
     bind {host}:{stats_port}
@@ -224,7 +251,9 @@ pub struct BackendServerState {
     pub role: Option<Role>,
     /// `UP`, `DOWN`, `MAINT`, `UP 1/2` (going down), `DOWN 1/2` (going up), `NOLB`, `DRAIN`.
     pub status: String,
-    /// Whether it is a backup server.
+    /// Whether it is the standby: HAProxy's `backup` server, or the second
+    /// server under `balance first` (used only while the primary is not up,
+    /// and for reads retried away from it).
     pub backup: bool,
     /// Seconds since its status last changed.
     pub last_change_s: Option<u64>,
@@ -274,7 +303,7 @@ pub fn parse_stats_csv(csv: &str, read_at_ms: f64) -> Result<Vec<BackendServerSt
             server: get(sv).to_string(),
             role: Role::parse(get(sv)),
             status: get(status).to_string(),
-            backup: get(bck) == "1",
+            backup: get(bck) == "1" || Role::parse(get(sv)) == Some(Role::Standby),
             last_change_s: get(lastchg).parse().ok(),
             check_status: get(check).to_string(),
             read_at_ms,
@@ -346,11 +375,19 @@ mod tests {
         assert!(cfg.contains("fall 3 rise 2"));
         assert!(cfg.contains("option httpchk GET /health"));
         assert!(cfg.contains("option redispatch"));
-        assert!(cfg.contains("server standby standby:8080 check backup\n"));
+        // Both servers active, the primary first, so a read that hangs on the
+        // primary can be retried on the standby.
+        assert!(cfg.contains("    balance first\n"), "{cfg}");
+        assert!(cfg.contains("server standby standby:8080 check\n"), "{cfg}");
+        assert!(cfg.contains(
+            "http-request set-timeout server 250ms if { method GET HEAD } !{ path_end /audio }"
+        ));
         // A request that met a dead server is retried on the other one at once;
         // a connection error on live traffic marks the server down at once.
         assert!(cfg.contains("option redispatch 1\n"), "{cfg}");
-        assert!(cfg.contains("retry-on conn-failure empty-response junk-response 502 503"));
+        assert!(cfg.contains(
+            "retry-on conn-failure empty-response junk-response response-timeout 502 503"
+        ));
         assert!(cfg.contains("http-request disable-l7-retry if METH_POST"));
         assert!(cfg.contains("observe layer4 error-limit 1 on-error mark-down"));
         assert!(cfg.contains("timeout connect 100ms"));
@@ -363,6 +400,34 @@ mod tests {
         let cfg = render_config(&spec, &WorkerSpec::default(), "172.18.0.1");
         assert!(cfg.contains("server standby standby:8080 check backup disabled"));
         assert!(!cfg.contains("option redispatch"));
+        assert!(
+            !cfg.contains("set-timeout"),
+            "no retry, so no read timeout: {cfg}"
+        );
+    }
+
+    #[test]
+    fn without_a_read_timeout_the_standby_is_a_backup_server() {
+        let mut spec = FrontdoorSpec {
+            timeout_read: Duration::ZERO,
+            ..FrontdoorSpec::default()
+        };
+        let cfg = render_config(&spec, &WorkerSpec::default(), "172.18.0.1");
+        assert!(
+            cfg.contains("server standby standby:8080 check backup\n"),
+            "{cfg}"
+        );
+        assert!(!cfg.contains("balance first"), "{cfg}");
+        assert!(!cfg.contains("set-timeout"), "{cfg}");
+        assert!(cfg.contains("retry-on conn-failure empty-response junk-response 502 503\n"));
+        spec.timeout_read = Duration::from_millis(300);
+        spec.failover = Failover::Manual;
+        let cfg = render_config(&spec, &WorkerSpec::default(), "172.18.0.1");
+        assert!(cfg.contains("set-timeout server 300ms"), "{cfg}");
+        assert!(
+            cfg.contains("server standby standby:8080 check disabled\n"),
+            "{cfg}"
+        );
     }
 
     #[test]
@@ -383,7 +448,7 @@ mod tests {
         assert!(cfg.contains("bind 127.0.0.1:4002"));
         assert!(cfg.contains("stats socket ipv4@127.0.0.1:4003 level admin"));
         assert!(cfg.contains("server primary 127.0.0.1:4004 check\n"));
-        assert!(cfg.contains("server standby 127.0.0.1:4005 check backup\n"));
+        assert!(cfg.contains("server standby 127.0.0.1:4005 check\n"));
         assert!(!cfg.contains("resolvers"), "{cfg}");
         // The Docker layout is unchanged by the refactoring.
         assert!(!cfg.contains("tcp-request connection reject"), "{cfg}");
@@ -412,7 +477,7 @@ mod tests {
         assert!(cfg.contains("option httpchk GET /healthz\n"), "{cfg}");
         assert!(cfg.contains("http-check expect status 204\n"), "{cfg}");
         assert!(cfg.contains("server primary primary:9090 check\n"), "{cfg}");
-        assert!(cfg.contains("server standby standby:9090 check backup\n"));
+        assert!(cfg.contains("server standby standby:9090 check\n"));
         // The front door itself still listens where the harness looks.
         assert!(cfg.contains("bind 0.0.0.0:8080"), "{cfg}");
     }

@@ -25,6 +25,14 @@ pub struct FaultLedger {
     pub disk_filled: bool,
     /// Number of chains made so far (for unique chain names).
     pub chain_counter: u32,
+    /// Host faults' iptables rules in the test bed's root chain, by host:
+    /// the comment each pair of rules carries.
+    pub host_rules: BTreeMap<String, Vec<String>>,
+    /// Host faults' root qdiscs, by host: the links they were added on
+    /// (`tkb-hK`, or `netns:<namespace path>` for `eth0` in the host's namespace).
+    pub host_qdiscs: BTreeMap<String, Vec<String>>,
+    /// Crashed hosts: the roles whose containers died with them.
+    pub hosts_crashed: BTreeMap<String, Vec<Role>>,
 }
 
 impl FaultLedger {
@@ -37,6 +45,9 @@ impl FaultLedger {
             && self.memory.is_empty()
             && self.policies.values().all(Vec::is_empty)
             && !self.disk_filled
+            && self.host_rules.values().all(Vec::is_empty)
+            && self.host_qdiscs.values().all(Vec::is_empty)
+            && self.hosts_crashed.is_empty()
     }
 
     /// Forgets what a container restart undid: its network namespace (rules,

@@ -11,10 +11,12 @@ pub mod docker;
 pub mod events;
 pub mod haproxy;
 pub mod haproxy_log;
+pub mod hosts;
 pub mod images;
 pub mod kubernetes;
 pub mod labels;
 pub mod ledger;
+mod multi_host;
 pub mod nginx;
 pub mod nginx_log;
 pub mod process;
@@ -247,10 +249,34 @@ pub(crate) enum Runtime {
 /// The Docker-only parts of a running stack.
 pub(crate) struct DockerRun {
     pub(crate) docker: Docker,
+    /// The engine of each role: all the same client on one engine, one
+    /// client per host with `stack.hosts`.
+    engines: BTreeMap<Role, Docker>,
+    /// With `stack.hosts`: each role's host.
+    hosts: Option<BTreeMap<Role, hosts::RoleHost>>,
     network: String,
     volume: String,
     recorder: Option<events::Recorder>,
     guard: Option<cleanup::RunGuard>,
+}
+
+impl DockerRun {
+    /// The engines of the run, each once (one on a one-engine stack).
+    fn distinct_engines(&self) -> Vec<&Docker> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = vec![&self.docker];
+        if let Some(hosts) = &self.hosts {
+            for (role, host) in hosts {
+                if !seen.contains(&host.docker.as_str()) {
+                    seen.push(&host.docker);
+                    out.push(&self.engines[role]);
+                }
+            }
+            // `docker` is one of them (the front door's engine).
+            out.remove(0);
+        }
+        out
+    }
 }
 
 impl Stack {
@@ -260,6 +286,9 @@ impl Stack {
     /// are ready. On any error, everything already created is removed.
     pub async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<Stack, StackError> {
         match spec.runtime {
+            RuntimeKind::Docker if spec.is_multi_host() => {
+                multi_host::up(spec, run_id, clock).await
+            }
             RuntimeKind::Docker => up::up(spec, run_id, clock).await,
             RuntimeKind::Process => process::up(spec, run_id, clock).await,
             RuntimeKind::Kubernetes => kubernetes::up(spec, run_id, clock).await,
@@ -400,6 +429,30 @@ impl Stack {
             .expect("a Docker operation on a `runtime: process` stack")
     }
 
+    /// The engine `role` runs on (with `stack.hosts`, its host's; otherwise
+    /// the one engine).
+    ///
+    /// # Panics
+    /// On a process stack, as [`Stack::docker`].
+    pub fn docker_for(&self, role: Role) -> &Docker {
+        match &self.runtime {
+            Runtime::Docker(d) => &d.engines[&role],
+            Runtime::Process(_) => panic!("a Docker operation on a `runtime: process` stack"),
+            Runtime::Kubernetes(_) => {
+                panic!("a Docker operation on a `runtime: kubernetes` stack")
+            }
+        }
+    }
+
+    /// With `stack.hosts`, the host `role` runs on (name, engine, address);
+    /// `None` on a one-engine stack.
+    pub fn host_of(&self, role: Role) -> Option<&hosts::RoleHost> {
+        match &self.runtime {
+            Runtime::Docker(d) => d.hosts.as_ref().map(|h| &h[&role]),
+            Runtime::Process(_) | Runtime::Kubernetes(_) => None,
+        }
+    }
+
     /// The Docker client, `None` on a process stack.
     pub fn try_docker(&self) -> Option<&Docker> {
         match &self.runtime {
@@ -484,7 +537,7 @@ impl Stack {
     pub async fn logs(&self, role: Role, tail: usize) -> String {
         match &self.runtime {
             Runtime::Docker(d) => {
-                docker::tail_logs(&d.docker, &self.containers[&role].name, tail).await
+                docker::tail_logs(&d.engines[&role], &self.containers[&role].name, tail).await
             }
             Runtime::Process(p) => p.tail_log(role, tail),
             Runtime::Kubernetes(k) => k.logs(role, Some(tail)).await,
@@ -495,7 +548,11 @@ impl Stack {
     pub async fn frontdoor_output(&self) -> String {
         match &self.runtime {
             Runtime::Docker(d) => {
-                docker::all_logs(&d.docker, &self.containers[&Role::Frontdoor].name).await
+                docker::all_logs(
+                    &d.engines[&Role::Frontdoor],
+                    &self.containers[&Role::Frontdoor].name,
+                )
+                .await
             }
             Runtime::Process(p) => p.whole_log(Role::Frontdoor),
             Runtime::Kubernetes(k) => k.logs(Role::Frontdoor, None).await,
@@ -506,7 +563,9 @@ impl Stack {
     /// `exited (code 137, OOMKilled)`); for a process, from `/proc` and its exit status.
     pub async fn state(&self, role: Role) -> Result<docker::ContainerStatus, StackError> {
         match &self.runtime {
-            Runtime::Docker(d) => docker::status(&d.docker, &self.containers[&role].name).await,
+            Runtime::Docker(d) => {
+                docker::status(&d.engines[&role], &self.containers[&role].name).await
+            }
             Runtime::Process(p) => Ok(p.status(role)),
             Runtime::Kubernetes(k) => k.status(role).await,
         }
@@ -518,9 +577,29 @@ impl Stack {
         match &mut self.runtime {
             Runtime::Docker(d) => {
                 d.recorder.take();
-                let result = cleanup::remove_run_with(&d.docker, &self.run_id)
-                    .await
-                    .map(|_| ());
+                let mut result = Ok(());
+                if d.hosts.is_some() {
+                    // Host faults left in place: their rules and qdiscs are
+                    // in the test bed's namespaces, not in the run's containers.
+                    let qdiscs: Vec<String> = self
+                        .faults
+                        .lock()
+                        .map(|l| l.host_qdiscs.values().flatten().cloned().collect())
+                        .unwrap_or_default();
+                    for place in qdiscs {
+                        if let Err(e) = testbed::remove_qdisc(&place) {
+                            result = Err(e);
+                        }
+                    }
+                    if let Err(e) = testbed::remove_run_rules(&self.run_id) {
+                        result = Err(e);
+                    }
+                }
+                for engine in d.distinct_engines() {
+                    if let Err(e) = cleanup::remove_run_with(engine, &self.run_id).await {
+                        result = Err(e);
+                    }
+                }
                 if let Some(guard) = d.guard.take() {
                     guard.disarm();
                 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::hosts::{CheckpointsSpec, HostSpec, Placement};
 use super::units::{serde_duration, ByteSize};
 
 /// The stack a scenario drills. Every field has a default, so `stack: {}` is a full stack.
@@ -36,6 +37,31 @@ pub struct StackSpec {
     #[serde(with = "serde_duration")]
     #[schemars(with = "String")]
     pub ready_timeout: Duration,
+    /// The Docker engines of a stack spread over several hosts, by name
+    /// (`docs/stack.md`, "Several hosts"); left out, the stack runs on one engine.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostSpec>,
+    /// With `hosts`: the host each role runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// With `hosts`: the checkpoint store both workers share.
+    #[serde(skip_serializing_if = "is_default_checkpoints")]
+    pub checkpoints: CheckpointsSpec,
+    /// Allow `hosts` addresses and engines outside loopback and the test bed's
+    /// 198.18.0.0/15 (real hosts: drill traffic then leaves this machine).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_remote: bool,
+}
+
+fn is_default_checkpoints(c: &CheckpointsSpec) -> bool {
+    *c == CheckpointsSpec::default()
+}
+
+impl StackSpec {
+    /// Whether the stack spreads over several engines (`stack.hosts`).
+    pub fn is_multi_host(&self) -> bool {
+        !self.hosts.is_empty()
+    }
 }
 
 impl Default for StackSpec {
@@ -49,6 +75,10 @@ impl Default for StackSpec {
             worker: WorkerSpec::default(),
             data_volume_size: None,
             ready_timeout: Duration::from_secs(60),
+            hosts: BTreeMap::new(),
+            placement: None,
+            checkpoints: CheckpointsSpec::default(),
+            allow_remote: false,
         }
     }
 }
@@ -196,6 +226,17 @@ pub struct FrontdoorSpec {
     #[serde(with = "serde_duration")]
     #[schemars(with = "String")]
     pub timeout_check: Duration,
+    /// How long a read (a GET or HEAD other than an audio download) may wait
+    /// for its answer before HAProxy sends it to the other server instead
+    /// (`http-request set-timeout server` with `retry-on response-timeout`;
+    /// both servers are then active under `balance first`, so the retry can
+    /// reach the standby while the hung primary is still up). Needs
+    /// `redispatch`; `0s` turns it off (the standby is then a `backup`
+    /// server). HAProxy only: Nginx keeps `timeout_server` for every request
+    /// (see docs/stack.md for why).
+    #[serde(with = "serde_duration")]
+    #[schemars(with = "String")]
+    pub timeout_read: Duration,
 }
 
 impl Default for FrontdoorSpec {
@@ -212,6 +253,7 @@ impl Default for FrontdoorSpec {
             timeout_server: Duration::from_secs(10),
             timeout_client: Duration::from_secs(30),
             timeout_check: Duration::from_millis(500),
+            timeout_read: Duration::from_millis(250),
         }
     }
 }

@@ -55,6 +55,7 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         run_id,
         network: &network,
         volume: &volume,
+        publish_on: LOOPBACK,
     };
     let gateway = create_network_and_volume(&ctx, spec).await?;
     timer.mark("network and volume");
@@ -119,6 +120,8 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
         events,
         faults: Default::default(),
         runtime: Runtime::Docker(DockerRun {
+            engines: Role::ALL.map(|r| (r, docker.clone())).into(),
+            hosts: None,
             docker,
             network,
             volume,
@@ -324,7 +327,7 @@ async fn create_worker(
     let env = worker_env(&secrets.fault_token, &secrets.redis_password);
     ctx.create(
         role.as_str(),
-        worker_body(spec, ctx, role, image, &env),
+        worker_body(spec, ctx, role, image, &env, &state_redis_url()),
         true,
     )
     .await
@@ -545,12 +548,13 @@ fn holder_body(sidecar_image: &str, volume: &str) -> ContainerCreateBody {
     }
 }
 
-fn worker_body(
+pub(super) fn worker_body(
     spec: &StackSpec,
     ctx: &Ctx<'_>,
     role: Role,
     image: &str,
     secrets: &[(String, String)],
+    redis_url: &str,
 ) -> ContainerCreateBody {
     let w = &spec.worker;
     let mut host_config = ctx.host_config(&[w.port], true);
@@ -569,7 +573,16 @@ fn worker_body(
     // The reference worker gets its `serve` arguments; a service of the
     // user's runs its `command`, or what its image says when there is none.
     let (entrypoint, cmd) = match (&w.image, &w.command) {
-        (None, _) => (None, Some(worker_args(spec, role))),
+        (None, _) => (
+            None,
+            Some(worker_args_at(
+                spec,
+                role,
+                &format!("0.0.0.0:{}", w.port),
+                redis_url,
+                "/data",
+            )),
+        ),
         (Some(_), Some(command)) => (Some(command.clone()), Some(Vec::new())),
         (Some(_), None) => (None, None),
     };
@@ -589,7 +602,7 @@ fn worker_body(
     }
 }
 
-fn frontdoor_body(ctx: &Ctx<'_>, image: &str) -> ContainerCreateBody {
+pub(super) fn frontdoor_body(ctx: &Ctx<'_>, image: &str) -> ContainerCreateBody {
     let ports = [
         haproxy::FRONT_PORT,
         haproxy::STATS_PORT,
@@ -629,12 +642,22 @@ async fn endpoint(
     id: &str,
     network: &str,
 ) -> Result<(HashMap<u16, u16>, String), StackError> {
+    endpoint_on(docker, id, network, LOOPBACK).await
+}
+
+/// [`endpoint`] for ports published on the host address `publish_on`.
+pub(super) async fn endpoint_on(
+    docker: &Docker,
+    id: &str,
+    network: &str,
+    publish_on: &str,
+) -> Result<(HashMap<u16, u16>, String), StackError> {
     let inspect = docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .map_err(|e| StackError::docker(format!("inspect container {id}"), e))?;
     let settings = inspect.network_settings.unwrap_or_default();
-    let ports = loopback_ports(settings.ports.unwrap_or_default());
+    let ports = ports_on(settings.ports.unwrap_or_default(), publish_on);
     let ip = settings
         .networks
         .and_then(|mut nets| nets.remove(network))
@@ -644,15 +667,25 @@ async fn endpoint(
 }
 
 fn port(id: &str, ports: &HashMap<u16, u16>, container_port: u16) -> Result<u16, StackError> {
+    port_on(id, ports, container_port, LOOPBACK)
+}
+
+/// The host port `container_port` of container `id` is published on at `address`.
+pub(super) fn port_on(
+    id: &str,
+    ports: &HashMap<u16, u16>,
+    container_port: u16,
+    address: &str,
+) -> Result<u16, StackError> {
     ports.get(&container_port).copied().ok_or_else(|| {
         StackError::Unsupported(format!(
-            "container {id} has no port {container_port} published on 127.0.0.1"
+            "container {id} has no port {container_port} published on {address}"
         ))
     })
 }
 
 /// Name of Redis's configuration file, uploaded to `/` of its container.
-const REDIS_CONFIG: &str = "takeover-redis.conf";
+pub(super) const REDIS_CONFIG: &str = "takeover-redis.conf";
 
 /// Redis's configuration in the Docker stack: on the run network, no
 /// persistence, and a password (`requirepass`) that only the workers and the
@@ -697,8 +730,12 @@ async fn network_gateway(docker: &Docker, network: &str) -> Result<String, Stack
 /// secrets go by environment: [`worker_env`]).
 pub fn worker_args(spec: &StackSpec, role: Role) -> Vec<String> {
     let listen = format!("0.0.0.0:{}", spec.worker.port);
-    let redis = format!("redis://state:{REDIS_PORT}");
-    worker_args_at(spec, role, &listen, &redis, "/data")
+    worker_args_at(spec, role, &listen, &state_redis_url(), "/data")
+}
+
+/// Redis's URL for the workers of a one-engine stack: its name on the run network.
+fn state_redis_url() -> String {
+    format!("redis://state:{REDIS_PORT}")
 }
 
 /// The `synth-worker serve` arguments for a role that listens on `listen`,
@@ -740,26 +777,34 @@ pub fn worker_args_at(
     args
 }
 
-struct Ctx<'a> {
-    docker: &'a Docker,
-    run_id: &'a str,
-    network: &'a str,
-    volume: &'a str,
+/// The address a one-engine stack publishes its ports on.
+pub(super) const LOOPBACK: &str = "127.0.0.1";
+
+/// One engine's part of a run: where its containers go and where their ports are published.
+pub(super) struct Ctx<'a> {
+    pub(super) docker: &'a Docker,
+    pub(super) run_id: &'a str,
+    pub(super) network: &'a str,
+    /// The volume (or, for a multi-host stack, the host folder) mounted at `/data`.
+    pub(super) volume: &'a str,
+    /// The host address ports are published on: 127.0.0.1, or a host's own
+    /// address in a multi-host stack (never 0.0.0.0).
+    pub(super) publish_on: &'a str,
 }
 
 impl Ctx<'_> {
-    fn name(&self, role: &str) -> String {
+    pub(super) fn name(&self, role: &str) -> String {
         format!("{}-{role}", self.run_id)
     }
 
-    fn host_config(&self, ports: &[u16], with_volume: bool) -> HostConfig {
+    pub(super) fn host_config(&self, ports: &[u16], with_volume: bool) -> HostConfig {
         let port_bindings = ports
             .iter()
             .map(|p| {
                 (
                     format!("{p}/tcp"),
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(self.publish_on.into()),
                         host_port: Some(String::new()),
                     }]),
                 )
@@ -775,7 +820,7 @@ impl Ctx<'_> {
 
     /// Creates a labelled container on the run network (when `networked`), named `<run>-<role>`,
     /// reachable by its role name.
-    async fn create(
+    pub(super) async fn create(
         &self,
         role: &str,
         mut body: ContainerCreateBody,
@@ -809,7 +854,7 @@ impl Ctx<'_> {
         Ok(created.id)
     }
 
-    async fn start(&self, id: &str) -> Result<(), StackError> {
+    pub(super) async fn start(&self, id: &str) -> Result<(), StackError> {
         self.docker
             .start_container(id, None::<StartContainerOptions>)
             .await
@@ -819,7 +864,7 @@ impl Ctx<'_> {
     /// Polls `check` every few ms until it passes (returning when it did), the
     /// container stops, or the deadline passes. The container's state is read
     /// at most every [`STATE_EVERY`] while the check fails.
-    async fn wait_ready<F, Fut>(
+    pub(super) async fn wait_ready<F, Fut>(
         &self,
         role: Role,
         id: &str,
@@ -904,11 +949,12 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
         .map_err(|e| StackError::docker(format!("inspect container {id}"), e))?;
-    let out = loopback_ports(
+    let out = ports_on(
         inspect
             .network_settings
             .and_then(|n| n.ports)
             .unwrap_or_default(),
+        LOOPBACK,
     );
     if out.is_empty() {
         return Err(StackError::Unsupported(format!(
@@ -918,8 +964,8 @@ pub async fn published_ports(docker: &Docker, id: &str) -> Result<HashMap<u16, u
     Ok(out)
 }
 
-/// Container port -> host port, for the ports bound on 127.0.0.1.
-fn loopback_ports(ports: HashMap<String, Option<Vec<PortBinding>>>) -> HashMap<u16, u16> {
+/// Container port -> host port, for the ports bound on the host address `ip`.
+fn ports_on(ports: HashMap<String, Option<Vec<PortBinding>>>, ip: &str) -> HashMap<u16, u16> {
     let mut out = HashMap::new();
     for (key, bindings) in ports {
         let Some(container_port) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
@@ -928,7 +974,7 @@ fn loopback_ports(ports: HashMap<String, Option<Vec<PortBinding>>>) -> HashMap<u
         let host_port = bindings
             .unwrap_or_default()
             .into_iter()
-            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+            .filter(|b| b.host_ip.as_deref() == Some(ip))
             .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
         if let Some(hp) = host_port {
             out.insert(container_port, hp);

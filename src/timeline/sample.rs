@@ -35,7 +35,10 @@ impl ProbeSample {
 pub struct ServerView {
     /// The server's name in the front door's configuration (e.g. `primary`).
     pub name: String,
-    /// True for a `backup` server (used only when no active server is up).
+    /// True for the standby: a `backup` server, or HAProxy's second server
+    /// under `balance first`; either way it takes traffic only while the
+    /// primary is not up (and, under `balance first`, reads retried away
+    /// from a primary that did not answer in time).
     pub backup: bool,
     /// True while the front door's health checks consider it up.
     pub up: bool,

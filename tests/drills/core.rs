@@ -42,7 +42,7 @@ fn expectation<'a>(run: &'a DrillRun, name: &str) -> &'a ExpectationResult {
 
 /// Runs a shipped core drill and checks everything a passing one must show;
 /// `fault` is the kind of its measured fault.
-fn passing_drill(name: &str, fault: &str, extra: &[&str]) -> DrillRun {
+pub(crate) fn passing_drill(name: &str, fault: &str, extra: &[&str]) -> DrillRun {
     let run = run_scenario_with(name, extra);
     let report = &run.report;
     assert_eq!(

@@ -142,6 +142,14 @@ struct BenchArgs {
     /// Speakers in the generated script (1 to 4).
     #[arg(long, default_value_t = 4)]
     speakers: usize,
+    /// Frames per chunk, each made durable on its own (drills use 1).
+    #[arg(long, default_value_t = contract::DEFAULT_CHUNK_FRAMES, value_parser = clap::value_parser!(u32).range(1..=512))]
+    chunk_frames: u32,
+    /// Also give the commit's share of a chunk synthesized at this pace (wall
+    /// seconds per second of audio, as a paced drill asks; 0.156 is a drill's
+    /// 2-minute script in 20 s).
+    #[arg(long)]
+    pace_rtf: Option<f64>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -333,7 +341,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     let engine = engine(&a.engine, Duration::from_secs(60))?;
     let script = offline::bench_script(a.minutes, a.speakers);
     let dir = std::env::temp_dir().join(format!("synth-worker-bench-{}", std::process::id()));
-    let figures = offline::bench(&engine, &script, &dir);
+    let figures = offline::bench(&engine, &script, &dir, a.chunk_frames);
     let _ = std::fs::remove_dir_all(&dir);
     let f = figures?;
     println!(
@@ -358,7 +366,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     println!(
         "chunk synthesis    {:.3} ms per {}-frame chunk",
         f.synth_seconds_per_chunk * 1e3,
-        contract::DEFAULT_CHUNK_FRAMES
+        a.chunk_frames
     );
     println!(
         "chunk commit       {:.3} ms per chunk (PCM + checkpoint, fsync, rename, dir fsync)",
@@ -368,5 +376,13 @@ fn bench(a: BenchArgs) -> Result<()> {
         "commit share       {:.1}% of the chunk's synthesis time",
         100.0 * f.commit_seconds_per_chunk / f.synth_seconds_per_chunk
     );
+    if let Some(rtf) = a.pace_rtf.filter(|r| *r > 0.0 && r.is_finite()) {
+        let paced = f64::from(a.chunk_frames) / contract::FRAME_RATE_HZ * rtf;
+        println!(
+            "paced commit share {:.1}% of a chunk paced at RTF {rtf} ({:.1} ms)",
+            100.0 * f.commit_seconds_per_chunk / paced,
+            paced * 1e3
+        );
+    }
     Ok(())
 }

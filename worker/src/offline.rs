@@ -129,15 +129,21 @@ pub struct BenchFigures {
     pub synth_seconds_per_chunk: f64,
 }
 
-/// Times synthesis of `script` and the durable write of each chunk into `dir`.
-pub fn bench(engine: &Engine, script: &Script, dir: &Path) -> Result<BenchFigures> {
+/// Times synthesis of `script` in chunks of `chunk_frames` and the durable
+/// write of each chunk into `dir`.
+pub fn bench(
+    engine: &Engine,
+    script: &Script,
+    dir: &Path,
+    chunk_frames: u32,
+) -> Result<BenchFigures> {
     let plan = engine
         .plan(script)
         .context("the bench script cannot be planned")?;
     let files = FileStore::open(dir).context("cannot open the bench data directory")?;
     let mut state = engine.initial_state(&plan);
     let total = plan.frames_total();
-    let chunk_frames = u64::from(contract::DEFAULT_CHUNK_FRAMES);
+    let chunk_frames = u64::from(chunk_frames.max(1));
     let (mut synth, mut commit, mut chunks) = (Duration::ZERO, Duration::ZERO, 0u64);
     while state.next_frame < total {
         let frames = chunk_frames.min(total - state.next_frame);

@@ -76,8 +76,9 @@ pub(super) struct FinishedJob<'a> {
     pub(super) polls: &'a [StatusPoll],
 }
 
-/// Checks the audio of a job that finished, and after a takeover records
-/// the workers' fencing counters; the time goes to the `verify` phase.
+/// Checks the audio of a job that finished and records the workers' commit
+/// cost (and, after a takeover, their fencing counters); the time goes to
+/// the `verify` phase.
 pub(super) async fn check(
     plan: &Plan<'_>,
     job: &JobPlan<'_>,
@@ -97,16 +98,16 @@ pub(super) async fn check(
         frames_total: job.frames_total,
     };
     check_audio(plan, rec, out, candidate, reference, &takeovers).await;
-    if !takeovers.is_empty() {
-        record_fenced_counters(stack, rec).await;
-    }
+    record_worker_counters(stack, rec, !takeovers.is_empty()).await;
     rec.phases.insert("verify".into(), clock.now_ms() - started);
 }
 
-/// After a takeover: each worker's own count of stale writes it stopped
-/// (`synth_fenced_total`), as notes on the timeline: the evidence that a
-/// zombie tried to write and was refused (or, with fencing off, never was).
-async fn record_fenced_counters(stack: &Stack, rec: &mut Recorder<'_>) {
+/// Each worker's own account, as notes on the timeline: what one chunk's
+/// durable write and commit cost it (`synth_chunk_commit_seconds_total` over
+/// `synth_chunks_timed_total`), and after a takeover the stale writes it
+/// found and stopped (`synth_fenced_total`): the evidence that a zombie tried
+/// to write and was refused (or, with fencing off, never was).
+async fn record_worker_counters(stack: &Stack, rec: &mut Recorder<'_>, after_takeover: bool) {
     for role in [Role::Primary, Role::Standby] {
         let Some(url) = stack.worker_url(role) else {
             continue;
@@ -118,6 +119,23 @@ async fn record_fenced_counters(stack: &Stack, rec: &mut Recorder<'_>) {
             .await;
         let Ok(resp) = answer else { continue };
         let text = resp.text().await.unwrap_or_default();
+        let chunks = figures::metric_total(&text, "synth_chunks_timed_total");
+        let commit_s = figures::metric_total(&text, "synth_chunk_commit_seconds_total");
+        if let (Some(chunks), Some(commit_s)) = (chunks, commit_s) {
+            if chunks > 0.0 {
+                rec.now(
+                    EventKind::Note,
+                    format!(
+                        "{role} worker: {chunks} chunks committed, {:.2} ms each to write durably and commit \
+                         (synth_chunk_commit_seconds_total / synth_chunks_timed_total)",
+                        commit_s * 1e3 / chunks
+                    ),
+                );
+            }
+        }
+        if !after_takeover {
+            continue;
+        }
         if let Some(n) = figures::metric_total(&text, "synth_fenced_total") {
             rec.now(
                 EventKind::Note,

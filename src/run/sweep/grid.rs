@@ -23,18 +23,22 @@ pub enum Knob {
     TimeoutCheck,
     /// HAProxy `timeout connect` (`stack.frontdoor.timeout_connect`).
     TimeoutConnect,
+    /// How long a read waits before it is retried on the other server
+    /// (`stack.frontdoor.timeout_read`; `0s` turns the retry off).
+    TimeoutRead,
     /// The workers' job lease TTL (`stack.worker.lease_ttl`).
     LeaseTtl,
 }
 
 impl Knob {
     /// Every knob, in table order.
-    pub const ALL: [Knob; 6] = [
+    pub const ALL: [Knob; 7] = [
         Knob::CheckInterval,
         Knob::Fall,
         Knob::Rise,
         Knob::TimeoutCheck,
         Knob::TimeoutConnect,
+        Knob::TimeoutRead,
         Knob::LeaseTtl,
     ];
 
@@ -46,6 +50,7 @@ impl Knob {
             Knob::Rise => "rise",
             Knob::TimeoutCheck => "timeout_check",
             Knob::TimeoutConnect => "timeout_connect",
+            Knob::TimeoutRead => "timeout_read",
             Knob::LeaseTtl => "lease_ttl",
         }
     }
@@ -59,6 +64,7 @@ impl Knob {
             Knob::Rise => Value::Count(fd.rise),
             Knob::TimeoutCheck => Value::Duration(fd.timeout_check),
             Knob::TimeoutConnect => Value::Duration(fd.timeout_connect),
+            Knob::TimeoutRead => Value::Duration(fd.timeout_read),
             Knob::LeaseTtl => Value::Duration(stack.worker.lease_ttl),
         }
     }
@@ -73,6 +79,7 @@ impl Knob {
             (Knob::Rise, Value::Count(n)) => fd.rise = n,
             (Knob::TimeoutCheck, Value::Duration(d)) => fd.timeout_check = d,
             (Knob::TimeoutConnect, Value::Duration(d)) => fd.timeout_connect = d,
+            (Knob::TimeoutRead, Value::Duration(d)) => fd.timeout_read = d,
             (Knob::LeaseTtl, Value::Duration(d)) => stack.worker.lease_ttl = d,
             (knob, value) => unreachable!("{knob} cannot take {value}"),
         }
@@ -133,7 +140,7 @@ pub enum GridError {
         value: Value,
     },
     /// The grid file is not valid YAML for a grid.
-    #[error("{file}:{line}:{column}: {message} (a grid file maps knobs to lists: `check_interval: [50ms, 100ms]`, `fall: [2, 3]`; knobs: check_interval, fall, rise, timeout_check, timeout_connect, lease_ttl)")]
+    #[error("{file}:{line}:{column}: {message} (a grid file maps knobs to lists: `check_interval: [50ms, 100ms]`, `fall: [2, 3]`; knobs: check_interval, fall, rise, timeout_check, timeout_connect, timeout_read, lease_ttl)")]
     File {
         /// The grid file.
         file: String,
@@ -166,6 +173,8 @@ struct GridFile {
     timeout_check: Vec<HumanDuration>,
     #[serde(default)]
     timeout_connect: Vec<HumanDuration>,
+    #[serde(default)]
+    timeout_read: Vec<HumanDuration>,
     #[serde(default)]
     lease_ttl: Vec<HumanDuration>,
 }
@@ -221,6 +230,7 @@ impl Grid {
         g.counts(Knob::Rise, &raw.rise);
         g.durations(Knob::TimeoutCheck, &d(&raw.timeout_check));
         g.durations(Knob::TimeoutConnect, &d(&raw.timeout_connect));
+        g.durations(Knob::TimeoutRead, &d(&raw.timeout_read));
         g.durations(Knob::LeaseTtl, &d(&raw.lease_ttl));
         Ok(g)
     }
