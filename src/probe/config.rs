@@ -190,15 +190,15 @@ mod tests {
 
     #[test]
     fn the_stacks_own_address_is_accepted_and_no_other() {
-        let mut cfg = ProbeConfig::new("http://198.19.253.7:8080/health");
+        let mut cfg = ProbeConfig::new("http://10.244.1.7:8080/health");
         cfg.max_count = Some(1);
         assert!(matches!(
             cfg.validate(),
             Err(ProbeError::NotLoopback { .. })
         ));
-        cfg.own_address = Some("198.19.253.7".parse().unwrap());
+        cfg.own_address = Some("10.244.1.7".parse().unwrap());
         assert!(cfg.validate().is_ok());
-        cfg.url = "http://198.19.253.8:8080/health".into();
+        cfg.url = "http://10.244.1.8:8080/health".into();
         assert!(matches!(
             cfg.validate(),
             Err(ProbeError::NotLoopback { .. })

@@ -990,9 +990,9 @@ mod tests {
             "{}",
             p[0]
         );
-        assert_eq!(p[0].line, Some(8), "{}", p[0]);
+        assert_eq!(p[0].line, Some(7), "{}", p[0]);
         assert!(p[1].message.contains("memory_limit"), "{}", p[1]);
-        assert_eq!(p[1].line, Some(10), "{}", p[1]);
+        assert_eq!(p[1].line, Some(9), "{}", p[1]);
         let p = problems(
             "docker.yaml",
             "name: d\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: pod-kill, target: primary}\n",
