@@ -243,7 +243,7 @@ pub(crate) enum Runtime {
     /// Local processes on 127.0.0.1.
     Process(process::ProcessRun),
     /// Pods in a namespace of a Kubernetes cluster.
-    Kubernetes(kubernetes::KubeRun),
+    Kubernetes(Box<kubernetes::KubeRun>),
 }
 
 /// The Docker-only parts of a running stack.
@@ -472,7 +472,7 @@ impl Stack {
     /// The run's namespace and API client, `None` unless on Kubernetes.
     pub fn kubernetes(&self) -> Option<&kubernetes::KubeRun> {
         match &self.runtime {
-            Runtime::Kubernetes(k) => Some(k),
+            Runtime::Kubernetes(k) => Some(&**k),
             _ => None,
         }
     }

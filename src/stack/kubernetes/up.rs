@@ -248,7 +248,7 @@ pub(in crate::stack) async fn up(
         images,
         events,
         faults: Default::default(),
-        runtime: Runtime::Kubernetes(run),
+        runtime: Runtime::Kubernetes(Box::new(run)),
         up_timings: timer.finish(),
     })
 }
