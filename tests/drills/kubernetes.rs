@@ -20,12 +20,14 @@ use crate::support::one_drill_at_a_time;
 use crate::support::run::{run_scenario_file_env, DrillRun};
 
 fn spec(bed: &K8sBed) -> StackSpec {
-    let mut spec = StackSpec::default();
-    spec.runtime = RuntimeKind::Kubernetes;
+    let mut spec = StackSpec {
+        runtime: RuntimeKind::Kubernetes,
+        ready_timeout: Duration::from_secs(90),
+        ..StackSpec::default()
+    };
     spec.kubernetes.kubeconfig = Some(bed.kubeconfig.clone());
     spec.kubernetes.node_engine = Some(bed.node_engine.clone());
     spec.worker.backend = stack::Backend::Cpu;
-    spec.ready_timeout = Duration::from_secs(90);
     spec
 }
 
@@ -60,6 +62,9 @@ async fn get_status(url: &str) -> Result<u16, String> {
         .map_err(|e| format!("GET {url}: {e}"))
 }
 
+// The bed's guard is held for the whole test on purpose: the shared test bed
+// serves one drill at a time (`bed::shared`).
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubernetes_stack_serves_from_its_namespace_and_leaves_nothing() {
     let _turn = one_drill_at_a_time();
@@ -138,6 +143,9 @@ async fn a_kubernetes_stack_serves_from_its_namespace_and_leaves_nothing() {
     );
 }
 
+// The bed's guard is held for the whole test on purpose: the shared test bed
+// serves one drill at a time (`bed::shared`).
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn takeover_clean_kubernetes_removes_a_dead_harness_run_and_keeps_a_live_one() {
     let _turn = one_drill_at_a_time();
