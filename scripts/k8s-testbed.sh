@@ -4,7 +4,7 @@
 #   scripts/k8s-testbed.sh up       start it (idempotent: a running test bed is kept)
 #   scripts/k8s-testbed.sh down     stop it and remove everything it made
 #   scripts/k8s-testbed.sh status   say what runs; exit 0 when the node is Ready
-#   scripts/k8s-testbed.sh env      print `export KUBECONFIG=...` for a shell
+#   scripts/k8s-testbed.sh env      print `export KUBECONFIG=... TAKEOVER_K8S_NODE_ENGINE=...` for a shell
 #
 # What it makes (every piece recorded under $STATE, removed by `down`):
 #   - a network namespace `takeover-k8s` joined to the root namespace by a veth
@@ -277,6 +277,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) echo "export KUBECONFIG=$STATE/admin.kubeconfig" ;;
+  env) printf "export KUBECONFIG=%s\nexport TAKEOVER_K8S_NODE_ENGINE=unix://%s\n" "$STATE/admin.kubeconfig" "$STATE/docker.sock" ;;
   *) echo "usage: $0 up | down | status | env" >&2; exit 2 ;;
 esac

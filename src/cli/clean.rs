@@ -1,5 +1,6 @@
 //! `takeover clean`: remove Docker objects (and local processes of
-//! `runtime: process` runs) left by runs whose harness is gone.
+//! `runtime: process` runs, and with `--kubernetes` the namespaces of
+//! `runtime: kubernetes` runs) left by runs whose harness is gone.
 
 use anyhow::Context;
 
@@ -23,6 +24,14 @@ pub struct Args {
     /// run left up. Needs root.
     #[arg(long)]
     pub hosts: bool,
+    /// Also remove runs from the Kubernetes cluster of the kubeconfig
+    /// (`KUBECONFIG`, `~/.kube/config`): each run is a namespace labelled
+    /// `takeover.run`; `--all` and `--run` apply to them too.
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// The kubeconfig context of `--kubernetes` (default: the current one).
+    #[arg(long, value_name = "CONTEXT", requires = "kubernetes")]
+    pub context: Option<String>,
 }
 
 /// Runs `takeover clean`.
@@ -46,6 +55,9 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                 "no multi-host test bed was up (leftovers, if any, swept)"
             }
         );
+    }
+    if args.kubernetes {
+        clean_kubernetes(&args).await?;
     }
     // Process runs need no engine; Docker runs are swept when one answers.
     let docker = match crate::stack::docker::connect().await {
@@ -154,4 +166,41 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Passed)
+}
+
+/// Removes the runs' namespaces from the cluster: those named by `--run`,
+/// every one with `--all`, else those whose harness died on this host.
+async fn clean_kubernetes(args: &Args) -> anyhow::Result<()> {
+    use crate::stack::kubernetes::{self, sweep};
+    let (client, _) = kubernetes::connect(None, args.context.as_deref()).await?;
+    let removed = if args.all {
+        sweep::remove_all(&client).await?
+    } else if !args.run.is_empty() {
+        let mut removed = Vec::new();
+        for run_id in &args.run {
+            if sweep::remove_run(&client, run_id).await? {
+                removed.push(run_id.clone());
+            }
+        }
+        removed
+    } else {
+        sweep::sweep_dead_owners(&client).await?
+    };
+    for run_id in &removed {
+        println!("removed Kubernetes run {run_id}: its namespace and everything in it");
+    }
+    for run in sweep::list_runs(&client).await? {
+        println!(
+            "kept Kubernetes run {}: owner pid {} on {} is alive or on another host; \
+             `takeover clean --kubernetes --run {}` removes it",
+            run.run_id,
+            run.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+            run.host.as_deref().unwrap_or("?"),
+            run.run_id
+        );
+    }
+    if removed.is_empty() {
+        println!("no Kubernetes run to remove");
+    }
+    Ok(())
 }

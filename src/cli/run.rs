@@ -39,11 +39,16 @@ pub struct Args {
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
-    /// Run the stack here instead of where the scenario says: `docker`, or
-    /// `process` (local processes on 127.0.0.1, for hosts without Docker).
+    /// Run the stack here instead of where the scenario says: `docker`,
+    /// `process` (local processes on 127.0.0.1, for hosts without Docker), or
+    /// `kubernetes` (a cluster from the kubeconfig).
     /// The scenario is checked again for the new runtime.
     #[arg(long, value_enum, value_name = "RUNTIME")]
     pub runtime: Option<crate::stack::RuntimeKind>,
+    /// The kubeconfig context of `runtime: kubernetes`, overriding
+    /// `stack.kubernetes.context` (default: the current context).
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
     /// The workers' compute backend, overriding `stack.worker.backend`
     /// (e.g. `--worker-backend cuda` on a GPU host).
     #[arg(long, value_enum, value_name = "BACKEND")]
@@ -82,6 +87,9 @@ impl Args {
     fn override_stack(&self, stack: &mut crate::stack::StackSpec) {
         if let Some(runtime) = self.runtime {
             stack.runtime = runtime;
+        }
+        if let Some(context) = &self.context {
+            stack.kubernetes.context = Some(context.clone());
         }
         if let Some(backend) = self.worker_backend {
             stack.worker.backend = backend;
@@ -185,7 +193,7 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
     }
     let needs_docker = loaded
         .iter()
-        .any(|l| l.scenario.stack.runtime == RuntimeKind::Docker);
+        .any(|l| l.scenario.stack.runtime != RuntimeKind::Process);
     // Heal leftovers first: runs whose harness died are removed before this one
     // starts (process runs always; Docker runs when Docker is needed).
     let swept = if needs_docker {

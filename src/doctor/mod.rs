@@ -56,7 +56,8 @@ impl Need {
     pub fn blocks(self, runtime: RuntimeKind) -> bool {
         match self {
             Need::Always => true,
-            Need::Docker => runtime == RuntimeKind::Docker,
+            // Kubernetes runs need the local engine to build the images.
+            Need::Docker => matches!(runtime, RuntimeKind::Docker | RuntimeKind::Kubernetes),
             Need::Process => runtime == RuntimeKind::Process,
             Need::Optional => false,
         }

@@ -24,6 +24,7 @@ pub static KIND: Kind = Kind {
     about: "Limit the target's outbound bandwidth (`tc tbf`). Witness: the qdisc is listed and its counters move.",
     schema: Bandwidth::json_schema,
     runtimes: Runtimes::DockerOnly("it shapes the container's own network interface with tc"),
+    kubernetes: false,
     disruptive: true,
     reverts: &[&qdisc::QDISC],
 };

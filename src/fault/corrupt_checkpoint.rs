@@ -24,6 +24,7 @@ pub static KIND: Kind = Kind {
     about: "Flip bytes in the newest checkpoint file on the shared volume. Witness: its checksum changed.",
     schema: CorruptCheckpoint::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: true,
     reverts: &[],
 };

@@ -20,6 +20,7 @@ pub static KIND: Kind = Kind {
             Witness: free space reaches zero.",
     schema: DiskFill::json_schema,
     runtimes: Runtimes::DockerOnly("it fills the size-limited (tmpfs) volume Docker mounts"),
+    kubernetes: false,
     disruptive: true,
     reverts: &[&FILL],
 };

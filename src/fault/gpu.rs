@@ -28,6 +28,7 @@ pub static KIND: Kind = Kind {
             Witness: the error class the worker reports, and its reaction (e.g. it exits).",
     schema: Gpu::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: true,
     reverts: &[],
 };

@@ -20,6 +20,7 @@ pub static KIND: Kind = Kind {
             without a target, to every container.",
     schema: Heal::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: true,
     disruptive: false,
     reverts: &[],
 };
@@ -83,6 +84,15 @@ impl Fault for Heal {
         Box::pin(async move {
             let requested = ctx.clock.now_ms();
             let reverted = on_process(ctx.stack, self.target)?;
+            Ok(effect(ctx, self.target, requested, reverted))
+        })
+    }
+
+    /// On Kubernetes a heal deletes the NetworkPolicies of partitions.
+    fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(async move {
+            let requested = ctx.clock.now_ms();
+            let reverted = super::network_policy::heal(ctx.stack, self.target).await?;
             Ok(effect(ctx, self.target, requested, reverted))
         })
     }

@@ -23,6 +23,7 @@ pub static KIND: Kind = Kind {
     schema: HostCrash::json_schema,
     runtimes: Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack"),
     disruptive: true,
+    kubernetes: false,
     reverts: &[&HOST_BACK],
 };
 

@@ -1,6 +1,8 @@
 //! `kill`: a signal to the container's main process (Docker kill; on
-//! `runtime: process`, to the local process). Witness: the `die` event for
-//! the container or process, with its exit code.
+//! `runtime: process`, to the local process; on Kubernetes, to the pod's
+//! container through the node's engine). Witness: the `die` event for the
+//! container or process, with its exit code; on Kubernetes, the container's
+//! `restartCount` up and its `lastState.terminated` exit code 128 + the signal.
 
 use bollard::query_parameters::KillContainerOptions;
 use schemars::JsonSchema;
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::kind::{Fault, Injection, Kind, Runtimes};
-use super::{process, Ctx, FaultEffect, FaultError};
+use super::{pod_witness, process, Ctx, FaultEffect, FaultError};
 use crate::stack::Role;
 
 /// The kind's description, for the registry.
@@ -17,6 +19,7 @@ pub static KIND: Kind = Kind {
     about: "Send a signal to the container's main process (Docker kill). Witness: `die` event and exit code.",
     schema: Kill::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: true,
     disruptive: true,
     reverts: &[],
 };
@@ -61,6 +64,62 @@ impl Fault for Kill {
 
     fn inject_process<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(on_process(ctx, self.target, &self.signal))
+    }
+
+    fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_kubernetes(ctx, self.target, &self.signal))
+    }
+}
+
+/// The signal to the pod's container, sent by the node's engine (the API has
+/// no stable way to signal a container: no ephemeral containers before 1.25,
+/// and the images have no `kill` to exec), witnessed by the kubelet's account
+/// of the container: restarted, its last run ended by that signal.
+async fn on_kubernetes(
+    ctx: &Ctx<'_>,
+    target: Role,
+    signal: &str,
+) -> Result<FaultEffect, FaultError> {
+    let k8s = super::kubernetes_run(ctx.stack)?;
+    let Some(node) = k8s.node_engine() else {
+        return Ok(ctx.unavailable(
+            "kill",
+            target,
+            "signalling a pod's container needs the node's engine \
+             (stack.kubernetes.node_engine); use `pod-kill` instead"
+                .into(),
+        ));
+    };
+    let signo = signal_number(signal).ok_or_else(|| FaultError::Invalid {
+        kind: "kill".into(),
+        reason: format!("unknown signal `{signal}`"),
+    })?;
+    let before = pod_witness::running_pod(k8s, "kill", target).await?;
+    let container = before.container_id.clone().unwrap_or_default();
+    let requested = ctx.clock.now_ms();
+    node.kill_container(
+        &container,
+        Some(KillContainerOptions {
+            signal: signal.to_string(),
+        }),
+    )
+    .await
+    .map_err(|e| FaultError::docker(format!("send {signal} to {target}'s container"), e))?;
+    let mut evidence = serde_json::Map::new();
+    evidence.insert("signal".into(), json!(signal));
+    evidence.insert("container".into(), json!(container));
+    let restart = pod_witness::await_restart(ctx, k8s, target, &before, &mut evidence).await?;
+    match restart {
+        Some(r) if r.pod.last_terminated.as_ref().map(|t| t.0) == Some(128 + signo) => {
+            let witness = format!(
+                "restartCount {} -> {}, lastState.terminated exit code {}",
+                before.restart_count,
+                r.pod.restart_count,
+                128 + signo
+            );
+            Ok(ctx.witnessed("kill", target, requested, r.seen_at_ms, witness, evidence.into()))
+        }
+        _ => Ok(ctx.unwitnessed("kill", target, requested, evidence.into())),
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Runtimes {
     Both,
     /// Docker only, with why the process runtime cannot make it (shown to the user).
     DockerOnly(&'static str),
+    /// Neither Docker nor processes (a Kubernetes-only kind), with why.
+    KubernetesOnly(&'static str),
 }
 
 /// The static description of a fault kind: one per kind, listed in the registry.
@@ -38,6 +40,8 @@ pub struct Kind {
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     /// Where it can be made.
     pub runtimes: Runtimes,
+    /// Whether `runtime: kubernetes` can make it too ([`Fault::inject_kubernetes`]).
+    pub kubernetes: bool,
     /// Whether it disrupts the stack: `heal` and `unpause` do not (they may
     /// come after the job ended, and they are not what recovery is measured from).
     pub disruptive: bool,
@@ -50,8 +54,13 @@ impl Kind {
     pub fn needs_docker(&self) -> Option<&'static str> {
         match self.runtimes {
             Runtimes::Both => None,
-            Runtimes::DockerOnly(why) => Some(why),
+            Runtimes::DockerOnly(why) | Runtimes::KubernetesOnly(why) => Some(why),
         }
+    }
+
+    /// Whether Docker can make this kind.
+    pub fn on_docker(&self) -> bool {
+        !matches!(self.runtimes, Runtimes::KubernetesOnly(_))
     }
 }
 
@@ -78,6 +87,18 @@ pub trait Fault: Send + Sync {
 
     /// Makes the fault on a Docker stack and waits for its witness.
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a>;
+
+    /// Makes the fault on a Kubernetes stack. Called only when
+    /// [`Kind::kubernetes`] is set.
+    fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        let kind = self.kind();
+        Box::pin(async move {
+            let _ = ctx;
+            Err(FaultError::NotOnKubernetes {
+                kind: kind.name.to_string(),
+            })
+        })
+    }
 
     /// Makes the fault on a process stack. Called only when
     /// [`Kind::runtimes`] is [`Runtimes::Both`].

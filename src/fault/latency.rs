@@ -19,6 +19,7 @@ pub static KIND: Kind = Kind {
     about: "Delay the target's outbound packets (`tc netem`); reported unavailable where the kernel lacks netem.",
     schema: Latency::json_schema,
     runtimes: Runtimes::DockerOnly("it shapes the container's own network interface with tc"),
+    kubernetes: false,
     disruptive: true,
     reverts: &[&qdisc::QDISC],
 };

@@ -16,6 +16,7 @@ pub static KIND: Kind = Kind {
     about: "Drop a share of the target's packets at random (iptables `statistic`). Witness: the rule's counter moves.",
     schema: Loss::json_schema,
     runtimes: Runtimes::DockerOnly("it works inside the container's network namespace"),
+    kubernetes: false,
     disruptive: true,
     reverts: &[&netfilter::CHAINS],
 };

@@ -9,7 +9,9 @@ pub mod health_watch;
 mod host;
 pub mod kind;
 pub mod netfilter;
+mod network_policy;
 pub mod plan;
+mod pod_witness;
 pub mod process;
 mod qdisc;
 pub mod registry;
@@ -32,6 +34,7 @@ registry::fault_kinds! {
     gpu::Gpu,
     disk_fill::DiskFill,
     corrupt_checkpoint::CorruptCheckpoint,
+    pod_kill::PodKill,
     host_crash::HostCrash,
     host_partition::HostPartition,
     host_loss::HostLoss,
@@ -98,6 +101,29 @@ pub enum FaultError {
         /// What it needs Docker for.
         reason: String,
     },
+    /// The kind cannot be made on a `runtime: kubernetes` stack.
+    #[error("fault `{kind}` cannot be made on `stack.runtime: kubernetes`")]
+    NotOnKubernetes {
+        /// The fault kind.
+        kind: String,
+    },
+    /// The kind can be made only on `runtime: kubernetes`.
+    #[error("fault `{kind}` needs `stack.runtime: kubernetes` ({reason})")]
+    NeedsKubernetes {
+        /// The fault kind.
+        kind: String,
+        /// Why.
+        reason: String,
+    },
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes could not {action}: {source}")]
+    Kubernetes {
+        /// What was being done.
+        action: String,
+        /// The API server's answer.
+        #[source]
+        source: kube::Error,
+    },
     /// A process of a `runtime: process` stack could not be signalled or changed.
     #[error("the {role} process: {detail}")]
     Process {
@@ -117,6 +143,13 @@ pub enum FaultError {
 }
 
 impl FaultError {
+    pub(crate) fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        FaultError::Kubernetes {
+            action: action.into(),
+            source,
+        }
+    }
+
     pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
         FaultError::Docker {
             action: action.into(),
@@ -144,6 +177,14 @@ pub async fn inject(
         deadline: witness_deadline,
     };
     match (stack.runtime_kind(), kind.runtimes) {
+        (RuntimeKind::Kubernetes, _) if kind.kubernetes => fault.inject_kubernetes(&ctx).await,
+        (RuntimeKind::Kubernetes, _) => Err(FaultError::NotOnKubernetes {
+            kind: kind.name.to_string(),
+        }),
+        (_, Runtimes::KubernetesOnly(reason)) => Err(FaultError::NeedsKubernetes {
+            kind: kind.name.to_string(),
+            reason: reason.to_string(),
+        }),
         (RuntimeKind::Docker, _) => fault.inject_docker(&ctx).await,
         (RuntimeKind::Process, Runtimes::Both) => fault.inject_process(&ctx).await,
         (RuntimeKind::Process, Runtimes::DockerOnly(reason)) => Err(FaultError::NeedsDocker {
@@ -153,11 +194,26 @@ pub async fn inject(
     }
 }
 
+/// The Kubernetes parts of a stack, for the kinds that run there.
+pub(crate) fn kubernetes_run(
+    stack: &Stack,
+) -> Result<&crate::stack::kubernetes::KubeRun, FaultError> {
+    stack.kubernetes().ok_or_else(|| {
+        FaultError::Stack(StackError::Unsupported(
+            "a Kubernetes fault on a stack that does not run on Kubernetes".into(),
+        ))
+    })
+}
+
 /// Reverts everything faults added to the run: rules, qdiscs, disconnects,
 /// pauses, lowered memory limits, fill files.
 pub async fn heal_all(stack: &Stack) -> Result<(), FaultError> {
-    if stack.runtime_kind() == RuntimeKind::Process {
-        return heal::on_process(stack, None).map(|_| ());
+    match stack.runtime_kind() {
+        RuntimeKind::Process => return heal::on_process(stack, None).map(|_| ()),
+        // Every object a fault adds on Kubernetes lives in the run's
+        // namespace, which goes with the run.
+        RuntimeKind::Kubernetes => return Ok(()),
+        RuntimeKind::Docker => {}
     }
     heal::on_docker(stack, None).await.map(|_| ())
 }

@@ -2,6 +2,11 @@
 //! its current use plus some headroom (memory and memory+swap: cgroup v1), then
 //! the worker is told to grow its memory; the kernel's OOM killer ends it.
 //! Witness: the `oom` event, then `die` with exit code 137 and `OOMKilled: true`.
+//!
+//! On Kubernetes the limit is the one the pod was created with
+//! (`stack.worker.memory_limit`: a running pod's limit cannot change before
+//! 1.33), and the worker is told to grow. Witness: the container restarted,
+//! its `lastState.terminated.reason` `OOMKilled`.
 
 use std::time::Duration;
 
@@ -14,7 +19,7 @@ use serde_json::json;
 
 use super::kind::{BoxFuture, Fault, Injection, Kind, Runtimes};
 use super::revert::{Revert, Scope};
-use super::{gpu, Ctx, FaultEffect, FaultError};
+use super::{gpu, pod_witness, Ctx, FaultEffect, FaultError};
 use crate::stack::{ByteSize, Role, Stack};
 
 /// The kind's description, for the registry.
@@ -26,6 +31,7 @@ pub static KIND: Kind = Kind {
     runtimes: Runtimes::DockerOnly(
         "it lowers the container's memory limit, a cgroup that Docker manages",
     ),
+    kubernetes: true,
     disruptive: true,
     reverts: &[&MEMORY],
 };
@@ -74,6 +80,47 @@ impl Fault for OomKill {
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(inject(ctx, self.target, self.headroom))
+    }
+
+    fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(on_kubernetes(ctx, self.target))
+    }
+}
+
+/// Tells the worker to grow past the limit its pod was created with; the
+/// kubelet's account of the container is the witness.
+async fn on_kubernetes(ctx: &Ctx<'_>, target: Role) -> Result<FaultEffect, FaultError> {
+    let k8s = super::kubernetes_run(ctx.stack)?;
+    let Some(limit) = ctx.stack.spec().worker.memory_limit else {
+        return Ok(ctx.unavailable(
+            "oom-kill",
+            target,
+            "on Kubernetes the worker's pod needs a memory limit from its creation: \
+             set stack.worker.memory_limit"
+                .into(),
+        ));
+    };
+    let before = pod_witness::running_pod(k8s, "oom-kill", target).await?;
+    let requested = ctx.clock.now_ms();
+    let request = contract::FaultRequest {
+        kind: contract::FaultKind::HostMemoryGrow,
+        xid: None,
+        duration_ms: None,
+    };
+    let report = gpu::post_fault(ctx, target, &request).await?;
+    let mut evidence = serde_json::Map::new();
+    evidence.insert("limit_bytes".into(), json!(limit.0));
+    evidence.insert("worker_report".into(), json!(report));
+    let restart = pod_witness::await_restart(ctx, k8s, target, &before, &mut evidence).await?;
+    match restart {
+        Some(r) if r.pod.last_terminated.as_ref().is_some_and(|t| t.1 == "OOMKilled") => {
+            let witness = format!(
+                "restartCount {} -> {}, lastState.terminated reason OOMKilled (limit {limit})",
+                before.restart_count, r.pod.restart_count
+            );
+            Ok(ctx.witnessed("oom-kill", target, requested, r.seen_at_ms, witness, evidence.into()))
+        }
+        _ => Ok(ctx.unwitnessed("oom-kill", target, requested, evidence.into())),
     }
 }
 

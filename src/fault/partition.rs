@@ -1,7 +1,8 @@
 //! `partition`: cut the target off. `disconnect` takes it off the run network
 //! (witness: the network's `disconnect` event); `iptables` drops packets from
 //! and/or to chosen peers in its namespace (witness: the rule is listed and
-//! its counter moves).
+//! its counter moves). On Kubernetes, a NetworkPolicy (see `network_policy`):
+//! witnessed by connections to the pod failing, else reported as not enforced.
 
 use bollard::models::{EndpointSettings, NetworkConnectRequest};
 use schemars::JsonSchema;
@@ -11,7 +12,7 @@ use serde_json::json;
 use super::kind::{BoxFuture, Fault, Injection, Kind, Runtimes};
 use super::netfilter::{self, Match};
 use super::revert::{Revert, Scope};
-use super::{Ctx, Direction, FaultEffect, FaultError, Leftovers};
+use super::{network_policy, Ctx, Direction, FaultEffect, FaultError, Leftovers};
 use crate::stack::{Role, Stack};
 
 /// The kind's description, for the registry.
@@ -21,6 +22,7 @@ pub static KIND: Kind = Kind {
             packets with iptables in its network namespace (`iptables`, per peer and direction).",
     schema: Partition::json_schema,
     runtimes: Runtimes::DockerOnly("it works inside the container's network namespace"),
+    kubernetes: true,
     disruptive: true,
     reverts: &[&netfilter::CHAINS, &DISCONNECTED],
 };
@@ -104,6 +106,15 @@ impl Fault for Partition {
             &self.peers,
             self.direction,
             self.method,
+        ))
+    }
+
+    fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
+        Box::pin(network_policy::partition(
+            ctx,
+            self.target,
+            &self.peers,
+            self.direction,
         ))
     }
 }

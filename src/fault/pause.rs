@@ -18,6 +18,7 @@ pub static KIND: Kind = Kind {
     about: "Freeze every process of the container (cgroup freezer). Witness: state `paused` and `pause` event.",
     schema: Pause::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: true,
     reverts: &[&PAUSED],
 };

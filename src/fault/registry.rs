@@ -136,9 +136,12 @@ pub fn fields(kind: &Kind) -> Vec<String> {
 
 /// The runtimes that can make a kind, in words.
 pub fn runtimes(kind: &Kind) -> &'static str {
-    match kind.runtimes {
-        Runtimes::Both => "docker, process",
-        Runtimes::DockerOnly(_) => "docker",
+    match (kind.runtimes, kind.kubernetes) {
+        (Runtimes::Both, false) => "docker, process",
+        (Runtimes::Both, true) => "docker, process, kubernetes",
+        (Runtimes::DockerOnly(_), false) => "docker",
+        (Runtimes::DockerOnly(_), true) => "docker, kubernetes",
+        (Runtimes::KubernetesOnly(_), _) => "kubernetes",
     }
 }
 

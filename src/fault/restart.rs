@@ -16,6 +16,7 @@ pub static KIND: Kind = Kind {
     about: "Restart the container (Docker restart). Witness: `restart` event, then running.",
     schema: Restart::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: true,
     reverts: &[],
 };

@@ -18,6 +18,7 @@ pub static KIND: Kind = Kind {
     about: "Mark the target in the harness's own tests. Witness: the target's state.",
     schema: TestMark::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: true,
     reverts: &[],
 };

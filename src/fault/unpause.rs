@@ -15,6 +15,7 @@ pub static KIND: Kind = Kind {
     about: "Thaw a paused container. Witness: state `running` and `unpause` event.",
     schema: Unpause::json_schema,
     runtimes: Runtimes::Both,
+    kubernetes: false,
     disruptive: false,
     reverts: &[],
 };

@@ -22,9 +22,14 @@ pub enum ConnectionMode {
 /// What to probe and how often.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
-    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback
-    /// or the multi-host test bed's range only, unless [`ProbeConfig::remote_ok`].
+    /// Full URL, path included, e.g. `http://127.0.0.1:18080/health`. Loopback,
+    /// the multi-host test bed's range or [`ProbeConfig::own_address`] only,
+    /// unless [`ProbeConfig::remote_ok`].
     pub url: String,
+    /// The one address off loopback the URL may name: the stack's own front
+    /// door where it has an address of its own (a Kubernetes pod, reached on
+    /// the pod network), never anything a scenario writes.
+    pub own_address: Option<IpAddr>,
     /// Time between consecutive probes (default 20 ms).
     pub interval: Duration,
     /// A probe without a full answer after this long fails (default 1 s).
@@ -54,6 +59,7 @@ impl ProbeConfig {
         let timeout = Duration::from_secs(1);
         Self {
             url: url.into(),
+            own_address: None,
             interval,
             timeout,
             max_count: None,
@@ -111,11 +117,11 @@ impl ProbeConfig {
                     url: url.clone(),
                     reason: e.to_string(),
                 })?;
-                let on_test_bed = parsed
-                    .host_str()
-                    .and_then(|h| h.parse::<std::net::Ipv4Addr>().ok())
-                    .is_some_and(crate::stack::hosts::is_local_address);
-                if on_test_bed || self.remote_ok {
+                let host = parsed.host_str().and_then(|h| h.parse::<IpAddr>().ok());
+                let own = host.is_some() && host == self.own_address;
+                let on_test_bed = matches!(host, Some(IpAddr::V4(v4))
+                    if crate::stack::hosts::is_local_address(v4));
+                if own || on_test_bed || self.remote_ok {
                     Ok(parsed)
                 } else {
                     Err(ProbeError::NotLoopback { url })
@@ -180,6 +186,23 @@ mod tests {
         ] {
             assert!(ensure_loopback(url).is_ok(), "{url} should be accepted");
         }
+    }
+
+    #[test]
+    fn the_stacks_own_address_is_accepted_and_no_other() {
+        let mut cfg = ProbeConfig::new("http://10.244.1.7:8080/health");
+        cfg.max_count = Some(1);
+        assert!(matches!(
+            cfg.validate(),
+            Err(ProbeError::NotLoopback { .. })
+        ));
+        cfg.own_address = Some("10.244.1.7".parse().unwrap());
+        assert!(cfg.validate().is_ok());
+        cfg.url = "http://10.244.1.8:8080/health".into();
+        assert!(matches!(
+            cfg.validate(),
+            Err(ProbeError::NotLoopback { .. })
+        ));
     }
 
     #[test]

@@ -550,16 +550,43 @@ fn check_runtime(
     step_at: &dyn Fn(usize) -> At,
     f: &mut Findings,
 ) {
-    if s.stack.runtime != RuntimeKind::Process {
-        return;
-    }
     let runtime_at = positions
         .stack
         .as_ref()
         .and_then(|st| st.value.runtime.as_ref().and_then(pos).or_else(|| pos(st)));
+    match s.stack.runtime {
+        RuntimeKind::Process => {}
+        RuntimeKind::Kubernetes => return check_kubernetes(s, runtime_at, step_at, f),
+        RuntimeKind::Docker => {
+            for (i, step) in s.steps.iter().enumerate() {
+                if let Action::Fault(fault) = &step.action {
+                    if !fault.kind_info().on_docker() {
+                        f.add(
+                            step_at(i),
+                            format!(
+                                "step {}: fault `{}` needs `stack.runtime: kubernetes`",
+                                i + 1,
+                                fault.kind()
+                            ),
+                        );
+                    }
+                }
+            }
+            return;
+        }
+    }
     for (i, step) in s.steps.iter().enumerate() {
         if let Action::Fault(fault) = &step.action {
-            if let Some(reason) = fault.kind_info().needs_docker() {
+            if !fault.kind_info().on_docker() {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: fault `{}` needs `stack.runtime: kubernetes`",
+                        i + 1,
+                        fault.kind()
+                    ),
+                );
+            } else if let Some(reason) = fault.kind_info().needs_docker() {
                 f.add(
                     step_at(i),
                     format!(
@@ -610,6 +637,66 @@ fn check_runtime(
             runtime_at,
             "`stack.data_volume_size` needs `stack.runtime: docker` (a tmpfs volume); the process runtime uses a plain directory",
         );
+    }
+}
+
+/// Faults and stack options that `runtime: kubernetes` cannot honour.
+fn check_kubernetes(s: &Scenario, runtime_at: At, step_at: &dyn Fn(usize) -> At, f: &mut Findings) {
+    for (i, step) in s.steps.iter().enumerate() {
+        if let Action::Fault(fault) = &step.action {
+            if fault.kind() == "oom-kill" && s.stack.worker.memory_limit.is_none() {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: `oom-kill` on Kubernetes needs `stack.worker.memory_limit`: \
+                         a pod's limit is set when it is made",
+                        i + 1
+                    ),
+                );
+            }
+            if !fault.kind_info().kubernetes {
+                f.add(
+                    step_at(i),
+                    format!(
+                        "step {}: fault `{}` cannot be made on `stack.runtime: kubernetes`; \
+                         there: {}",
+                        i + 1,
+                        fault.kind(),
+                        crate::fault::registry::shipped()
+                            .filter(|k| k.kubernetes)
+                            .map(|k| k.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    let unsupported = [
+        (
+            s.stack.worker.image.is_some(),
+            "`stack.worker.image` (Kubernetes runs the reference worker)",
+        ),
+        (
+            s.stack.frontdoor.kind != crate::stack::FrontdoorKind::Haproxy,
+            "`stack.frontdoor.kind: nginx` (Kubernetes runs the HAProxy front door)",
+        ),
+        (
+            s.stack.data_volume_size.is_some(),
+            "`stack.data_volume_size` (a Docker tmpfs volume)",
+        ),
+        (
+            s.stack.worker.gpus != crate::stack::Gpus::None,
+            "`stack.worker.gpus` (Docker's NVIDIA runtime)",
+        ),
+    ];
+    for (set, what) in unsupported {
+        if set {
+            f.add(
+                runtime_at,
+                format!("{what} needs `stack.runtime: docker`; remove it or run on Docker"),
+            );
+        }
     }
 }
 
@@ -887,6 +974,36 @@ mod tests {
         assert_eq!((p[0].line, p[0].column), (Some(10), Some(5)), "{}", p[0]);
         assert!(p[1].message.contains("memory_limit"), "{}", p[1]);
         assert_eq!(p[1].line, Some(3), "{}", p[1]);
+    }
+
+    #[test]
+    fn kubernetes_refuses_the_faults_it_cannot_make_and_docker_refuses_pod_kill() {
+        let p = problems(
+            "k8s.yaml",
+            "name: k\nstack:\n  runtime: kubernetes\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: pause, target: primary}\n  - at: 2s\n    fault: {kind: oom-kill, target: primary}\n  - at: 3s\n    fault: {kind: pod-kill, target: primary}\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("fault `pause` cannot be made on `stack.runtime: kubernetes`")
+                && p[0].message.contains("pod-kill"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(p[0].line, Some(7), "{}", p[0]);
+        assert!(p[1].message.contains("memory_limit"), "{}", p[1]);
+        assert_eq!(p[1].line, Some(9), "{}", p[1]);
+        let p = problems(
+            "docker.yaml",
+            "name: d\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: pod-kill, target: primary}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("`pod-kill` needs `stack.runtime: kubernetes`"),
+            "{}",
+            p[0]
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct FaultLedger {
     pub qdiscs: BTreeSet<Role>,
     /// Memory limits lowered: the original (memory, memory-swap) in bytes, 0 = unlimited.
     pub memory: BTreeMap<Role, (i64, i64)>,
+    /// NetworkPolicies made by partitions on Kubernetes, per pod role.
+    pub policies: BTreeMap<Role, Vec<String>>,
     /// The fill file on the shared volume exists.
     pub disk_filled: bool,
     /// Number of chains made so far (for unique chain names).
@@ -41,6 +43,7 @@ impl FaultLedger {
             && self.chains.values().all(Vec::is_empty)
             && self.qdiscs.is_empty()
             && self.memory.is_empty()
+            && self.policies.values().all(Vec::is_empty)
             && !self.disk_filled
             && self.host_rules.values().all(Vec::is_empty)
             && self.host_qdiscs.values().all(Vec::is_empty)

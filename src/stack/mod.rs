@@ -13,6 +13,7 @@ pub mod haproxy;
 pub mod haproxy_log;
 pub mod hosts;
 pub mod images;
+pub mod kubernetes;
 pub mod labels;
 pub mod ledger;
 mod multi_host;
@@ -166,9 +167,34 @@ pub enum StackError {
     /// The stack cannot do this here.
     #[error("{0}")]
     Unsupported(String),
+    /// No Kubernetes cluster could be reached with the kubeconfig found.
+    #[error(
+        "cannot reach a Kubernetes cluster ({detail}); set KUBECONFIG or write ~/.kube/config \
+         (or run in a pod), and name the context with --context or stack.kubernetes.context"
+    )]
+    KubernetesUnreachable {
+        /// What the client reported.
+        detail: String,
+    },
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes could not {action}: {source}")]
+    Kubernetes {
+        /// What was being done.
+        action: String,
+        /// The API server's answer.
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl StackError {
+    pub(crate) fn kube(action: impl Into<String>, source: kube::Error) -> Self {
+        StackError::Kubernetes {
+            action: action.into(),
+            source,
+        }
+    }
+
     pub(crate) fn docker(action: impl Into<String>, source: bollard::errors::Error) -> Self {
         StackError::Docker {
             action: action.into(),
@@ -216,6 +242,8 @@ pub(crate) enum Runtime {
     Docker(DockerRun),
     /// Local processes on 127.0.0.1.
     Process(process::ProcessRun),
+    /// Pods in a namespace of a Kubernetes cluster.
+    Kubernetes(Box<kubernetes::KubeRun>),
 }
 
 /// The Docker-only parts of a running stack.
@@ -263,6 +291,7 @@ impl Stack {
             }
             RuntimeKind::Docker => up::up(spec, run_id, clock).await,
             RuntimeKind::Process => process::up(spec, run_id, clock).await,
+            RuntimeKind::Kubernetes => kubernetes::up(spec, run_id, clock).await,
         }
     }
 
@@ -271,6 +300,7 @@ impl Stack {
         match self.runtime {
             Runtime::Docker(_) => RuntimeKind::Docker,
             Runtime::Process(_) => RuntimeKind::Process,
+            Runtime::Kubernetes(_) => RuntimeKind::Kubernetes,
         }
     }
 
@@ -287,6 +317,16 @@ impl Stack {
     /// The front door's URL on the host: `http://127.0.0.1:<port>`.
     pub fn frontdoor_url(&self) -> &str {
         &self.frontdoor_url
+    }
+
+    /// The front door's own address off loopback, where the harness reaches it
+    /// there (a Kubernetes pod's address); `None` for Docker and process
+    /// stacks, which are reached on 127.0.0.1.
+    pub fn frontdoor_own_address(&self) -> Option<std::net::IpAddr> {
+        match &self.runtime {
+            Runtime::Kubernetes(_) => self.containers.get(&Role::Frontdoor)?.ip.parse().ok(),
+            _ => None,
+        }
     }
 
     /// HAProxy's stats page as CSV: `http://127.0.0.1:<port>/stats;csv`;
@@ -337,11 +377,13 @@ impl Stack {
         &self.clock
     }
 
-    /// The run's Docker network (empty for the process runtime).
+    /// The run's Docker network (empty for the process runtime; the
+    /// namespace on Kubernetes).
     pub fn network_name(&self) -> &str {
         match &self.runtime {
             Runtime::Docker(d) => &d.network,
             Runtime::Process(_) => "",
+            Runtime::Kubernetes(k) => k.namespace(),
         }
     }
 
@@ -351,6 +393,7 @@ impl Stack {
         match &self.runtime {
             Runtime::Docker(d) => &d.volume,
             Runtime::Process(p) => p.data_dir_str(),
+            Runtime::Kubernetes(k) => k.volume(),
         }
     }
 
@@ -395,6 +438,9 @@ impl Stack {
         match &self.runtime {
             Runtime::Docker(d) => &d.engines[&role],
             Runtime::Process(_) => panic!("a Docker operation on a `runtime: process` stack"),
+            Runtime::Kubernetes(_) => {
+                panic!("a Docker operation on a `runtime: kubernetes` stack")
+            }
         }
     }
 
@@ -403,7 +449,7 @@ impl Stack {
     pub fn host_of(&self, role: Role) -> Option<&hosts::RoleHost> {
         match &self.runtime {
             Runtime::Docker(d) => d.hosts.as_ref().map(|h| &h[&role]),
-            Runtime::Process(_) => None,
+            Runtime::Process(_) | Runtime::Kubernetes(_) => None,
         }
     }
 
@@ -411,15 +457,23 @@ impl Stack {
     pub fn try_docker(&self) -> Option<&Docker> {
         match &self.runtime {
             Runtime::Docker(d) => Some(&d.docker),
-            Runtime::Process(_) => None,
+            Runtime::Process(_) | Runtime::Kubernetes(_) => None,
         }
     }
 
-    /// The local processes, `None` on a Docker stack.
+    /// The local processes, `None` on a Docker or Kubernetes stack.
     pub fn processes(&self) -> Option<&process::ProcessRun> {
         match &self.runtime {
-            Runtime::Docker(_) => None,
+            Runtime::Docker(_) | Runtime::Kubernetes(_) => None,
             Runtime::Process(p) => Some(p),
+        }
+    }
+
+    /// The run's namespace and API client, `None` unless on Kubernetes.
+    pub fn kubernetes(&self) -> Option<&kubernetes::KubeRun> {
+        match &self.runtime {
+            Runtime::Kubernetes(k) => Some(&**k),
+            _ => None,
         }
     }
 
@@ -454,7 +508,7 @@ impl Stack {
             .into_iter()
             .filter_map(|role| {
                 let addr = match &self.runtime {
-                    Runtime::Docker(_) => {
+                    Runtime::Docker(_) | Runtime::Kubernetes(_) => {
                         format!(
                             "{}:{}",
                             self.containers.get(&role)?.ip,
@@ -486,6 +540,7 @@ impl Stack {
                 docker::tail_logs(&d.engines[&role], &self.containers[&role].name, tail).await
             }
             Runtime::Process(p) => p.tail_log(role, tail),
+            Runtime::Kubernetes(k) => k.logs(role, Some(tail)).await,
         }
     }
 
@@ -500,6 +555,7 @@ impl Stack {
                 .await
             }
             Runtime::Process(p) => p.whole_log(Role::Frontdoor),
+            Runtime::Kubernetes(k) => k.logs(Role::Frontdoor, None).await,
         }
     }
 
@@ -511,6 +567,7 @@ impl Stack {
                 docker::status(&d.engines[&role], &self.containers[&role].name).await
             }
             Runtime::Process(p) => Ok(p.status(role)),
+            Runtime::Kubernetes(k) => k.status(role).await,
         }
     }
 
@@ -549,6 +606,7 @@ impl Stack {
                 result
             }
             Runtime::Process(p) => p.shutdown(),
+            Runtime::Kubernetes(k) => k.shutdown().await,
         }
     }
 }
@@ -557,8 +615,12 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Stop recording first; then the guard (if still armed) removes the run.
         // A process run's own drop stops its processes and removes its directory.
-        if let Runtime::Docker(d) = &mut self.runtime {
-            d.recorder.take();
+        match &mut self.runtime {
+            Runtime::Docker(d) => {
+                d.recorder.take();
+            }
+            Runtime::Kubernetes(k) => k.stop_recording(),
+            Runtime::Process(_) => {}
         }
     }
 }

@@ -19,6 +19,9 @@ pub struct StackSpec {
     pub runtime: RuntimeKind,
     /// Host programs of `runtime: process` (ignored by `docker`).
     pub process: ProcessSpec,
+    /// The cluster of `runtime: kubernetes` (ignored by the others).
+    #[serde(skip_serializing_if = "KubernetesSpec::is_default")]
+    pub kubernetes: KubernetesSpec,
     /// Images to run instead of the locally built ones (for users with a registry).
     pub images: ImagesSpec,
     /// The front door (HAProxy by default, or Nginx).
@@ -66,6 +69,7 @@ impl Default for StackSpec {
         Self {
             runtime: RuntimeKind::Docker,
             process: ProcessSpec::default(),
+            kubernetes: KubernetesSpec::default(),
             images: ImagesSpec::default(),
             frontdoor: FrontdoorSpec::default(),
             worker: WorkerSpec::default(),
@@ -93,6 +97,10 @@ pub enum RuntimeKind {
     /// Only `kill`, `pause`, `unpause`, `restart`, `heal`, `gpu` and
     /// `corrupt-checkpoint` faults work there.
     Process,
+    /// A Kubernetes cluster (kubeconfig from `KUBECONFIG`, `~/.kube/config` or
+    /// in-cluster): one namespace per run, the stack as pods. Only `kill`,
+    /// `oom-kill`, `pod-kill`, `partition` and `heal` faults work there.
+    Kubernetes,
 }
 
 impl RuntimeKind {
@@ -101,7 +109,40 @@ impl RuntimeKind {
         match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
+            RuntimeKind::Kubernetes => "kubernetes",
         }
+    }
+}
+
+/// Where `runtime: kubernetes` runs the stack and how its pods get their
+/// images and their shared checkpoint volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSpec {
+    /// The kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`,
+    /// then the pod's service account when `takeover` runs in a cluster).
+    #[schemars(with = "Option<String>")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current one; `takeover run
+    /// --context` overrides it).
+    pub context: Option<String>,
+    /// A StorageClass that provides ReadWriteMany volumes (NFS, CephFS, ...):
+    /// the run's namespace gets a claim of it, which both workers mount at
+    /// `/data` for their checkpoints. Without it, a hostPath folder on the node
+    /// is used, which is shared only on a one-node cluster.
+    pub checkpoint_storage_class: Option<String>,
+    /// A Docker engine of the (single) node to copy the locally built images
+    /// into (`unix:///run/takeover-k8s/docker.sock` on the test bed); pods then
+    /// use them with `imagePullPolicy: Never`, and `kill` signals their
+    /// containers there. Default: `$TAKEOVER_K8S_NODE_ENGINE`. Without one, the
+    /// images named in `stack.images` must be pullable by the cluster.
+    pub node_engine: Option<String>,
+}
+
+impl KubernetesSpec {
+    /// Whether nothing is set (it is then left out of a serialized spec).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
     }
 }
 

@@ -60,13 +60,17 @@ pub enum EventKind {
     AudioVerdict,
     /// Teardown of the stack started.
     TeardownStarted,
+    /// What a Kubernetes cluster said about the run's pods: a pod made or
+    /// gone, a container seen dying (exit code, reason) or starting, and the
+    /// cluster's own Event objects (`Killing`, `Started`, `BackOff`, ...).
+    ClusterEvent,
     /// Anything else worth a line (a deadline passed, a warning).
     Note,
 }
 
 impl EventKind {
     /// Every kind, in timeline order.
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::StackUp,
         EventKind::ProbesStarted,
         EventKind::JobSubmitted,
@@ -91,6 +95,7 @@ impl EventKind {
         EventKind::RunbookEnded,
         EventKind::AudioVerdict,
         EventKind::TeardownStarted,
+        EventKind::ClusterEvent,
         EventKind::Note,
     ];
 
@@ -121,6 +126,7 @@ impl EventKind {
             EventKind::RunbookEnded => "runbook_ended",
             EventKind::AudioVerdict => "audio_verdict",
             EventKind::TeardownStarted => "teardown_started",
+            EventKind::ClusterEvent => "cluster_event",
             EventKind::Note => "note",
         }
     }

@@ -3,57 +3,16 @@
 //! its own dockerd in its own network namespace) comes up, runs a pod from an
 //! image loaded into the node's engine, shows the facts the Kubernetes faults
 //! will be witnessed by (a killed container restarted with `restartCount` up;
-//! a pod deleted with grace 0 gone), and goes down leaving nothing behind.
+//! a pod deleted with grace 0 gone). The test bed is the binary's shared one
+//! (`support::k8s`), whose `down` at exit must leave nothing behind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::skip::{skip, workspace_root, Need};
-
-const STATE: &str = "/run/takeover-k8s-test";
-const NETNS: &str = "takeover-k8s";
-const VETH: &str = "tk8s-root";
-
-/// Why this machine cannot run the test bed, if it cannot.
-fn missing() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root: the test bed makes a network namespace and a dockerd".into());
-    }
-    let tarball = tarball();
-    if !tarball.is_file() {
-        return Some(format!("no Kubernetes binaries at {}", tarball.display()));
-    }
-    for tool in ["etcd", "jq", "curl", "openssl"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
-}
-
-fn tarball() -> PathBuf {
-    std::env::var_os("TAKEOVER_K8S_TARBALL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("../shared/k8s/kubernetes-1.20.2-linux-amd64.tar.xz")
-        })
-}
-
-fn testbed(verb: &str) -> Output {
-    Command::new(workspace_root().join("scripts/k8s-testbed.sh"))
-        .arg(verb)
-        .env("TAKEOVER_K8S_STATE", STATE)
-        .output()
-        .expect("run scripts/k8s-testbed.sh")
-}
+use crate::support::k8s::{self, STATE};
 
 /// A request to the test bed's API server with its admin token, as JSON.
 fn api(method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -96,52 +55,12 @@ fn node_container(pod: &str) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
-fn leftovers() -> Vec<String> {
-    let mut left = Vec::new();
-    if Path::new(STATE).exists() {
-        left.push(format!("state folder {STATE}"));
-    }
-    if Path::new("/run/netns").join(NETNS).exists() {
-        left.push(format!("network namespace {NETNS}"));
-    }
-    let link = Command::new("ip").args(["link", "show", VETH]).output();
-    if link.is_ok_and(|o| o.status.success()) {
-        left.push(format!("veth {VETH}"));
-    }
-    let procs = Command::new("pgrep")
-        .args(["-af", STATE])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    if !procs.is_empty() {
-        left.push(format!("processes: {procs}"));
-    }
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if mounts.contains(STATE) {
-        left.push("mounts under the state folder".into());
-    }
-    left
-}
-
 #[test]
-fn the_k8s_testbed_runs_a_pod_restarts_a_killed_container_and_leaves_nothing() {
-    if let Some(why) = missing() {
-        skip(Need::K8sTestbed, &why);
-        return;
-    }
+fn the_k8s_testbed_runs_a_pod_and_restarts_a_killed_container() {
     let _turn = crate::support::one_drill_at_a_time();
-    let started = Instant::now();
-    let up = testbed("up");
-    let up_secs = started.elapsed().as_secs_f64();
-    if !up.status.success() {
-        let _ = testbed("down");
-        panic!(
-            "test bed did not come up: {}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-    }
-    eprintln!("k8s test bed up in {up_secs:.1} s");
-
+    let Some(_bed) = k8s::shared() else {
+        return;
+    };
     let checks = std::panic::catch_unwind(|| {
         let node = api("GET", "/api/v1/nodes/takeover-node", None);
         assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.20.2");
@@ -194,15 +113,7 @@ fn the_k8s_testbed_runs_a_pod_restarts_a_killed_container_and_leaves_nothing() {
         });
     });
 
-    let down = testbed("down");
-    assert!(
-        down.status.success(),
-        "down failed: {}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    let left = leftovers();
     if let Err(panic) = checks {
         std::panic::resume_unwind(panic);
     }
-    assert!(left.is_empty(), "the test bed left: {left:?}");
 }

@@ -20,6 +20,7 @@ mod doctor_cli;
 mod gpu_faults;
 mod hosts;
 mod k8s_testbed;
+mod kubernetes;
 mod metrics_pushgateway;
 mod network;
 mod nginx;

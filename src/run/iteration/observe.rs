@@ -44,6 +44,7 @@ impl Observers {
         let mut probe_config = ProbeConfig::new(format!("{}{}", stack.frontdoor_url(), path))
             .with_interval(probe.interval.get())
             .with_timeout(probe.timeout.get());
+        probe_config.own_address = stack.frontdoor_own_address();
         // Real hosts (`stack.allow_remote`) put the front door off this machine.
         probe_config.remote_ok = stack.spec().allow_remote;
         let prober = match crate::probe::start(probe_config, clock) {

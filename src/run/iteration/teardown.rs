@@ -4,7 +4,7 @@
 use super::record::Recorder;
 use super::{lock, Plan};
 use crate::report::model::{EventKind, IterationOutcome};
-use crate::stack::Stack;
+use crate::stack::{DockerEvent, RuntimeKind, Stack};
 
 /// Removes the stack (or keeps it, failed, when asked to) and records the
 /// `teardown` phase; true when the stack was kept.
@@ -16,6 +16,7 @@ pub(super) async fn teardown(
     run_id: &str,
 ) -> bool {
     let clock = rec.clock;
+    record_cluster_events(&stack, rec);
     let teardown_started = clock.now_ms();
     rec.now(EventKind::TeardownStarted, "removing the stack");
     let mut kept_stack = false;
@@ -40,4 +41,43 @@ pub(super) async fn teardown(
     rec.phases
         .insert("teardown".into(), clock.now_ms() - teardown_started);
     kept_stack
+}
+
+/// On Kubernetes, puts what the cluster said about the run's pods on the
+/// timeline, beside the probes (Docker's and the supervisor's events stay in
+/// the stack's own log).
+fn record_cluster_events(stack: &Stack, rec: &mut Recorder<'_>) {
+    if stack.runtime_kind() != RuntimeKind::Kubernetes {
+        return;
+    }
+    for e in stack.events().snapshot() {
+        rec.event(e.at_ms, EventKind::ClusterEvent, cluster_event_detail(&e));
+    }
+}
+
+/// One line for a cluster event: whose, what, and its facts.
+pub(super) fn cluster_event_detail(e: &DockerEvent) -> String {
+    let who = e
+        .role
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_else(|| e.actor.clone());
+    let mut line = if e.kind == "k8s" {
+        format!(
+            "{who}: {} ({})",
+            e.action,
+            e.attr("object").unwrap_or_default()
+        )
+    } else {
+        format!(
+            "{who}: pod {} {}",
+            e.attr("name").unwrap_or_default(),
+            e.action
+        )
+    };
+    for key in ["exitCode", "reason", "restartCount", "message"] {
+        if let Some(v) = e.attr(key).filter(|v| !v.is_empty()) {
+            line.push_str(&format!(", {key} {v}"));
+        }
+    }
+    line
 }

@@ -97,7 +97,7 @@ pub(super) fn check_hosts(
         return;
     }
     let hosts_at = stack_path_at(positions, "hosts");
-    if st.runtime == RuntimeKind::Process {
+    if st.runtime != RuntimeKind::Docker {
         f.add(
             stack_path_at(positions, "runtime"),
             "`stack.hosts` needs `stack.runtime: docker`: each host is a Docker engine",

@@ -1,6 +1,7 @@
 //! Helpers for the drill tests: the docker CLI, the takeover binary, temp dirs,
 //! and the one turn that keeps two stacks from running at once.
 
+pub mod k8s;
 pub mod run;
 pub mod skip;
 pub mod testbed;

@@ -46,10 +46,22 @@ pub fn run_scenario_with(name: &str, extra: &[&str]) -> DrillRun {
 /// Runs the scenario file at `path` (relative to the workspace, or absolute),
 /// named `name` in messages, with extra `takeover run` arguments.
 pub fn run_scenario_file(name: &str, path: &std::path::Path, extra: &[&str]) -> DrillRun {
+    run_scenario_file_env(name, path, extra, &[])
+}
+
+/// [`run_scenario_file`] with extra environment variables for `takeover`
+/// (`KUBECONFIG` of a test bed, ...).
+pub fn run_scenario_file_env(
+    name: &str,
+    path: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> DrillRun {
     super::require_docker();
     let dir = super::temp_dir(name);
     let started = std::time::Instant::now();
     let out = super::takeover()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("run")
         .arg(path)
         .arg("--plain")
