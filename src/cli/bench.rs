@@ -482,6 +482,7 @@ const PHASE_ORDER: &[&str] = &[
     "warm_up",
     "workload",
     "job",
+    "steps",
     "fault",
     "fault_to_recovery",
     "recovery",
@@ -551,6 +552,17 @@ fn run_drill(a: DrillArgs) -> anyhow::Result<BenchOutput> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let wall_ms = (report.ended_at - report.started_at)
+        .num_microseconds()
+        .unwrap_or(0) as f64
+        / 1e3;
+    let share = harness_share_ms(wall_ms, &iterations);
+    let _ = writeln!(
+        t,
+        "{:>18} {:>11}  per iteration: the run's wall time ({wall_ms:.0} ms) less every drill-proper phase",
+        "harness share",
+        share.map_or("-".into(), |m| format!("{m:.0}")),
+    );
     let json = serde_json::json!({
         "bench": "drill",
         "scenario": report.scenario.name,
@@ -558,8 +570,38 @@ fn run_drill(a: DrillArgs) -> anyhow::Result<BenchOutput> {
         "phases": rows,
         "iteration_ms": totals,
         "iteration_median_ms": total_median,
+        "run_wall_ms": wall_ms,
+        "harness_share_ms": share,
     });
     Ok((t, json, Outcome::Passed))
+}
+
+/// The phases that are the harness's own work; every other phase is the
+/// drill proper (the job, the faults, the recovery).
+const HARNESS_PHASES: &[&str] = &[
+    "images",
+    "stack_up",
+    "reference",
+    "verify",
+    "report",
+    "teardown",
+];
+
+/// The harness's own share of a run, per iteration: the run's wall time less
+/// the drill-proper phases of every iteration, over the iterations. Unlike the
+/// sum of the harness phases, it counts time once where phases overlapped
+/// (the next stack coming up during a teardown). `None` without iterations.
+fn harness_share_ms(wall_ms: f64, iterations: &[(f64, &BTreeMap<String, f64>)]) -> Option<f64> {
+    if iterations.is_empty() || !wall_ms.is_finite() {
+        return None;
+    }
+    let proper: f64 = iterations
+        .iter()
+        .flat_map(|(_, phases)| phases.iter())
+        .filter(|(name, _)| !HARNESS_PHASES.contains(&name.as_str()))
+        .map(|(_, ms)| ms)
+        .sum();
+    Some((wall_ms - proper).max(0.0) / iterations.len() as f64)
 }
 
 /// One row per phase (known phases in drill order, then any others) and the
@@ -628,6 +670,31 @@ mod tests {
         assert_eq!(parse_mode("503"), Ok(OutageMode::Status503));
         assert_eq!(parse_mode("close"), Ok(OutageMode::Close));
         assert!(parse_mode("drop").unwrap_err().contains("503 or close"));
+    }
+
+    #[test]
+    fn harness_share_counts_overlapped_phases_once() {
+        let phases = |up: f64, job: f64, down: f64| -> BTreeMap<String, f64> {
+            [
+                ("stack_up", up),
+                ("job", job),
+                ("verify", 100.0),
+                ("teardown", down),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        };
+        let (a, b) = (
+            phases(1500.0, 20_000.0, 700.0),
+            phases(1200.0, 20_000.0, 600.0),
+        );
+        let iterations = [(22_300.0, &a), (21_900.0, &b)];
+        // Back to back: 1500 + 20000 + 100 + 700 + 1200 + 20000 + 100 + 600.
+        assert_eq!(harness_share_ms(44_200.0, &iterations), Some(2100.0));
+        // The second stack came up during the first teardown: 600 ms less wall time.
+        assert_eq!(harness_share_ms(43_600.0, &iterations), Some(1800.0));
+        assert_eq!(harness_share_ms(43_600.0, &[]), None);
     }
 
     #[test]

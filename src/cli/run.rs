@@ -1,7 +1,6 @@
 //! `takeover run`: run one or more drill scenarios against a fresh stack and write reports.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use futures_util::FutureExt;
@@ -166,9 +165,10 @@ pub(crate) async fn interrupted() -> &'static str {
     }
 }
 
-pub(crate) async fn remove_current(current: &Arc<Mutex<Option<String>>>) {
-    let run_id = current.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(run_id) = run_id {
+/// Removes every stack alive now (one, or two while the next iteration's
+/// stack comes up beside a teardown).
+pub(crate) async fn remove_current(live: &run::LiveRuns) {
+    for run_id in live.take_all() {
         match crate::stack::cleanup::remove_run(&run_id).await {
             Ok(removed) => eprintln!("removed run {run_id} ({} objects)", removed.total()),
             Err(e) => eprintln!(
@@ -242,7 +242,7 @@ async fn run_all(args: Args, loaded: Vec<scenario::LoadedScenario>) -> anyhow::R
             keep_on_failure: args.keep_on_failure,
             keep_artifacts: args.keep_artifacts,
         };
-        let current = Arc::new(Mutex::new(None::<String>));
+        let current = run::LiveRuns::new();
         let mut ui = Ui::new(mode);
         let drill =
             std::panic::AssertUnwindSafe(run::run_scenario(l, &opts, &mut ui, current.clone()))

@@ -2,7 +2,6 @@
 //! lease settings, one table row per setting (see `run::sweep`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -214,7 +213,7 @@ async fn run_cells(
         let _ = outcome;
         return Ok(None);
     }
-    let current = Arc::new(Mutex::new(None::<String>));
+    let current = crate::run::LiveRuns::new();
     let total = settings.len();
     let sweep = async {
         let mut cells = Vec::new();

@@ -11,13 +11,14 @@ pub mod figures;
 pub mod frontdoor_account;
 pub mod iteration;
 pub mod judge;
+pub mod live_runs;
 pub mod progress;
 pub mod runbook;
 pub mod sweep;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
+pub use live_runs::LiveRuns;
 pub use progress::{ProgressMode, Ui};
 
 use crate::report::model::{
@@ -77,12 +78,17 @@ fn host_name() -> String {
 }
 
 /// Runs every iteration of `loaded` and writes `report.json` into the report directory.
-/// `current_run` always names the stack alive now, so that an interrupt can remove it.
+/// `live_runs` always names the stacks alive now, so that an interrupt can remove them.
+///
+/// Each iteration after the first gets a stack brought up while the last one
+/// is torn down (the two overlap; the drill starts only once the old stack
+/// is gone), so the harness's own share of a run is shorter than the sum of
+/// its iterations' phases.
 pub async fn run_scenario(
     loaded: &LoadedScenario,
     opts: &RunOptions,
     ui: &mut Ui,
-    current_run: Arc<Mutex<Option<String>>>,
+    live_runs: LiveRuns,
 ) -> Result<RunResult, RunError> {
     let scenario = &loaded.scenario;
     let started_at = chrono::Utc::now();
@@ -101,7 +107,7 @@ pub async fn run_scenario(
         cache_dir: opts.cache_dir.clone(),
         keep_on_failure: opts.keep_on_failure,
         keep_artifacts: opts.keep_artifacts,
-        current_run,
+        live_runs,
     };
 
     let mut iterations = Vec::new();
@@ -114,8 +120,11 @@ pub async fn run_scenario(
     (environment.docker_api_version, environment.docker_version) = docker_facts().await;
     let mut artifacts = Vec::new();
     let mut run_id = String::new();
+    let mut launched = None;
     for index in 1..=total {
-        let result = iteration::run_iteration(&plan, index, total, ui).await;
+        let (result, next) =
+            iteration::run_iteration(&plan, index, total, ui, launched.take(), index < total).await;
+        launched = next;
         if run_id.is_empty() {
             run_id = result.iteration.run_id.clone();
         }
@@ -138,6 +147,9 @@ pub async fn run_scenario(
         if result.environment_error || result.kept_stack {
             break;
         }
+    }
+    if let Some(unused) = launched {
+        unused.discard(&plan).await;
     }
 
     let probe_ms = scenario.probe.interval.as_millis_f64();

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod back_to_back;
 mod conformance;
 mod core;
 mod doctor_cli;

@@ -8,22 +8,23 @@
 
 mod audio;
 mod job;
+mod launch;
 mod observe;
 mod record;
 mod steps;
 mod teardown;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contract::Script;
 
+pub use self::launch::Launch;
 use self::observe::Observers;
 use self::record::{Observed, Recorder};
 pub use self::steps::runbook_env;
 use super::progress::Ui;
-use crate::clock::Clock;
+use super::LiveRuns;
 use crate::report::model::{EventKind, Iteration, IterationOutcome};
 use crate::report::state::JobSeen;
 use crate::scenario::{LoadedScenario, WorkloadSpec};
@@ -44,8 +45,8 @@ pub struct Plan<'a> {
     pub keep_on_failure: bool,
     /// Keep audio and manifest even when the audio check passes.
     pub keep_artifacts: bool,
-    /// The run id of the stack alive now, for the Ctrl-C handler.
-    pub current_run: Arc<Mutex<Option<String>>>,
+    /// The run ids of the stacks alive now, for the Ctrl-C handler.
+    pub live_runs: LiveRuns,
 }
 
 /// The job of a drill, fixed across its iterations.
@@ -96,33 +97,44 @@ pub struct IterationResult {
     pub kept_stack: bool,
 }
 
-/// Runs iteration `index` of `total`.
+/// Runs iteration `index` of `total` on `launched` (its stack, already
+/// brought up beside the last iteration's teardown) or, when `None`, on a
+/// stack it brings up itself. With `launch_next`, the next iteration's stack
+/// comes up while this one's is torn down; it is returned for that iteration.
 pub async fn run_iteration(
     plan: &Plan<'_>,
     index: u32,
     total: u32,
     ui: &mut Ui,
-) -> IterationResult {
+    launched: Option<Launch>,
+    launch_next: bool,
+) -> (IterationResult, Option<Launch>) {
     let scenario = &plan.loaded.scenario;
     ui.iteration(&scenario.name, index, total);
-    let clock = Clock::start();
-    let started_at = chrono::Utc::now();
-    let run_id = crate::stack::new_run_id();
+    let launched = match launched {
+        Some(l) => l,
+        None => {
+            ui.phase("starting the stack");
+            launch::launch(plan).await
+        }
+    };
+    let Launch {
+        run_id,
+        clock,
+        started_at,
+        stack,
+        up_ms: (up_began, up_ended),
+    } = launched;
     let mut rec = Recorder::new(index, clock, ui);
-
-    rec.ui.phase("starting the stack");
-    *lock(&plan.current_run) = Some(run_id.clone());
-    let up_started = clock.now_ms();
-    let stack = match Stack::up(&scenario.stack, &run_id, &clock).await {
+    let stack = match stack {
         Ok(stack) => stack,
         Err(err) => {
-            *lock(&plan.current_run) = None;
             // A stack that cannot start is a problem of the environment or the
             // scenario's stack section, not a failed expectation.
             let reason = format!("the stack did not start: {err}");
             rec.ui.result(&format!("  error: {reason}"));
             rec.reasons.push(reason);
-            return IterationResult {
+            let result = IterationResult {
                 iteration: rec.into_iteration(
                     run_id,
                     started_at,
@@ -135,27 +147,48 @@ pub async fn run_iteration(
                 environment_error: true,
                 kept_stack: false,
             };
+            return (result, None);
         }
     };
-    rec.phases
-        .insert("stack_up".into(), clock.now_ms() - up_started);
-    rec.now(
+    rec.phases.insert("stack_up".into(), up_ended - up_began);
+    rec.event(
+        up_ended,
         EventKind::StackUp,
         format!("run {run_id}, front door {}", stack.frontdoor_url()),
     );
 
-    let drill = drill(plan, &stack, &mut rec).await;
+    let DrillOutput {
+        observed,
+        backend,
+        worker_image,
+        artifacts,
+    } = drill(plan, &stack, &mut rec).await;
     let outcome = rec.outcome();
-    let kept_stack = teardown::teardown(plan, stack, &mut rec, outcome, &run_id).await;
+    // The record is closed when the teardown ends, whether or not the next
+    // stack is still coming up.
+    let finish = async move {
+        let kept = teardown::teardown(plan, stack, &mut rec, outcome, &run_id).await;
+        (
+            kept,
+            rec.into_iteration(run_id, started_at, outcome, observed),
+        )
+    };
+    let ((kept_stack, iteration), next) = if launch_next && !teardown::keeps_stack(plan, outcome) {
+        let (finished, next) = tokio::join!(finish, launch::launch(plan));
+        (finished, Some(next))
+    } else {
+        (finish.await, None)
+    };
 
-    IterationResult {
-        iteration: rec.into_iteration(run_id, started_at, outcome, drill.observed),
-        backend: drill.backend,
-        worker_image: Some(drill.worker_image),
-        artifacts: drill.artifacts,
+    let result = IterationResult {
+        iteration,
+        backend,
+        worker_image: Some(worker_image),
+        artifacts,
         environment_error: false,
         kept_stack,
-    }
+    };
+    (result, next)
 }
 
 /// What the drill on a running stack produced.
@@ -213,6 +246,8 @@ async fn frontdoor_drill(
     rec.ui.phase("running the steps");
     steps::run_steps(plan, stack, rec, None, started).await;
     observers.wait_for_recovery(scenario, rec).await;
+    rec.phases
+        .insert("steps".into(), rec.clock.now_ms() - started);
     observers.finish(stack, rec, &mut out.observed, &[]).await;
     observe::require_recovery(scenario, rec, &out.observed);
 }
@@ -282,8 +317,4 @@ async fn job_drill(
         };
         audio::check(plan, job, stack, rec, out, finished, reference).await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -2,9 +2,15 @@
 //! a failed one.
 
 use super::record::Recorder;
-use super::{lock, Plan};
+use super::Plan;
 use crate::report::model::{EventKind, IterationOutcome};
 use crate::stack::{DockerEvent, RuntimeKind, Stack};
+
+/// Whether an iteration ending with `outcome` leaves its stack running for a
+/// person (a failed one, when asked to).
+pub(super) fn keeps_stack(plan: &Plan<'_>, outcome: IterationOutcome) -> bool {
+    outcome == IterationOutcome::Failed && plan.keep_on_failure
+}
 
 /// Removes the stack (or keeps it, failed, when asked to) and records the
 /// `teardown` phase; true when the stack was kept.
@@ -20,7 +26,7 @@ pub(super) async fn teardown(
     let teardown_started = clock.now_ms();
     rec.now(EventKind::TeardownStarted, "removing the stack");
     let mut kept_stack = false;
-    if outcome == IterationOutcome::Failed && plan.keep_on_failure {
+    if keeps_stack(plan, outcome) {
         kept_stack = true;
         rec.ui.result(&format!(
             "  the stack of run {run_id} is kept for inspection: front door {}; remove it with `takeover clean --run {run_id}`",
@@ -37,7 +43,7 @@ pub(super) async fn teardown(
             ));
         }
     }
-    *lock(&plan.current_run) = None;
+    plan.live_runs.remove(run_id);
     rec.phases
         .insert("teardown".into(), clock.now_ms() - teardown_started);
     kept_stack

@@ -3,7 +3,6 @@
 //! validation, run through the same drill machinery as `takeover run`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::grid::Setting;
@@ -154,13 +153,13 @@ fn with_setting(
 }
 
 /// Runs one setting's scenarios and gathers its cell. `progress` gets a line
-/// before and after each run; `current_run` names the stack alive now (for
+/// before and after each run; `live_runs` names the stacks alive now (for
 /// an interrupt).
 pub async fn run_setting(
     plan: &SweepPlan,
     setting: &Setting,
     runs: &[Prepared],
-    current_run: Arc<Mutex<Option<String>>>,
+    live_runs: crate::run::LiveRuns,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Cell, SweepError> {
     let mut cell = Cell {
@@ -180,7 +179,7 @@ pub async fn run_setting(
             keep_artifacts: false,
         };
         let mut ui = Ui::new(ProgressMode::Quiet);
-        let done = crate::run::run_scenario(&p.loaded, &opts, &mut ui, current_run.clone())
+        let done = crate::run::run_scenario(&p.loaded, &opts, &mut ui, live_runs.clone())
             .await
             .map_err(|source| SweepError::Run {
                 setting: setting.to_string(),
