@@ -24,6 +24,14 @@
 # 198.18.0.0/15 is the benchmarking range (RFC 2544): `up` refuses to run when
 # the machine already routes or holds an address in it.
 #
+# h1's engine also listens on tcp://198.18.0.6:2376 (its namespace address,
+# never 0.0.0.0) with mutual TLS (`--tlsverify`), as a real host's engine
+# would: `up` makes a CA of its own with `openssl`, a server certificate for
+# 198.18.0.6 (IP SAN) and a client certificate, in /run/takeover-tb/tls
+# (ca.pem, cert.pem, key.pem: what `stack.hosts.NAME.tls` names). Without
+# `openssl` on PATH, h1 gets no TLS listener and `up` says so. `status` prints
+# the listener as `tls h1 tcp://198.18.0.6:2376 /run/takeover-tb/tls`.
+#
 # In the root namespace, the chain TAKEOVER-TB (jumped to first from FORWARD)
 # lets the hosts reach one another and drops anything a host sends elsewhere:
 # test-bed traffic never leaves the machine. Host faults add DROP rules or
@@ -41,6 +49,8 @@ DATA=/var/lib/$PREFIX
 CHAIN=TAKEOVER-TB
 RANGE=198.18.0.0/15
 MAX_HOSTS=8
+TLS_DIR=$STATE/tls
+TLS_PORT=2376
 
 die() {
   echo "testbed-hosts: $*" >&2
@@ -87,6 +97,67 @@ refusing to make hosts whose addresses would collide"
 
 record() { echo "$*" >>"$STATE/objects"; }
 
+# ---------------------------------------------------------------- TLS
+
+# An EC P-256 key and signing request: key file $1, request $2, subject $3.
+tls_request() {
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -subj "$3" -keyout "$1" -out "$2"
+}
+
+# Signs request $1 with the test bed's CA into certificate $2, with the
+# extensions of file $3.
+tls_sign() {
+  openssl x509 -req -in "$1" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" \
+    -CAcreateserial -days 2 -extfile "$3" -out "$2"
+}
+
+# Mutual TLS for h1's engine: a CA made for this test bed only, a server
+# certificate whose IP SAN is h1's address, a client certificate. Keys are
+# readable by root only; `down` removes the folder.
+make_tls() {
+  local addr
+  addr=$(host_addr 1)
+  mkdir -m 700 "$TLS_DIR"
+  record "dir $TLS_DIR"
+  # One && chain: `set -e` does not act inside a subshell that `||` tests.
+  (
+    umask 077 && cd "$TLS_DIR" &&
+      openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -days 2 -subj "/CN=takeover test bed CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout ca-key.pem -out ca.pem &&
+      tls_request server-key.pem server.csr "/CN=h1" &&
+      printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:%s\n' \
+        "$addr" >server.ext &&
+      tls_sign server.csr server-cert.pem server.ext &&
+      tls_request key.pem client.csr "/CN=takeover harness" &&
+      printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext &&
+      tls_sign client.csr cert.pem client.ext &&
+      rm -f server.csr client.csr server.ext client.ext ca.srl
+  ) >"$TLS_DIR/openssl.log" 2>&1 || {
+    log "making the TLS certificates failed; openssl said:"
+    cat "$TLS_DIR/openssl.log" >&2
+    return 1
+  }
+}
+
+# dockerd's flags for host $1's TLS listener: only h1 has one, and only when
+# its certificates were made.
+tls_flags() {
+  [ "$1" -eq 1 ] && [ -s "$TLS_DIR/server-cert.pem" ] || return 0
+  echo "-H tcp://$(host_addr 1):$TLS_PORT --tlsverify --tlscacert $TLS_DIR/ca.pem" \
+    "--tlscert $TLS_DIR/server-cert.pem --tlskey $TLS_DIR/server-key.pem"
+}
+
+# Whether host $1's TLS listener answers a client with the test bed's certificate.
+tls_answers() {
+  DOCKER_HOST="tcp://$(host_addr "$1"):$TLS_PORT" docker --tlsverify \
+    --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/cert.pem" --tlskey "$TLS_DIR/key.pem" \
+    version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
 # ---------------------------------------------------------------- up
 
 up_host() {
@@ -124,7 +195,10 @@ up_host() {
   "live-restore": false
 }
 EOF
-  nsenter --net="/run/netns/$ns" setsid dockerd \
+  local tls
+  tls=$(tls_flags "$k")
+  # shellcheck disable=SC2086 # $tls is words of flags (paths without spaces)
+  nsenter --net="/run/netns/$ns" setsid dockerd $tls \
     --config-file "$dir/daemon.json" \
     --data-root "$data" \
     --exec-root "$dir/exec" \
@@ -148,7 +222,8 @@ storage_driver() {
 wait_ready() {
   local k=$1 dir="$STATE/h$k" i
   for i in $(seq 1 150); do
-    if DOCKER_HOST="unix://$dir/docker.sock" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+    if DOCKER_HOST="unix://$dir/docker.sock" docker version --format '{{.Server.Version}}' >/dev/null 2>&1 &&
+      { [ -z "$(tls_flags "$k")" ] || tls_answers "$k"; }; then
       # dockerd's managed containerd writes its pid here.
       [ -s "$dir/exec/containerd/containerd.pid" ] && cp "$dir/exec/containerd/containerd.pid" "$dir/containerd.pid"
       return 0
@@ -192,6 +267,11 @@ cmd_up() {
   # Half-way failures remove whatever was made so far.
   trap 'log "up failed; removing what it made"; cmd_down >/dev/null 2>&1 || true; exit 1' ERR
   up_chain
+  if command -v openssl >/dev/null 2>&1; then
+    make_tls
+  else
+    log "\`openssl\` is not on PATH: h1's engine gets no TLS listener"
+  fi
   local k
   for k in $(seq 1 "$n"); do up_host "$k"; done
   for k in $(seq 1 "$n"); do wait_ready "$k" || false; done
@@ -375,6 +455,9 @@ cmd_status() {
   for k in $(seq 1 "$n"); do
     echo "h$k unix://$STATE/h$k/docker.sock $(host_addr "$k")"
   done
+  if [ -n "$(tls_flags 1)" ]; then
+    echo "tls h1 tcp://$(host_addr 1):$TLS_PORT $TLS_DIR"
+  fi
 }
 
 case "${1:-}" in

@@ -125,6 +125,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
                 // A runtime chosen on the command line must suit the scenario's faults too.
                 let problems = scenario::validate::check(&l);
                 if problems.is_empty() {
+                    for warning in scenario::validate::warnings(&l) {
+                        eprintln!("warning: {warning}");
+                    }
                     loaded.push(l);
                 } else {
                     eprintln!("{}", scenario::ScenarioError::Invalid { problems }.render());

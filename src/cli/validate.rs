@@ -50,6 +50,9 @@ pub fn execute(args: Args) -> anyhow::Result<Outcome> {
     for file in &files {
         match scenario::load(file) {
             Ok(loaded) => {
+                for warning in scenario::validate::warnings(&loaded) {
+                    eprintln!("warning: {warning}");
+                }
                 let s = &loaded.scenario;
                 out!(
                     "ok    {}  ({}: {} step(s), {} iteration(s))",

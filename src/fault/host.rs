@@ -29,6 +29,33 @@ pub static HOST_BACK: Revert = Revert {
     scope: Scope::Run(bring_back),
 };
 
+/// Where every host fault can be made: on Docker, on a test-bed host.
+pub(super) const RUNTIMES: super::kind::Runtimes =
+    super::kind::Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack");
+
+/// The methods of [`super::kind::Fault`] every host fault writes alike: its
+/// kind is the module's `KIND`, its target is its `target` field, and it
+/// leaves that target's host for a heal (`Leftovers::hosts`). Used inside
+/// `impl Fault for ...` of a module that has `KIND`, `Kind`, `Role` and
+/// `Leftovers` in scope.
+macro_rules! host_fault_parts {
+    () => {
+        fn kind(&self) -> &'static Kind {
+            &KIND
+        }
+
+        fn target(&self) -> Option<Role> {
+            Some(self.target)
+        }
+
+        fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
+            left.hosts.insert(self.target);
+            Ok(())
+        }
+    };
+}
+pub(super) use host_fault_parts;
+
 /// The test-bed host `role` runs on: its name in `stack.hosts` and the objects
 /// a host fault acts on. Refused (with why) on a one-engine stack and for an
 /// engine that is not a test-bed host.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::host::{self, HOST_LINK};
-use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::kind::{Fault, Injection, Kind};
 use super::{is_tc_rate, Ctx, FaultEffect, FaultError, Leftovers};
 use crate::stack::Role;
 
@@ -21,7 +21,7 @@ pub static KIND: Kind = Kind {
     about: "Limit the target's host link to a rate, both ways (test bed): `tbf` qdiscs on its \
             veth and on eth0 in its namespace, witnessed by `tc -s` showing both sending.",
     schema: HostBandwidth::json_schema,
-    runtimes: Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack"),
+    runtimes: host::RUNTIMES,
     disruptive: true,
     kubernetes: false,
     reverts: &[&HOST_LINK],
@@ -38,13 +38,7 @@ pub struct HostBandwidth {
 }
 
 impl Fault for HostBandwidth {
-    fn kind(&self) -> &'static Kind {
-        &KIND
-    }
-
-    fn target(&self) -> Option<Role> {
-        Some(self.target)
-    }
+    host::host_fault_parts!();
 
     fn validate(&self) -> Result<(), String> {
         if is_tc_rate(&self.rate) {
@@ -55,11 +49,6 @@ impl Fault for HostBandwidth {
                 self.rate
             ))
         }
-    }
-
-    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
-        left.hosts.insert(self.target);
-        Ok(())
     }
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::host::{self, HOST_BACK};
-use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::kind::{Fault, Injection, Kind};
 use super::{Ctx, FaultEffect, FaultError, Leftovers};
 use crate::stack::Role;
 
@@ -21,7 +21,7 @@ pub static KIND: Kind = Kind {
             cgroups at once; witnessed by a `die` event for each of the run's containers there. \
             A heal starts them again.",
     schema: HostCrash::json_schema,
-    runtimes: Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack"),
+    runtimes: host::RUNTIMES,
     disruptive: true,
     kubernetes: false,
     reverts: &[&HOST_BACK],
@@ -36,18 +36,7 @@ pub struct HostCrash {
 }
 
 impl Fault for HostCrash {
-    fn kind(&self) -> &'static Kind {
-        &KIND
-    }
-
-    fn target(&self) -> Option<Role> {
-        Some(self.target)
-    }
-
-    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
-        left.hosts.insert(self.target);
-        Ok(())
-    }
+    host::host_fault_parts!();
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(inject(ctx, self.target))

@@ -7,9 +7,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::host::HOST_LINK;
+use super::host::{self, HOST_LINK};
 use super::host_partition::inject_drops;
-use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::kind::{Fault, Injection, Kind};
 use super::{Ctx, Leftovers};
 use crate::stack::Role;
 
@@ -19,7 +19,7 @@ pub static KIND: Kind = Kind {
     about: "Drop a share of the packets on the target's host link, both ways (test bed): \
             iptables `statistic` DROP rules in TAKEOVER-TB, witnessed by their packet counter.",
     schema: HostLoss::json_schema,
-    runtimes: Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack"),
+    runtimes: host::RUNTIMES,
     disruptive: true,
     kubernetes: false,
     reverts: &[&HOST_LINK],
@@ -36,13 +36,7 @@ pub struct HostLoss {
 }
 
 impl Fault for HostLoss {
-    fn kind(&self) -> &'static Kind {
-        &KIND
-    }
-
-    fn target(&self) -> Option<Role> {
-        Some(self.target)
-    }
+    host::host_fault_parts!();
 
     fn validate(&self) -> Result<(), String> {
         if self.percent > 0.0 && self.percent <= 100.0 {
@@ -53,11 +47,6 @@ impl Fault for HostLoss {
                 self.percent
             ))
         }
-    }
-
-    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
-        left.hosts.insert(self.target);
-        Ok(())
     }
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {

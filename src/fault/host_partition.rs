@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::host::{self, HOST_LINK};
-use super::kind::{Fault, Injection, Kind, Runtimes};
+use super::kind::{Fault, Injection, Kind};
 use super::{Ctx, FaultEffect, FaultError, Leftovers};
 use crate::stack::{testbed, Role};
 
@@ -21,7 +21,7 @@ pub static KIND: Kind = Kind {
     about: "Cut the target's whole host off from the other hosts (test bed): DROP rules on its \
             link in the root namespace's TAKEOVER-TB chain, witnessed by their packet counter.",
     schema: HostPartition::json_schema,
-    runtimes: Runtimes::DockerOnly("it acts on a test-bed host of a `stack.hosts` stack"),
+    runtimes: host::RUNTIMES,
     disruptive: true,
     kubernetes: false,
     reverts: &[&HOST_LINK],
@@ -36,18 +36,7 @@ pub struct HostPartition {
 }
 
 impl Fault for HostPartition {
-    fn kind(&self) -> &'static Kind {
-        &KIND
-    }
-
-    fn target(&self) -> Option<Role> {
-        Some(self.target)
-    }
-
-    fn plan(&self, left: &mut Leftovers) -> Result<(), String> {
-        left.hosts.insert(self.target);
-        Ok(())
-    }
+    host::host_fault_parts!();
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(inject_drops(ctx, KIND.name, self.target, &[]))

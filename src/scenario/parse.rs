@@ -253,11 +253,19 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     )?;
     let file = path.display().to_string();
     let scenario = parse_str(&source, &file)?;
-    let loaded = LoadedScenario {
+    let mut loaded = LoadedScenario {
         scenario,
         path: path.to_path_buf(),
         source,
     };
+    // The TLS files of `stack.hosts` are relative to the scenario, like its
+    // other files; from here on they are used (and named) resolved.
+    let dir = loaded.dir().to_path_buf();
+    for host in loaded.scenario.stack.hosts.values_mut() {
+        if let Some(tls) = &mut host.tls {
+            *tls = tls.resolved(&dir);
+        }
+    }
     let problems = validate::check(&loaded);
     if problems.is_empty() {
         Ok(loaded)

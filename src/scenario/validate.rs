@@ -58,7 +58,15 @@ struct StackPositions {
 }
 
 /// The keys of one host under `stack.hosts`, with their places.
-type HostKeys = BTreeMap<String, Spanned<IgnoredAny>>;
+#[derive(Debug, Default, Deserialize)]
+struct HostKeys {
+    #[serde(default)]
+    docker: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    address: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    tls: Keys,
+}
 
 /// A mapping's keys with their places, and the mapping's own place.
 type Keys = Option<Spanned<BTreeMap<String, Spanned<IgnoredAny>>>>;
@@ -199,6 +207,21 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Problem> {
     if s.workload.is_none() {
         check_frontdoor_drill(s, &positions, &step_at, &mut f);
     }
+    f.problems
+}
+
+/// What a scenario that passes [`check`] may still do unwisely (an engine
+/// reached over plain TCP from another machine), located like its problems:
+/// shown as warnings, never a refusal.
+pub fn warnings(loaded: &LoadedScenario) -> Vec<Problem> {
+    let file = loaded.path.display().to_string();
+    let positions: Positions =
+        serde_saphyr::from_str(&loaded.source).unwrap_or_else(|_| Positions::default());
+    let mut f = Findings {
+        file: &file,
+        problems: Vec::new(),
+    };
+    hosts::warn_hosts(&loaded.scenario, &positions, &mut f);
     f.problems
 }
 
@@ -1149,6 +1172,74 @@ mod tests {
         assert_eq!(find("fault `partition` is not available"), Some(11));
         assert_eq!(p.len(), 5, "{lines:#?}");
         assert!(p[0].column.is_some());
+    }
+
+    /// `tls` on a socket engine is refused at its key; a TLS file that is
+    /// not there is refused at its own key, named by its path resolved
+    /// against the scenario's folder; plain TCP to another machine is
+    /// accepted with a warning at the engine's line.
+    #[test]
+    fn tls_keys_are_checked_where_they_are_written() {
+        let text = "name: tls\nworkload: {script: scripts/night-shift.yaml}\nstack:\n  hosts:\n    h1:\n      docker: \"unix:///run/takeover-tb/h1/docker.sock\"\n      address: 198.18.0.6\n      tls: {ca: tls-ca.pem, cert: tls-ca.pem, key: tls-key.pem}\n    h2:\n      docker: \"tcp://198.18.0.10:2376\"\n      address: 198.18.0.10\n      tls:\n        ca: tls-ca.pem\n        cert: missing/cert.pem\n        key: tls-key.pem\n  placement: {primary: h1, standby: h2, frontdoor: h2, state: h2}\n";
+        let path = write("tls-bad.yaml", text);
+        let dir = path.parent().unwrap();
+        let cert = "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("tls-ca.pem"), cert).unwrap();
+        std::fs::write(
+            dir.join("tls-key.pem"),
+            "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let p = match load(&path) {
+            Err(ScenarioError::Invalid { problems }) => problems,
+            other => panic!("expected semantic problems, got {other:?}"),
+        };
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(
+            p.iter()
+                .all(|p| p.column.is_some() && p.file.ends_with("tls-bad.yaml")),
+            "{p:#?}"
+        );
+        let tls_on_socket = p
+            .iter()
+            .find(|p| p.message.contains("`stack.hosts.h1.tls`"))
+            .unwrap_or_else(|| panic!("{p:#?}"));
+        assert!(tls_on_socket.message.contains("`tcp://` engine"));
+        assert_eq!(tls_on_socket.line, Some(8));
+        let missing = p
+            .iter()
+            .find(|p| p.message.contains("`stack.hosts.h2.tls.cert`"))
+            .unwrap_or_else(|| panic!("{p:#?}"));
+        let full = dir.join("missing/cert.pem").display().to_string();
+        assert!(missing.message.contains(&full), "{missing}");
+        assert_eq!(missing.line, Some(14), "{missing}");
+
+        // Both fixed, the layout loads; with h2 on another machine over
+        // plain TCP it loads too, with a warning at h2's engine.
+        let good = text
+            .replace(
+                "      tls: {ca: tls-ca.pem, cert: tls-ca.pem, key: tls-key.pem}\n",
+                "",
+            )
+            .replace("missing/cert.pem", "tls-ca.pem");
+        let loaded = load(&write("tls-good.yaml", &good)).unwrap();
+        let tls = loaded.scenario.stack.hosts["h2"].tls.as_ref().unwrap();
+        assert_eq!(
+            tls.key,
+            dir.join("tls-key.pem"),
+            "resolved against the scenario"
+        );
+        assert!(warnings(&loaded).is_empty());
+        let plain = good
+            .replace("tcp://198.18.0.10:2376", "tcp://10.9.8.7:2375")
+            .replace("      tls:\n        ca: tls-ca.pem\n        cert: tls-ca.pem\n        key: tls-key.pem\n", "")
+            .replace("address: 198.18.0.10", "address: 10.9.8.7")
+            .replace("stack:\n", "stack:\n  allow_remote: true\n  checkpoints: {host_path: /mnt/shared}\n");
+        let loaded = load(&write("tls-plain.yaml", &plain)).unwrap();
+        let w = warnings(&loaded);
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(w[0].message.contains("--tlsverify"), "{}", w[0]);
+        assert_eq!(w[0].line, Some(11), "{}", w[0]);
     }
 
     #[test]

@@ -362,8 +362,8 @@ pub async fn remove_all_runs(docker: &Docker) -> Result<Vec<(String, Removed)>, 
 pub struct RunGuard {
     run_id: String,
     armed: bool,
-    /// Further engines the run has objects on (`stack.hosts`).
-    engines: Vec<String>,
+    /// Further engines the run has objects on (`stack.hosts`), with their TLS files.
+    engines: Vec<(String, Option<super::hosts::TlsSpec>)>,
     /// Folders the run made (a multi-host run's checkpoint store).
     folders: Vec<std::path::PathBuf>,
 }
@@ -376,7 +376,11 @@ impl RunGuard {
 
     /// A guard for `run_id` that also removes its objects on `engines` and
     /// the `folders` it made.
-    pub fn with(run_id: &str, engines: Vec<String>, folders: Vec<std::path::PathBuf>) -> Self {
+    pub fn with(
+        run_id: &str,
+        engines: Vec<(String, Option<super::hosts::TlsSpec>)>,
+        folders: Vec<std::path::PathBuf>,
+    ) -> Self {
         Self {
             run_id: run_id.to_string(),
             armed: true,
@@ -414,8 +418,10 @@ impl Drop for RunGuard {
                 .build();
             match runtime {
                 Ok(rt) => rt.block_on(async {
-                    for engine in &engines {
-                        let removed = match super::docker::connect_to(engine).await {
+                    for (engine, tls) in &engines {
+                        let removed = match super::docker::connect_engine(engine, tls.as_ref())
+                            .await
+                        {
                             Ok(docker) => remove_run_with(&docker, &run_id).await.map(|_| ()),
                             Err(e) => Err(e),
                         };

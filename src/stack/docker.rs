@@ -4,6 +4,7 @@ use bollard::query_parameters::{InspectContainerOptions, LogsOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::hosts::TlsSpec;
 use super::StackError;
 
 /// Connects to the local engine (or `DOCKER_HOST`) and agrees on an API version
@@ -28,31 +29,75 @@ pub async fn connect() -> Result<Docker, StackError> {
 }
 
 /// Connects to the engine at `endpoint` (`unix:///path/docker.sock` or
-/// `tcp://host:port`, without TLS), agrees on an API version and pings it:
+/// `tcp://host:port`, plain), agrees on an API version and pings it:
 /// one client per engine where a stack spans several (`docs/hosts.md`).
 pub async fn connect_to(endpoint: &str) -> Result<Docker, StackError> {
+    connect_engine(endpoint, None).await
+}
+
+/// [`connect_to`], with mutual TLS to a `tcp://` engine when `tls` is given
+/// (the engine's certificate must chain to `tls.ca`; the harness presents
+/// `tls.cert` and `tls.key`). A file that cannot serve is named in the error.
+pub async fn connect_engine(endpoint: &str, tls: Option<&TlsSpec>) -> Result<Docker, StackError> {
     let unreachable = |detail: String| StackError::DockerUnreachable {
         detail: format!("{endpoint}: {detail}"),
     };
-    let docker = if endpoint.starts_with("unix://") {
-        Docker::connect_with_socket(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
-    } else if endpoint.starts_with("tcp://") {
-        Docker::connect_with_http(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
-    } else {
-        return Err(unreachable(
-            "an engine is `unix:///path/to/docker.sock` or `tcp://host:port`".into(),
-        ));
+    let docker = match tls {
+        Some(_) if !endpoint.starts_with("tcp://") => {
+            return Err(unreachable("TLS is for a `tcp://host:port` engine".into()))
+        }
+        Some(tls) => {
+            // bollard reads the client's files only during the handshake and
+            // then says no more than that the handshake failed: read them first.
+            if let Some((_, why)) = tls.unreadable().into_iter().next() {
+                return Err(unreachable(format!("TLS: {why}")));
+            }
+            Docker::connect_with_ssl(
+                endpoint,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                CLIENT_TIMEOUT_S,
+                bollard::API_DEFAULT_VERSION,
+            )
+        }
+        None if endpoint.starts_with("unix://") => {
+            Docker::connect_with_socket(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+        }
+        None if endpoint.starts_with("tcp://") => {
+            Docker::connect_with_http(endpoint, CLIENT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+        }
+        None => {
+            return Err(unreachable(
+                "an engine is `unix:///path/to/docker.sock` or `tcp://host:port`".into(),
+            ))
+        }
     }
     .map_err(|e| unreachable(e.to_string()))?;
     let docker = docker
         .negotiate_version()
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(error_chain(&e)))?;
     docker
         .ping()
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(error_chain(&e)))?;
     Ok(docker)
+}
+
+/// An error with its causes (a refused TLS handshake says why only there).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Seconds a call to an engine named by [`connect_to`] may take (image
@@ -219,5 +264,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/docker.sock"), "{err}");
+    }
+
+    /// TLS is refused on a socket, and a client file that is not there is
+    /// named before any connection is tried.
+    #[tokio::test]
+    async fn tls_needs_a_tcp_engine_and_its_files() {
+        let tls = TlsSpec {
+            ca: "/nonexistent/ca.pem".into(),
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        };
+        let err = connect_engine("unix:///run/docker.sock", Some(&tls))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TLS is for a `tcp://"), "{err}");
+        let err = connect_engine("tcp://127.0.0.1:9", Some(&tls))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,11 +18,94 @@ use super::Role;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
-    /// Its Docker engine: `unix:///path/docker.sock` or `tcp://host:port` (no TLS).
+    /// Its Docker engine: `unix:///path/docker.sock`, or `tcp://host:port`
+    /// (with `tls` for an engine started with `--tlsverify`: the plain TCP
+    /// API is root on its host to whoever reaches the port).
     pub docker: String,
     /// Its IPv4 address: ports are published there, and the other roles reach
     /// it there (never `0.0.0.0`).
     pub address: String,
+    /// Mutual TLS to a `tcp://` engine: the CA that signed the engine's
+    /// certificate, and the client certificate and key the engine trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// The PEM files of mutual TLS with a Docker engine (dockerd's `--tlsverify
+/// --tlscacert --tlscert --tlskey`). A relative path is relative to the
+/// scenario file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// The CA certificate the engine's server certificate must chain to (and
+    /// that signed the client certificate, for the engine's own check).
+    #[schemars(with = "String")]
+    pub ca: PathBuf,
+    /// The client certificate the harness presents.
+    #[schemars(with = "String")]
+    pub cert: PathBuf,
+    /// The client certificate's private key.
+    #[schemars(with = "String")]
+    pub key: PathBuf,
+}
+
+impl TlsSpec {
+    /// The three files with a relative path made relative to `dir` (the scenario's folder).
+    pub fn resolved(&self, dir: &Path) -> TlsSpec {
+        let at = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                dir.join(p)
+            }
+        };
+        TlsSpec {
+            ca: at(&self.ca),
+            cert: at(&self.cert),
+            key: at(&self.key),
+        }
+    }
+
+    /// Each file with its key under `tls` and the PEM block it must hold.
+    pub fn files(&self) -> [(&'static str, &Path, &'static str); 3] {
+        [
+            ("ca", &self.ca, "CERTIFICATE"),
+            ("cert", &self.cert, "CERTIFICATE"),
+            ("key", &self.key, "PRIVATE KEY"),
+        ]
+    }
+
+    /// Why one of the files cannot serve (unreadable, or no PEM block of
+    /// its kind), naming the file, with its key; empty when all three can.
+    pub fn unreadable(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        for (key, path, block) in self.files() {
+            let why = match std::fs::read(path) {
+                Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+                Ok(bytes) if !holds_pem(&bytes, block) => Some(format!(
+                    "{} holds no PEM `{block}` block (`-----BEGIN ...{block}-----`)",
+                    path.display()
+                )),
+                Ok(_) => None,
+            };
+            if let Some(why) = why {
+                problems.push((key, why));
+            }
+        }
+        problems
+    }
+}
+
+/// Whether `bytes` hold a PEM block whose label ends with `block`
+/// (`CERTIFICATE`; `PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`).
+fn holds_pem(bytes: &[u8], block: &str) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().any(|l| {
+        l.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with(block))
+    })
 }
 
 /// Which host each role runs on (names from `stack.hosts`).
@@ -73,6 +156,8 @@ pub struct RoleHost {
     pub docker: String,
     /// Its address.
     pub address: Ipv4Addr,
+    /// Mutual TLS to its engine, its paths resolved.
+    pub tls: Option<TlsSpec>,
 }
 
 /// What is wrong with a `stack.hosts` / `stack.placement` pair: the key it
@@ -97,9 +182,41 @@ pub fn is_local_address(address: Ipv4Addr) -> bool {
     address.is_loopback() || (u32::from(address) & mask) == (u32::from(net) & mask)
 }
 
-/// Whether an engine endpoint is a Unix socket of this machine.
+/// Whether an engine endpoint is of this machine: a Unix socket, or a
+/// `tcp://` engine on loopback or the test bed's range (whose containers
+/// mount this machine's folders).
 pub fn is_local_engine(docker: &str) -> bool {
-    docker.starts_with("unix://")
+    if docker.starts_with("unix://") {
+        return true;
+    }
+    tcp_host(docker).is_some_and(|h| h == "localhost" || h.parse().is_ok_and(is_local_address))
+}
+
+/// The host part of a `tcp://host:port` endpoint.
+fn tcp_host(docker: &str) -> Option<&str> {
+    let rest = docker.strip_prefix("tcp://")?;
+    let rest = rest.trim_end_matches('/');
+    Some(rest.rsplit_once(':').map_or(rest, |(h, _)| h))
+}
+
+/// The hosts reached over plain TCP (no `tls`) at an address off this
+/// machine: whoever reaches such a port is root on that host. A warning, not
+/// a refusal (an SSH tunnel or a private network may guard it).
+pub fn plain_tcp_off_machine(hosts: &BTreeMap<String, HostSpec>) -> Vec<HostProblem> {
+    hosts
+        .iter()
+        .filter(|(_, h)| {
+            h.tls.is_none() && h.docker.starts_with("tcp://") && !is_local_engine(&h.docker)
+        })
+        .map(|(name, h)| HostProblem {
+            key: format!("hosts.{name}.docker"),
+            message: format!(
+                "engine `{}` is plain TCP to another machine: anyone who reaches that port is root there; \
+                 start its dockerd with `--tlsverify` and give `stack.hosts.{name}.tls` (docs/stack.md)",
+                h.docker
+            ),
+        })
+        .collect()
 }
 
 /// Every problem of a host layout; empty when it can be brought up.
@@ -148,8 +265,7 @@ pub fn check(
                 );
             }
             None
-        } else if let Some(rest) = engine.strip_prefix("tcp://") {
-            let host_part = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+        } else if let Some(host_part) = tcp_host(engine) {
             Some(host_part.to_string())
         } else {
             add(
@@ -171,6 +287,12 @@ pub fn check(
                     ),
                 );
             }
+        }
+        if host.tls.is_some() && !engine.starts_with("tcp://") {
+            add(
+                format!("hosts.{name}.tls"),
+                format!("`tls` is for a `tcp://` engine; `{engine}` is not one"),
+            );
         }
         match host.address.parse::<Ipv4Addr>() {
             Err(_) => add(
@@ -219,14 +341,14 @@ pub fn check(
     if checkpoints.host_path.is_none() {
         let remote: Vec<&str> = hosts
             .iter()
-            .filter(|(_, h)| h.docker.starts_with("tcp://"))
+            .filter(|(_, h)| h.docker.starts_with("tcp://") && !is_local_engine(&h.docker))
             .map(|(n, _)| n.as_str())
             .collect();
         if !remote.is_empty() {
             add(
                 "checkpoints".into(),
                 format!(
-                    "hosts {} are reached over TCP, so the workers need a checkpoint store they all mount: \
+                    "hosts {} are other machines, so the workers need a checkpoint store they all mount: \
                      set `stack.checkpoints.host_path` (e.g. an NFS mount at the same path on every host)",
                     remote.join(", ")
                 ),
@@ -259,6 +381,7 @@ pub fn resolve(
                     name: name.to_string(),
                     docker: host.docker.clone(),
                     address: host.address.parse().ok()?,
+                    tls: host.tls.clone(),
                 },
             ))
         })
@@ -273,6 +396,7 @@ mod tests {
         HostSpec {
             docker: docker.into(),
             address: address.into(),
+            tls: None,
         }
     }
 
@@ -382,6 +506,91 @@ mod tests {
         let problems = check(&bed(), None, &CheckpointsSpec::default(), false);
         assert_eq!(problems[0].key, "placement");
         assert!(problems[0].message.contains("needs `stack.placement`"));
+    }
+
+    fn tls(dir: &str) -> TlsSpec {
+        TlsSpec {
+            ca: format!("{dir}/ca.pem").into(),
+            cert: format!("{dir}/cert.pem").into(),
+            key: format!("{dir}/key.pem").into(),
+        }
+    }
+
+    #[test]
+    fn tls_is_for_tcp_engines_only() {
+        let mut hosts = bed();
+        hosts.get_mut("h1").unwrap().tls = Some(tls("/certs"));
+        let mut tcp = host("tcp://198.18.0.14:2376", "198.18.0.14");
+        tcp.tls = Some(tls("/certs"));
+        hosts.insert("h3".into(), tcp);
+        let problems = check(
+            &hosts,
+            Some(&placement("h1", "h3")),
+            &CheckpointsSpec::default(),
+            false,
+        );
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        // The TLS engine on the test bed's range is of this machine: it needs
+        // no shared store and draws no warning.
+        assert_eq!(keys, ["hosts.h1.tls"], "{problems:?}");
+        assert!(problems[0].message.contains("`tcp://` engine"));
+        assert!(plain_tcp_off_machine(&hosts).is_empty());
+    }
+
+    #[test]
+    fn plain_tcp_to_another_machine_is_warned_about_and_tls_silences_it() {
+        let mut hosts = bed();
+        hosts.insert("far".into(), host("tcp://10.0.0.5:2375", "10.0.0.5"));
+        hosts.insert("near".into(), host("tcp://127.0.0.1:2375", "127.0.0.1"));
+        let warned = plain_tcp_off_machine(&hosts);
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].key, "hosts.far.docker");
+        assert!(warned[0].message.contains("--tlsverify"));
+        hosts.get_mut("far").unwrap().tls = Some(tls("/certs"));
+        assert!(plain_tcp_off_machine(&hosts).is_empty());
+        assert!(is_local_engine("tcp://198.18.0.6:2376"));
+        assert!(is_local_engine("tcp://localhost:2375/"));
+        assert!(!is_local_engine("tcp://10.0.0.5:2376"));
+    }
+
+    #[test]
+    fn tls_files_resolve_against_the_scenario_folder_and_are_read() {
+        let dir = std::env::temp_dir().join(format!("takeover-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("certs")).unwrap();
+        let relative = TlsSpec {
+            ca: "certs/ca.pem".into(),
+            cert: "/elsewhere/cert.pem".into(),
+            key: "certs/key.pem".into(),
+        };
+        let resolved = relative.resolved(&dir);
+        assert_eq!(resolved.ca, dir.join("certs/ca.pem"));
+        assert_eq!(resolved.cert, PathBuf::from("/elsewhere/cert.pem"));
+        std::fs::write(
+            &resolved.ca,
+            "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        // A certificate where the key should be is no key.
+        std::fs::write(
+            &resolved.key,
+            "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let problems = resolved.unreadable();
+        let keys: Vec<&str> = problems.iter().map(|p| p.0).collect();
+        assert_eq!(keys, ["cert", "key"], "{problems:?}");
+        assert!(
+            problems[0].1.contains("/elsewhere/cert.pem"),
+            "{problems:?}"
+        );
+        assert!(problems[1].1.contains("PRIVATE KEY"), "{problems:?}");
+        std::fs::write(
+            &resolved.key,
+            "-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert_eq!(resolved.unreadable().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -48,7 +48,16 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     let images = images_everywhere(spec, &roles, &engines).await?;
     timer.mark("sweep and images");
 
-    let endpoints: Vec<String> = engines.keys().cloned().collect();
+    let endpoints: Vec<(String, Option<hosts::TlsSpec>)> = engines
+        .keys()
+        .map(|endpoint| {
+            let tls = roles
+                .values()
+                .find(|h| &h.docker == endpoint)
+                .and_then(|h| h.tls.clone());
+            (endpoint.clone(), tls)
+        })
+        .collect();
     let checkpoints = checkpoint_dir(spec, run_id)?;
     let own_folder = spec.checkpoints.host_path.is_none();
     let guard = RunGuard::with(
@@ -255,14 +264,15 @@ pub(super) async fn up(spec: &StackSpec, run_id: &str, clock: &Clock) -> Result<
     })
 }
 
-/// One client per distinct engine of the layout, by endpoint.
+/// One client per distinct engine of the layout, by endpoint (over mutual
+/// TLS where the host has `tls`).
 async fn connect_all(
     roles: &BTreeMap<Role, RoleHost>,
 ) -> Result<BTreeMap<String, Docker>, StackError> {
     let mut engines = BTreeMap::new();
     for host in roles.values() {
         if !engines.contains_key(&host.docker) {
-            let docker = docker::connect_to(&host.docker).await?;
+            let docker = docker::connect_engine(&host.docker, host.tls.as_ref()).await?;
             engines.insert(host.docker.clone(), docker);
         }
     }

@@ -80,9 +80,20 @@ pub struct BedHost {
     pub cgroups: Vec<std::path::PathBuf>,
 }
 
+/// The test-bed host `hK` whose TLS listener `endpoint` is
+/// (`tcp://198.18.0.<4K+2>:PORT`, the host's address), if it names one.
+fn tls_host_name(endpoint: &str) -> Option<String> {
+    let rest = endpoint.strip_prefix("tcp://")?.trim_end_matches('/');
+    let (address, _port) = rest.rsplit_once(':')?;
+    let [a, b, c, d] = address.parse::<std::net::Ipv4Addr>().ok()?.octets();
+    let k = (d.checked_sub(2)? % 4 == 0).then_some((d - 2) / 4)?;
+    ([a, b, c] == [198, 18, 0] && k >= 1).then(|| format!("h{k}"))
+}
+
 /// The test-bed host whose engine is `endpoint`
-/// (`unix:///run/takeover-tb/hK/docker.sock`), if the test bed has it up;
-/// otherwise why a host fault cannot act on it.
+/// (`unix:///run/takeover-tb/hK/docker.sock`, or its TLS listener
+/// `tcp://198.18.0.<4K+2>:PORT`), if the test bed has it up; otherwise why a
+/// host fault cannot act on it.
 pub fn bed_host(endpoint: &str) -> Result<BedHost, String> {
     let refuse = |why: &str| {
         format!(
@@ -97,7 +108,11 @@ pub fn bed_host(endpoint: &str) -> Result<BedHost, String> {
             n.strip_prefix('h')
                 .is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()))
         })
-        .ok_or_else(|| refuse("not `unix:///run/takeover-tb/hK/docker.sock`"))?;
+        .map(str::to_string)
+        .or_else(|| tls_host_name(endpoint))
+        .ok_or_else(|| {
+            refuse("not `unix:///run/takeover-tb/hK/docker.sock` nor `tcp://198.18.0.<4K+2>:PORT`")
+        })?;
     let link = format!("tkb-{name}");
     if !std::path::Path::new("/sys/class/net").join(&link).exists() {
         return Err(refuse(&format!(
@@ -114,7 +129,7 @@ pub fn bed_host(endpoint: &str) -> Result<BedHost, String> {
     Ok(BedHost {
         netns: format!("/run/netns/takeover-tb-{name}"),
         link,
-        name: name.to_string(),
+        name,
         cgroups,
     })
 }
@@ -274,5 +289,21 @@ mod tests {
         );
         let err = bed_host("unix:///run/takeover-tb/../x/docker.sock").unwrap_err();
         assert!(err.contains("hK/docker.sock"), "{err}");
+        // A host's TLS listener names the host by its address.
+        assert_eq!(
+            tls_host_name("tcp://198.18.0.6:2376").as_deref(),
+            Some("h1")
+        );
+        assert_eq!(
+            tls_host_name("tcp://198.18.0.14:2376/").as_deref(),
+            Some("h3")
+        );
+        for other in [
+            "tcp://198.18.0.5:2376",
+            "tcp://198.18.0.2:2376",
+            "tcp://10.0.0.6:2376",
+        ] {
+            assert_eq!(tls_host_name(other), None, "{other}");
+        }
     }
 }

@@ -8,18 +8,20 @@
 //! host-crash, host-partition (of the primary's host and of Redis's), a
 //! rolling host loss, host-loss and host-bandwidth, each passing with exact
 //! audio and leaving nothing on any engine, and `takeover clean` sweeping the
-//! engines after a SIGKILLed run.
+//! engines after a SIGKILLed run. Last, h1's engine over mutual TLS: it
+//! serves only clients of its CA, and a drill passes with h1 reached that way.
 
 use std::process::Command;
 
-use takeover::stack::docker::connect_to;
+use takeover::stack::docker::{connect_engine, connect_to};
+use takeover::stack::hosts::TlsSpec;
 use takeover::stack::images::{copy_image, ensure_one, ImageKind};
 use takeover::stack::ImagesSpec;
 
 use takeover::report::model::Verdict;
 
 use crate::support::one_drill_at_a_time;
-use crate::support::run::{run_scenario, DrillRun};
+use crate::support::run::{run_scenario, run_scenario_file, DrillRun};
 use crate::support::testbed::{self, Host};
 
 /// The label every container these tests start carries.
@@ -227,6 +229,26 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
+/// The names of the containers of `run_id` that had `event` on `host`'s
+/// engine since `since` (seconds since the epoch), one a line.
+fn events_on(host: &Host, since: u64, run_id: &str, event: &str) -> String {
+    let out = host.docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &now_unix().to_string(),
+        "--filter",
+        &format!("label=takeover.run={run_id}"),
+        "--filter",
+        &format!("event={event}"),
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The objects of `run_id` on each test-bed host's engine (containers and
 /// networks), and the run's own checkpoint folder if it is still there.
 fn run_leftovers(hosts: &[Host], run_id: &str) -> Vec<String> {
@@ -267,23 +289,7 @@ fn hosts_kill_primary_passes_across_three_hosts_and_leaves_nothing() {
     // Each engine saw its own role: the primary killed on h1, the standby
     // started on h2, the front door and Redis started on h3 (the engines keep
     // their events after the containers are gone).
-    let seen = |host: &Host, event: &str| -> String {
-        let out = host.docker(&[
-            "events",
-            "--since",
-            &started.to_string(),
-            "--until",
-            &now_unix().to_string(),
-            "--filter",
-            &format!("label=takeover.run={}", it.run_id),
-            "--filter",
-            &format!("event={event}"),
-            "--format",
-            "{{.Actor.Attributes.name}}",
-        ]);
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let seen = |host: &Host, event: &str| events_on(host, started, &it.run_id, event);
     let name = |role: &str| format!("{}-{role}", it.run_id);
     let (h1, h2, h3) = (&hosts[0], &hosts[1], &hosts[2]);
     assert!(
@@ -537,5 +543,247 @@ fn takeover_clean_removes_a_killed_multi_host_run_from_every_engine() {
     assert!(text.contains(&format!("removed run {run_id}")), "{text}");
     let left = run_leftovers(&hosts, &run_id);
     assert!(left.is_empty(), "`takeover clean` left: {left:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The test bed's TLS listener (`status`'s `tls h1 tcp://ADDR:2376 DIR`
+/// line): h1's engine over mutual TLS, and the files of a client its CA
+/// signed (`ca.pem`, `cert.pem`, `key.pem` in DIR). `None`, with a skip
+/// recorded, when `up` made none (no `openssl` on PATH).
+fn tls_listener() -> Option<(String, std::path::PathBuf)> {
+    let (ok, text) = testbed::run_script(&["status"]);
+    assert!(ok, "{text}");
+    let line = text.lines().find_map(|l| l.strip_prefix("tls h1 "));
+    let Some(line) = line else {
+        crate::support::skip::skip(
+            crate::support::skip::Need::TestBed,
+            "the test bed has no TLS listener (`openssl` is not on PATH)",
+        );
+        return None;
+    };
+    let (endpoint, dir) = line.split_once(' ').expect("`tls h1 ENDPOINT DIR`");
+    Some((endpoint.to_string(), dir.into()))
+}
+
+/// The test bed's client files in `dir` as a `stack.hosts.NAME.tls`.
+fn bed_client(dir: &std::path::Path) -> TlsSpec {
+    TlsSpec {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    }
+}
+
+/// A CA of the test's own (not the test bed's) and a client certificate it
+/// signed, made with `openssl` in `dir`: `stranger-ca.pem`,
+/// `stranger-cert.pem`, `stranger-key.pem`.
+fn stranger_client(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=stranger CA",
+    ];
+    ca.extend(ec);
+    ca.extend([
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-keyout",
+        "stranger-ca-key.pem",
+        "-out",
+        "stranger-ca.pem",
+    ]);
+    openssl(&ca);
+    let mut req = vec!["req", "-new", "-subj", "/CN=stranger"];
+    req.extend(ec);
+    req.extend(["-keyout", "stranger-key.pem", "-out", "stranger.csr"]);
+    openssl(&req);
+    std::fs::write(dir.join("stranger.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "stranger.csr",
+        "-CA",
+        "stranger-ca.pem",
+        "-CAkey",
+        "stranger-ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "stranger.ext",
+        "-out",
+        "stranger-cert.pem",
+    ]);
+}
+
+/// h1's TLS listener serves a client with a certificate of its CA (API
+/// 1.41 agreed), and refuses every other: a client certificate of another
+/// CA, no client certificate at all, plain HTTP. The harness, for its part,
+/// refuses the engine when told to trust another CA. Were the engine not
+/// enforcing mutual TLS, the refusals would be answers and this would fail.
+#[test]
+fn hosts_tls_engine_serves_its_clients_and_refuses_the_others() {
+    let _turn = one_drill_at_a_time();
+    let Some(_bed) = testbed::shared() else {
+        return;
+    };
+    let Some((endpoint, dir)) = tls_listener() else {
+        return;
+    };
+    assert!(
+        endpoint.starts_with("tcp://198.18.0.6:"),
+        "the listener is on h1's namespace address only: {endpoint}"
+    );
+    let scratch = crate::support::temp_dir("hosts-tls-stranger");
+    stranger_client(&scratch);
+    let good = bed_client(&dir);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let docker = connect_engine(&endpoint, Some(&good))
+            .await
+            .expect("a client of the engine's CA is served");
+        let version = docker.version().await.unwrap();
+        assert_eq!(version.api_version.as_deref(), Some("1.41"), "{version:?}");
+        // The same engine as h1's socket: its data root is h1's.
+        let info = docker.info().await.unwrap();
+        let root = info.docker_root_dir.unwrap_or_default();
+        assert!(root.ends_with("/h1"), "{root}");
+
+        let stranger = TlsSpec {
+            cert: scratch.join("stranger-cert.pem"),
+            key: scratch.join("stranger-key.pem"),
+            ..good.clone()
+        };
+        let err = connect_engine(&endpoint, Some(&stranger))
+            .await
+            .expect_err("the engine served a client certificate of another CA");
+        eprintln!("another CA's client: {err}");
+
+        // No client certificate: bollard sends none when it cannot read one.
+        let anonymous = bollard::Docker::connect_with_ssl(
+            &endpoint,
+            &scratch.join("absent-key.pem"),
+            &scratch.join("absent-cert.pem"),
+            &good.ca,
+            10,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let err = anonymous
+            .ping()
+            .await
+            .expect_err("the engine served a client without a certificate");
+        eprintln!("no client certificate: {err}");
+
+        let err = connect_to(&endpoint)
+            .await
+            .expect_err("the engine answered plain HTTP on its TLS port");
+        eprintln!("plain HTTP: {err}");
+
+        let distrustful = TlsSpec {
+            ca: scratch.join("stranger-ca.pem"),
+            ..good.clone()
+        };
+        let err = connect_engine(&endpoint, Some(&distrustful))
+            .await
+            .expect_err("the harness accepted an engine its CA did not sign");
+        eprintln!("engine of another CA: {err}");
+    });
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// kill-primary with the primary's host reached only over mutual TLS
+/// (`docker: tcp://198.18.0.6:2376` with `tls`, its files given relative to
+/// the scenario): it passes as over the socket, the kill lands on h1's
+/// engine, and the run leaves nothing on any engine.
+#[test]
+fn hosts_kill_primary_passes_with_the_primary_host_over_tls() {
+    let _turn = one_drill_at_a_time();
+    let Some(bed) = testbed::shared() else {
+        return;
+    };
+    let hosts = bed.as_ref().expect("the test bed is up").hosts.clone();
+    let Some((endpoint, tls_dir)) = tls_listener() else {
+        return;
+    };
+    // The scenario in a folder of its own, beside its script and the client files.
+    let dir = crate::support::temp_dir("hosts-tls-scenario");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::create_dir_all(dir.join("client")).unwrap();
+    std::fs::copy(
+        root.join("scenarios/scripts/night-shift.yaml"),
+        dir.join("scripts/night-shift.yaml"),
+    )
+    .unwrap();
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::copy(tls_dir.join(file), dir.join("client").join(file)).unwrap();
+    }
+    let shipped = std::fs::read_to_string(root.join("scenarios/hosts-kill-primary.yaml")).unwrap();
+    let socket_h1 = "h1: {docker: \"unix:///run/takeover-tb/h1/docker.sock\", address: 198.18.0.6}";
+    assert!(
+        shipped.contains(socket_h1),
+        "hosts-kill-primary changed its h1"
+    );
+    let text = shipped
+        .replace(
+            socket_h1,
+            &format!(
+                "h1:\n      docker: \"{endpoint}\"\n      address: 198.18.0.6\n      \
+                 tls: {{ca: client/ca.pem, cert: client/cert.pem, key: client/key.pem}}"
+            ),
+        )
+        .replace("name: hosts-kill-primary", "name: hosts-tls-kill-primary");
+    let scenario = dir.join("hosts-tls-kill-primary.yaml");
+    std::fs::write(&scenario, text).unwrap();
+
+    let started = now_unix();
+    let run = run_scenario_file("hosts-tls-kill-primary", &scenario, &[]);
+    let report = &run.report;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the drill over TLS did not pass: {:?}\n{:?}\n{}",
+        report.iterations.first().map(|it| &it.reasons),
+        report.expectations,
+        run.output
+    );
+    for e in &report.expectations {
+        assert_eq!(e.verdict, Verdict::Held, "{e:?}");
+    }
+    let it = &report.iterations[0];
+    let audio = it.audio.as_ref().expect("the audio was checked");
+    assert!(audio.mode == "exact" && audio.intact, "{audio:?}");
+    assert!(it.figures.rto_ms.is_some(), "{:?}", it.figures);
+    witness_of(&run, "kill");
+    // The primary ran on h1's engine (seen through its socket) and was killed there.
+    let killed = events_on(&hosts[0], started, &it.run_id, "kill");
+    assert!(
+        killed.contains(&format!("{}-primary", it.run_id)),
+        "h1: {killed}"
+    );
+    let left = run_leftovers(&hosts, &it.run_id);
+    assert!(left.is_empty(), "the run left: {left:?}");
+    run.clean();
     std::fs::remove_dir_all(&dir).ok();
 }

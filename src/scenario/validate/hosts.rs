@@ -35,10 +35,19 @@ fn stack_path_at(positions: &Positions, key: &str) -> At {
             let Some(host) = h.value.get(name) else {
                 return pos(h);
             };
-            parts
-                .next()
-                .and_then(|field| host.value.get(field).and_then(pos))
-                .or_else(|| pos(host))
+            let keys = &host.value;
+            let field_at = match parts.next() {
+                Some("docker") => keys.docker.as_ref().and_then(pos),
+                Some("address") => keys.address.as_ref().and_then(pos),
+                Some("tls") => keys.tls.as_ref().and_then(|tls| {
+                    parts
+                        .next()
+                        .and_then(|file| tls.value.get(file).and_then(pos))
+                        .or_else(|| pos(tls))
+                }),
+                _ => None,
+            };
+            field_at.or_else(|| pos(host))
         }),
         "placement" => st.placement.as_ref().and_then(|p| {
             parts
@@ -72,6 +81,15 @@ pub(super) fn check_hosts(
             stack_path_at(positions, &problem.key),
             format!("`stack.{}`: {}", problem.key, problem.message),
         );
+    }
+    for (name, host) in &st.hosts {
+        let Some(tls) = &host.tls else { continue };
+        for (file, why) in tls.unreadable() {
+            f.add(
+                stack_path_at(positions, &format!("hosts.{name}.tls.{file}")),
+                format!("`stack.hosts.{name}.tls.{file}`: {why}"),
+            );
+        }
     }
     if !st.is_multi_host() {
         for (i, step) in s.steps.iter().enumerate() {
@@ -129,5 +147,16 @@ pub(super) fn check_hosts(
                 );
             }
         }
+    }
+}
+
+/// What may run but deserves a word: an engine reached over plain TCP at an
+/// address off this machine.
+pub(super) fn warn_hosts(s: &Scenario, positions: &Positions, f: &mut Findings) {
+    for problem in hosts::plain_tcp_off_machine(&s.stack.hosts) {
+        f.add(
+            stack_path_at(positions, &problem.key),
+            format!("`stack.{}`: {}", problem.key, problem.message),
+        );
     }
 }
