@@ -1016,7 +1016,7 @@ mod tests {
         assert!(p[0].message.contains("worker target"), "{}", p[0]);
         assert_eq!((p[0].line, p[0].column), (Some(11), Some(5)), "{}", p[0]);
         assert!(
-            p[0].to_string().starts_with("k8s-node.yaml:11:5"),
+            p[0].to_string().contains("k8s-node.yaml:11:5: step 3"),
             "{}",
             p[0]
         );
