@@ -1,46 +1,68 @@
 #!/usr/bin/env bash
-# A one-node Kubernetes 1.20 on this machine, for takeover's Kubernetes drills.
+# A Kubernetes 1.20 of one to four nodes on this machine, for takeover's Kubernetes drills.
 #
 #   scripts/k8s-testbed.sh up       start it (idempotent: a running test bed is kept)
 #   scripts/k8s-testbed.sh down     stop it and remove everything it made
-#   scripts/k8s-testbed.sh status   say what runs; exit 0 when the node is Ready
+#   scripts/k8s-testbed.sh status   say what runs; exit 0 when every node is Ready
 #   scripts/k8s-testbed.sh env      print `export KUBECONFIG=... TAKEOVER_K8S_NODE_ENGINE=...` for a shell
 #
+# K8S_NODES (1 to 4, default 2) sets how many nodes `up` makes.
+#
 # What it makes (every piece recorded under $STATE, removed by `down`):
-#   - a network namespace `takeover-k8s` joined to the root namespace by a veth
-#     pair on 198.19.254.0/30 (root side .1, node side .2), pods on
-#     198.19.253.0/24 behind the node; the namespace has no default route, so
-#     nothing in it can reach beyond that link;
 #   - etcd (Debian's etcd-server) on 127.0.0.1:23790;
 #   - kube-apiserver on 198.19.254.1:16443 (token auth, RBAC), and the
 #     controller manager and scheduler beside it, all in the root namespace;
-#   - a dockerd of its own inside the namespace (never the main engine: the
-#     kubelet manages every container of the engine it is given), with a runc
-#     wrapper that clamps the negative oom_score_adj this VM refuses;
-#   - the kubelet inside the namespace, node name `takeover-node`, using that
-#     dockerd, with a static `pause` sandbox image loaded into it.
+#     the controller manager judges a node lost after 5 s without its lease
+#     renewed (`--node-monitor-grace-period`), so a node loss shows in seconds;
+#   - per node K (1..K8S_NODES), everything under $STATE/nK:
+#     - a network namespace (`takeover-k8s`, then `takeover-k8s-K`) joined to
+#       the root namespace by a veth pair (`tk8s-root` <-> `tk8s-node`, then
+#       `tk8s-rootK` <-> `tk8s-nodeK`) on 198.19.254.<4(K-1)>/30 (root side
+#       .+1, node side .+2), pods on 198.19.253.0/24 (node 1), 198.19.<253-K>.0/24
+#       (node K > 1) behind the node; the namespace's only route beyond its
+#       link is 198.19.248.0/21 through the root side (the API server and the
+#       other nodes' pods), so nothing in it can reach beyond the test bed;
+#     - a dockerd of its own inside the namespace (never the main engine: the
+#       kubelet manages every container of the engine it is given), with a runc
+#       wrapper that clamps the negative oom_score_adj this VM refuses;
+#     - the kubelet inside the namespace, node name `takeover-node` (then
+#       `takeover-node-K`), using that dockerd (its dockershim socket in nK/),
+#       with a static `pause` sandbox image loaded into it; its pid is also in
+#       nK/kubelet.pid, where `takeover`'s `node-loss` finds it;
+#   - with more than one node, one ACCEPT rule at the top of the root
+#     namespace's FORWARD chain for traffic between the test bed's links
+#     (Docker's FORWARD policy is DROP), tagged `takeover-k8s-testbed`.
 # The binaries come from ../shared/k8s (kubernetes-1.20.2-linux-amd64.tar.xz,
 # built from Debian's source package; its SHA256SUMS is checked), or from
-# $TAKEOVER_K8S_TARBALL. Images for pods are loaded into the node's dockerd:
-# `docker -H unix://$STATE/docker.sock load` (pods use imagePullPolicy: Never).
+# $TAKEOVER_K8S_TARBALL. Images for pods are loaded into each node's dockerd:
+# `docker -H unix://$STATE/nK/docker.sock load` (pods use imagePullPolicy: Never).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 STATE="${TAKEOVER_K8S_STATE:-/run/takeover-k8s}"
 TARBALL="${TAKEOVER_K8S_TARBALL:-$root/../shared/k8s/kubernetes-1.20.2-linux-amd64.tar.xz}"
-NETNS=takeover-k8s
-VETH_ROOT=tk8s-root
-VETH_NODE=tk8s-node
+NODES="${K8S_NODES:-2}"
+# The API server listens on node 1's link, root side.
 ROOT_ADDR=198.19.254.1
-NODE_ADDR=198.19.254.2
-LINK_NET=198.19.254.0/30
-BRIDGE_CIDR=198.19.253.1/24
-PODS_NET=198.19.253.0/24
 APISERVER="https://$ROOT_ADDR:16443"
 ETCD_URL=http://127.0.0.1:23790
-NODE=takeover-node
 PAUSE_IMAGE=takeover-k8s/pause:1.20.2
+FORWARD_TAG=takeover-k8s-testbed
+# Everything a node's namespace may reach through its link: the API server's
+# link and every node's pods (198.19.248.0-198.19.255.255).
+BED_NET=198.19.248.0/21
+
+# Node K's names and addresses (K from 1): node 1 keeps the one-node test
+# bed's names, so a one-node test bed is what it always was.
+node_name() { if [ "$1" = 1 ]; then echo takeover-node; else echo "takeover-node-$1"; fi; }
+node_netns() { if [ "$1" = 1 ]; then echo takeover-k8s; else echo "takeover-k8s-$1"; fi; }
+node_veth_root() { if [ "$1" = 1 ]; then echo tk8s-root; else echo "tk8s-root$1"; fi; }
+node_veth_node() { if [ "$1" = 1 ]; then echo tk8s-node; else echo "tk8s-node$1"; fi; }
+node_root_addr() { echo "198.19.254.$((4 * ($1 - 1) + 1))"; }
+node_addr() { echo "198.19.254.$((4 * ($1 - 1) + 2))"; }
+node_pods_octet() { if [ "$1" = 1 ]; then echo 253; else echo $((253 - $1)); fi; }
+node_dir() { echo "$STATE/n$1"; }
 
 say() { printf 'k8s-testbed: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -70,11 +92,11 @@ api_get() {
   curl -fsS -k --max-time 5 -H "Authorization: Bearer $(cut -d, -f1 "$STATE/tokens.csv")" "$APISERVER$1"
 }
 
-# The route the kernel would use for an address of ours must not already exist
-# outside this test bed: a collision would send drill traffic somewhere else.
+# The routes of our ranges must not already exist outside this test bed: a
+# collision would send drill traffic somewhere else.
 check_no_collision() {
-  if ip -4 route show | grep -v "$VETH_ROOT" | grep -q '^198\.19\.25[34]\.'; then
-    die "198.19.253.0/24 or 198.19.254.0/30 is already routed on this machine; refusing to add a test bed over it"
+  if ip -4 route show | grep -v ' tk8s-root' | grep -q '^198\.19\.2\(4[89]\|5[0-9]\)\.'; then
+    die "198.19.248.0/21 is already routed on this machine; refusing to add a test bed over it"
   fi
 }
 
@@ -91,21 +113,33 @@ unpack_binaries() {
   tar -xJf "$TARBALL" -C "$STATE/bin"
 }
 
+# Node K's namespace and link, and the root namespace's route to its pods.
 make_network() {
-  check_no_collision
-  ip netns add "$NETNS"
-  echo "$NETNS" >"$STATE/netns"
-  ip link add "$VETH_ROOT" type veth peer name "$VETH_NODE"
-  echo "$VETH_ROOT" >"$STATE/veth"
-  ip link set "$VETH_NODE" netns "$NETNS"
-  ip addr add "$ROOT_ADDR/30" dev "$VETH_ROOT"
-  ip link set "$VETH_ROOT" up
-  nsenter --net="/run/netns/$NETNS" ip addr add "$NODE_ADDR/30" dev "$VETH_NODE"
-  nsenter --net="/run/netns/$NETNS" ip link set "$VETH_NODE" up
-  nsenter --net="/run/netns/$NETNS" ip link set lo up
+  local k=$1 netns veth_root veth_node root_addr addr octet
+  netns=$(node_netns "$k") veth_root=$(node_veth_root "$k") veth_node=$(node_veth_node "$k")
+  root_addr=$(node_root_addr "$k") addr=$(node_addr "$k") octet=$(node_pods_octet "$k")
+  ip netns add "$netns"
+  echo "$netns" >>"$STATE/netns"
+  ip link add "$veth_root" type veth peer name "$veth_node"
+  echo "$veth_root" >>"$STATE/veth"
+  ip link set "$veth_node" netns "$netns"
+  ip addr add "$root_addr/30" dev "$veth_root"
+  ip link set "$veth_root" up
+  nsenter --net="/run/netns/$netns" ip addr add "$addr/30" dev "$veth_node"
+  nsenter --net="/run/netns/$netns" ip link set "$veth_node" up
+  nsenter --net="/run/netns/$netns" ip link set lo up
+  # The API server and the other nodes' pods, through the root namespace.
+  nsenter --net="/run/netns/$netns" ip route add "$BED_NET" via "$root_addr"
   # Pods (on the node engine's bridge) are reached through the node's side of
   # the link; the route goes with the veth.
-  ip route add "$PODS_NET" via "$NODE_ADDR" dev "$VETH_ROOT"
+  ip route add "198.19.$octet.0/24" via "$addr" dev "$veth_root"
+}
+
+# Lets the root namespace forward between the nodes' links (Docker's FORWARD
+# policy is DROP), so that a pod reaches a pod on another node.
+allow_between_nodes() {
+  iptables -w -I FORWARD 1 -i 'tk8s-root+' -o 'tk8s-root+' -m comment --comment "$FORWARD_TAG" -j ACCEPT
+  echo "$FORWARD_TAG" >"$STATE/forward"
 }
 
 make_credentials() {
@@ -151,74 +185,129 @@ start_control_plane() {
   wait_for kube-apiserver 90 api_get /readyz
   start controller-manager "$STATE/bin/kube-controller-manager" \
     --kubeconfig="$STATE/admin.kubeconfig" --leader-elect=false --port=0 --secure-port=0 \
-    --controllers='*,-serviceaccount-token' --use-service-account-credentials=false
+    --controllers='*,-serviceaccount-token' --use-service-account-credentials=false \
+    --node-monitor-period=1s --node-monitor-grace-period=5s
   start scheduler "$STATE/bin/kube-scheduler" --kubeconfig="$STATE/admin.kubeconfig" \
     --leader-elect=false --port=0 --secure-port=0
 }
 
+# Node K's dockerd, in its namespace.
 start_node_engine() {
-  mkdir -p "$STATE/docker" "$STATE/docker-exec"
+  local k=$1 dir netns
+  dir=$(node_dir "$k") netns=$(node_netns "$k")
+  mkdir -p "$dir/docker" "$dir/docker-exec"
   install -m 0755 "$root/../shared/k8s/runc-wrap" "$STATE/runc-wrap" 2>/dev/null ||
     tar -xJf "$TARBALL" -C "$STATE" runc-wrap
-  cat >"$STATE/daemon.json" <<EOF
+  cat >"$dir/daemon.json" <<EOF
 {
   "storage-driver": "fuse-overlayfs",
-  "cgroup-parent": "/takeover-k8s",
-  "bip": "$BRIDGE_CIDR",
+  "cgroup-parent": "/takeover-k8s-n$k",
+  "bip": "198.19.$(node_pods_octet "$k").1/24",
   "iptables": true,
   "runtimes": {"runc-takeover": {"path": "$STATE/runc-wrap"}},
   "default-runtime": "runc-takeover"
 }
 EOF
-  start dockerd nsenter --net="/run/netns/$NETNS" dockerd \
-    --data-root "$STATE/docker" --exec-root "$STATE/docker-exec" \
-    -H "unix://$STATE/docker.sock" --pidfile "$STATE/dockerd.pid" \
-    --config-file "$STATE/daemon.json"
-  wait_for "the node's dockerd" 60 docker -H "unix://$STATE/docker.sock" info
-  # The pod sandbox: a static `pause` in an image of its own.
-  tar -C "$STATE/bin" -c pause |
-    docker -H "unix://$STATE/docker.sock" import -c 'ENTRYPOINT ["/pause"]' - "$PAUSE_IMAGE" >/dev/null
+  start "n$k-dockerd" nsenter --net="/run/netns/$netns" dockerd \
+    --data-root "$dir/docker" --exec-root "$dir/docker-exec" \
+    -H "unix://$dir/docker.sock" --pidfile "$dir/dockerd.pid" \
+    --config-file "$dir/daemon.json"
 }
 
+# Waits for node K's dockerd and gives it the pause image (the pod sandbox).
+load_pause() {
+  local k=$1 dir
+  dir=$(node_dir "$k")
+  wait_for "node $k's dockerd" 60 docker -H "unix://$dir/docker.sock" info
+  tar -C "$STATE/bin" -c pause |
+    docker -H "unix://$dir/docker.sock" import -c 'ENTRYPOINT ["/pause"]' - "$PAUSE_IMAGE" >/dev/null
+}
+
+# Node K's kubelet. It renews its lease every 1.25 s (a quarter of
+# --node-lease-duration-seconds) and its status every second, so that the
+# controller manager's 5 s grace period tells a lost node from a slow one.
 start_kubelet() {
-  mkdir -p "$STATE/kubelet"
-  start kubelet nsenter --net="/run/netns/$NETNS" "$STATE/bin/kubelet" \
-    --kubeconfig="$STATE/admin.kubeconfig" --hostname-override="$NODE" --node-ip="$NODE_ADDR" \
-    --container-runtime=docker --docker-endpoint="unix://$STATE/docker.sock" \
+  local k=$1 dir netns
+  dir=$(node_dir "$k") netns=$(node_netns "$k")
+  mkdir -p "$dir/kubelet" "$dir/dockershim"
+  # The lease's length has no flag in 1.20: a config file holds it.
+  cat >"$dir/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+nodeLeaseDurationSeconds: 5
+nodeStatusUpdateFrequency: 1s
+EOF
+  start "n$k-kubelet" nsenter --net="/run/netns/$netns" "$STATE/bin/kubelet" \
+    --kubeconfig="$STATE/admin.kubeconfig" --hostname-override="$(node_name "$k")" \
+    --node-ip="$(node_addr "$k")" \
+    --container-runtime=docker --docker-endpoint="unix://$dir/docker.sock" \
+    --container-runtime-endpoint="unix://$dir/dockershim.sock" \
+    --image-service-endpoint="unix://$dir/dockershim.sock" \
+    --experimental-dockershim-root-directory="$dir/dockershim" \
     --pod-infra-container-image="$PAUSE_IMAGE" --cgroup-driver=cgroupfs --fail-swap-on=false \
-    --root-dir="$STATE/kubelet" --cert-dir="$STATE/kubelet/pki" --cgroups-per-qos=false \
+    --root-dir="$dir/kubelet" --cert-dir="$dir/kubelet/pki" --cgroups-per-qos=false \
     --enforce-node-allocatable= --address=127.0.0.1 --read-only-port=0 --healthz-port=0 \
     --authorization-mode=AlwaysAllow --eviction-hard= --image-gc-high-threshold=100 \
-    --image-gc-low-threshold=99 --register-node=true
-  wait_for "node $NODE Ready" 120 node_ready
+    --image-gc-low-threshold=99 --register-node=true --config="$dir/kubelet.yaml"
+  cp "$STATE/pids/n$k-kubelet" "$dir/kubelet.pid"
+  node_name "$k" >"$dir/node"
 }
 
+# Whether node $1 (a name) is Ready.
 node_ready() {
   [ -f "$STATE/tokens.csv" ] &&
-    [ "$(api_get "/api/v1/nodes/$NODE" | jq -r '.status.conditions[] | select(.type == "Ready") | .status')" = True ]
+    [ "$(api_get "/api/v1/nodes/$1" | jq -r '.status.conditions[] | select(.type == "Ready") | .status')" = True ]
+}
+
+# The node count of the test bed that is up (that `up` was asked for otherwise).
+recorded_nodes() { cat "$STATE/nodes" 2>/dev/null || echo "$NODES"; }
+
+all_ready() {
+  local k
+  for k in $(seq 1 "$(recorded_nodes)"); do node_ready "$(node_name "$k")" || return 1; done
+}
+
+# Like wait_for, without failing: whether "${@:2}" succeeded within $1 seconds.
+wait_quietly() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
 }
 
 up() {
   [ "$(id -u)" = 0 ] || die "must run as root (network namespace, dockerd)"
-  for tool in etcd nsenter ip openssl jq dockerd docker curl setsid; do
+  case "$NODES" in 1 | 2 | 3 | 4) ;; *) die "K8S_NODES must be 1 to 4 (got $NODES)" ;; esac
+  for tool in etcd nsenter ip iptables openssl jq dockerd docker curl setsid; do
     command -v "$tool" >/dev/null || die "needs \`$tool\` (apt-get install etcd-server jq curl openssl)"
   done
-  if [ -f "$STATE/up" ] && node_ready; then
+  # A kubelet left stopped by a killed drill's `node-loss` goes on.
+  for f in "$STATE"/n*/kubelet.pid; do [ -f "$f" ] && kill -CONT "$(cat "$f")" 2>/dev/null; done
+  if [ -f "$STATE/up" ] && [ "$(recorded_nodes)" = "$NODES" ] && wait_quietly 15 all_ready; then
     say "already up (KUBECONFIG=$STATE/admin.kubeconfig)"
     return
   fi
   if [ -d "$STATE" ]; then down; fi
   mkdir -p "$STATE/pids" "$STATE/log"
+  echo "$NODES" >"$STATE/nodes"
   trap 'say "up failed; removing what was made"; down' ERR
   unpack_binaries
-  make_network
+  check_no_collision
+  local k
+  for k in $(seq 1 "$NODES"); do make_network "$k"; done
+  if [ "$NODES" -gt 1 ]; then allow_between_nodes; fi
   make_credentials
+  # The node engines start while the control plane does.
+  for k in $(seq 1 "$NODES"); do start_node_engine "$k"; done
   start_control_plane
-  start_node_engine
-  start_kubelet
+  for k in $(seq 1 "$NODES"); do load_pause "$k"; done
+  for k in $(seq 1 "$NODES"); do start_kubelet "$k"; done
+  for k in $(seq 1 "$NODES"); do wait_for "node $(node_name "$k") Ready" 120 node_ready "$(node_name "$k")"; done
   trap - ERR
   touch "$STATE/up"
-  say "up: node $NODE Ready; KUBECONFIG=$STATE/admin.kubeconfig, images: docker -H unix://$STATE/docker.sock"
+  say "up: $NODES node(s) Ready; KUBECONFIG=$STATE/admin.kubeconfig, images: docker -H unix://$STATE/nK/docker.sock"
 }
 
 # Stops a recorded process: TERM, then KILL after $2 seconds.
@@ -237,26 +326,42 @@ stop_pid() {
 down() {
   [ -d "$STATE" ] || return 0
   trap - ERR
-  # The kubelet first, so that it does not restart the pods the engine stops.
-  stop_pid kubelet 5
-  if [ -S "$STATE/docker.sock" ]; then
-    local ids
-    ids=$(docker -H "unix://$STATE/docker.sock" ps -aq 2>/dev/null || true)
-    [ -z "$ids" ] || docker -H "unix://$STATE/docker.sock" rm -f $ids >/dev/null 2>&1 || true
-  fi
-  stop_pid dockerd 20
+  local dir name f
+  # The kubelets first, so that they do not restart the pods the engines stop
+  # (a stopped one is killed as it is).
+  for f in "$STATE"/pids/n*-kubelet; do [ -e "$f" ] && stop_pid "$(basename "$f")" 5; done
+  for dir in "$STATE"/n*/; do
+    dir=${dir%/}
+    if [ -S "$dir/docker.sock" ]; then
+      local ids
+      ids=$(docker -H "unix://$dir/docker.sock" ps -aq 2>/dev/null || true)
+      [ -z "$ids" ] || docker -H "unix://$dir/docker.sock" rm -f $ids >/dev/null 2>&1 || true
+    fi
+  done
+  for f in "$STATE"/pids/n*-dockerd; do [ -e "$f" ] && stop_pid "$(basename "$f")" 20; done
   for name in scheduler controller-manager apiserver etcd; do stop_pid "$name" 10; done
-  # The node's engine may leave its own containerd and shims behind it.
-  pkill -KILL -f -- "$STATE/docker-exec" 2>/dev/null || true
-  pkill -KILL -f -- "$STATE/docker/containerd" 2>/dev/null || true
-  # Mounts the engine or the kubelet made under the state folder, deepest first.
+  # The node engines may leave their own containerd and shims behind them.
+  for dir in "$STATE"/n*/; do
+    dir=${dir%/}
+    pkill -KILL -f -- "$dir/docker-exec" 2>/dev/null || true
+    pkill -KILL -f -- "$dir/docker/containerd" 2>/dev/null || true
+  done
+  # Mounts the engines or the kubelets made under the state folder, deepest first.
   awk -v s="$STATE/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
-  if ip link show "$VETH_ROOT" >/dev/null 2>&1; then ip link del "$VETH_ROOT"; fi
-  if [ -e "/run/netns/$NETNS" ]; then ip netns del "$NETNS"; fi
-  # The cgroups the node's engine made.
-  for c in /sys/fs/cgroup/*/takeover-k8s; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+  if [ -f "$STATE/forward" ]; then
+    while iptables -w -D FORWARD -i 'tk8s-root+' -o 'tk8s-root+' -m comment --comment "$FORWARD_TAG" -j ACCEPT 2>/dev/null; do :; done
+  fi
+  local veth netns
+  for veth in $(cat "$STATE/veth" 2>/dev/null); do
+    if ip link show "$veth" >/dev/null 2>&1; then ip link del "$veth"; fi
+  done
+  for netns in $(cat "$STATE/netns" 2>/dev/null); do
+    if [ -e "/run/netns/$netns" ]; then ip netns del "$netns"; fi
+  done
+  # The cgroups the node engines made.
+  for c in /sys/fs/cgroup/*/takeover-k8s-n*; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null; done
   rm -rf "$STATE"
   say "down: nothing left"
 }
@@ -270,13 +375,26 @@ status() {
     pid=$(cat "$f")
     if kill -0 "$pid" 2>/dev/null; then say "$name: pid $pid running"; else say "$name: pid $pid gone"; fi
   done
-  if node_ready; then say "node $NODE Ready"; else say "node $NODE not Ready"; return 1; fi
+  local k ready=0
+  for k in $(seq 1 "$(recorded_nodes)"); do
+    if node_ready "$(node_name "$k")"; then say "node $(node_name "$k") Ready"; else say "node $(node_name "$k") not Ready"; ready=1; fi
+  done
+  return $ready
+}
+
+# TAKEOVER_K8S_NODE_ENGINE: each node's engine, `NODE=ENDPOINT,...`.
+engines() {
+  local k out=""
+  for k in $(seq 1 "$(recorded_nodes)"); do
+    out="$out${out:+,}$(node_name "$k")=unix://$(node_dir "$k")/docker.sock"
+  done
+  echo "$out"
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) printf "export KUBECONFIG=%s\nexport TAKEOVER_K8S_NODE_ENGINE=unix://%s\n" "$STATE/admin.kubeconfig" "$STATE/docker.sock" ;;
+  env) printf "export KUBECONFIG=%s\nexport TAKEOVER_K8S_NODE_ENGINE=%s\n" "$STATE/admin.kubeconfig" "$(engines)" ;;
   *) echo "usage: $0 up | down | status | env" >&2; exit 2 ;;
 esac

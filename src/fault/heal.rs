@@ -88,11 +88,13 @@ impl Fault for Heal {
         })
     }
 
-    /// On Kubernetes a heal deletes the NetworkPolicies of partitions.
+    /// On Kubernetes a heal deletes the NetworkPolicies of partitions and
+    /// brings lost nodes back (their kubelets resume).
     fn inject_kubernetes<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
         Box::pin(async move {
             let requested = ctx.clock.now_ms();
-            let reverted = super::network_policy::heal(ctx.stack, self.target).await?;
+            let mut reverted = super::network_policy::heal(ctx.stack, self.target).await?;
+            reverted.extend(super::node_loss::heal(ctx.stack, self.target).await?);
             Ok(effect(ctx, self.target, requested, reverted))
         })
     }

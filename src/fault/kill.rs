@@ -81,7 +81,8 @@ async fn on_kubernetes(
     signal: &str,
 ) -> Result<FaultEffect, FaultError> {
     let k8s = super::kubernetes_run(ctx.stack)?;
-    let Some(node) = k8s.node_engine() else {
+    let before = pod_witness::running_pod(k8s, "kill", target).await?;
+    let Some((_, node)) = k8s.node_engine(before.node.as_deref()) else {
         return Ok(ctx.unavailable(
             "kill",
             target,
@@ -94,7 +95,6 @@ async fn on_kubernetes(
         kind: "kill".into(),
         reason: format!("unknown signal `{signal}`"),
     })?;
-    let before = pod_witness::running_pod(k8s, "kill", target).await?;
     let container = before.container_id.clone().unwrap_or_default();
     let requested = ctx.clock.now_ms();
     node.kill_container(

@@ -35,6 +35,7 @@ registry::fault_kinds! {
     disk_fill::DiskFill,
     corrupt_checkpoint::CorruptCheckpoint,
     pod_kill::PodKill,
+    node_loss::NodeLoss,
     host_crash::HostCrash,
     host_partition::HostPartition,
     host_loss::HostLoss,
@@ -211,8 +212,8 @@ pub async fn heal_all(stack: &Stack) -> Result<(), FaultError> {
     match stack.runtime_kind() {
         RuntimeKind::Process => return heal::on_process(stack, None).map(|_| ()),
         // Every object a fault adds on Kubernetes lives in the run's
-        // namespace, which goes with the run.
-        RuntimeKind::Kubernetes => return Ok(()),
+        // namespace, which goes with the run; a lost node comes back.
+        RuntimeKind::Kubernetes => return node_loss::heal(stack, None).await.map(|_| ()),
         RuntimeKind::Docker => {}
     }
     heal::on_docker(stack, None).await.map(|_| ())

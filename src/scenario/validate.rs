@@ -1030,6 +1030,34 @@ mod tests {
     }
 
     #[test]
+    fn node_loss_takes_a_worker_on_kubernetes_and_docker_refuses_it() {
+        let p = problems(
+            "k8s-node.yaml",
+            "name: k\nstack:\n  runtime: kubernetes\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: node-loss, target: primary}\n  - at: 2s\n    fault: {kind: heal, target: primary}\n  - at: 3s\n    fault: {kind: node-loss, target: state}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("worker target"), "{}", p[0]);
+        assert_eq!((p[0].line, p[0].column), (Some(11), Some(5)), "{}", p[0]);
+        assert!(
+            p[0].to_string().contains("k8s-node.yaml:11:5: step 3"),
+            "{}",
+            p[0]
+        );
+        let p = problems(
+            "docker-node.yaml",
+            "name: d\nworkload:\n  script: night-shift.yaml\nsteps:\n  - at: 1s\n    fault: {kind: node-loss, target: primary}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].message
+                .contains("`node-loss` needs `stack.runtime: kubernetes`"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(p[0].line, Some(5), "{}", p[0]);
+    }
+
+    #[test]
     fn steps_out_of_order_and_bad_targets_are_refused() {
         let p = problems(
             "order.yaml",

@@ -99,7 +99,7 @@ pub enum RuntimeKind {
     Process,
     /// A Kubernetes cluster (kubeconfig from `KUBECONFIG`, `~/.kube/config` or
     /// in-cluster): one namespace per run, the stack as pods. Only `kill`,
-    /// `oom-kill`, `pod-kill`, `partition` and `heal` faults work there.
+    /// `oom-kill`, `pod-kill`, `partition`, `node-loss` and `heal` faults work there.
     Kubernetes,
 }
 
@@ -131,11 +131,13 @@ pub struct KubernetesSpec {
     /// `/data` for their checkpoints. Without it, a hostPath folder on the node
     /// is used, which is shared only on a one-node cluster.
     pub checkpoint_storage_class: Option<String>,
-    /// A Docker engine of the (single) node to copy the locally built images
-    /// into (`unix:///run/takeover-k8s/docker.sock` on the test bed); pods then
-    /// use them with `imagePullPolicy: Never`, and `kill` signals their
-    /// containers there. Default: `$TAKEOVER_K8S_NODE_ENGINE`. Without one, the
-    /// images named in `stack.images` must be pullable by the cluster.
+    /// The nodes' Docker engines, to copy the locally built images into: one
+    /// endpoint for a one-node cluster, or `NODE=ENDPOINT` per node separated
+    /// by commas (`takeover-node=unix:///run/takeover-k8s/n1/docker.sock,...`
+    /// on the test bed); pods then use the images with `imagePullPolicy:
+    /// Never`, and `kill` and `node-loss` act on a pod's containers through
+    /// its node's engine. Default: `$TAKEOVER_K8S_NODE_ENGINE`. Without one,
+    /// the images named in `stack.images` must be pullable by the cluster.
     pub node_engine: Option<String>,
 }
 

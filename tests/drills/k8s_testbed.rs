@@ -1,7 +1,7 @@
-//! The Kubernetes test bed (`scripts/k8s-testbed.sh`): a real one-node
-//! cluster (etcd, kube-apiserver, controller manager, scheduler, a kubelet on
-//! its own dockerd in its own network namespace) comes up, runs a pod from an
-//! image loaded into the node's engine, shows the facts the Kubernetes faults
+//! The Kubernetes test bed (`scripts/k8s-testbed.sh`): a real two-node
+//! cluster (etcd, kube-apiserver, controller manager, scheduler, and per node
+//! a kubelet on its own dockerd in its own network namespace) comes up, both
+//! nodes Ready, runs a pod from an image loaded into node 1's engine, shows the facts the Kubernetes faults
 //! will be witnessed by (a killed container restarted with `restartCount` up;
 //! a pod deleted with grace 0 gone). The test bed is the binary's shared one
 //! (`support::k8s`), whose `down` at exit must leave nothing behind.
@@ -47,7 +47,12 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
 /// names them `k8s_c_pod_...`).
 fn node_container(pod: &str) -> Option<String> {
     let out = Command::new("docker")
-        .args(["-H", &format!("unix://{STATE}/docker.sock"), "ps", "-q"])
+        .args([
+            "-H",
+            &format!("unix://{}", k8s::engine_socket(1)),
+            "ps",
+            "-q",
+        ])
         .args(["--filter", &format!("name=k8s_c_{pod}_")])
         .output()
         .ok()?;
@@ -62,13 +67,18 @@ fn the_k8s_testbed_runs_a_pod_and_restarts_a_killed_container() {
         return;
     };
     let checks = std::panic::catch_unwind(|| {
-        let node = api("GET", "/api/v1/nodes/takeover-node", None);
-        assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.20.2");
+        for name in k8s::NODES {
+            let node = api("GET", &format!("/api/v1/nodes/{name}"), None);
+            assert_eq!(
+                node["status"]["nodeInfo"]["kubeletVersion"], "v1.20.2",
+                "{name}"
+            );
+        }
 
         let pod = serde_json::json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "probe", "namespace": "default"},
-            "spec": {"containers": [{
+            "spec": {"nodeName": "takeover-node", "containers": [{
                 "name": "c", "image": "takeover-k8s/pause:1.20.2", "imagePullPolicy": "Never"
             }]}
         });
@@ -91,7 +101,12 @@ fn the_k8s_testbed_runs_a_pod_and_restarts_a_killed_container() {
             node_container("probe")
         });
         let killed = Command::new("docker")
-            .args(["-H", &format!("unix://{STATE}/docker.sock"), "kill", &id])
+            .args([
+                "-H",
+                &format!("unix://{}", k8s::engine_socket(1)),
+                "kill",
+                &id,
+            ])
             .status()
             .unwrap();
         assert!(killed.success());

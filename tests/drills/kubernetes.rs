@@ -2,8 +2,9 @@
 //! (`support::k8s`): the stack comes up in a namespace of its own and goes
 //! with it (on `down`, on drop, and by `takeover clean --kubernetes` for a
 //! dead harness's run), and the shipped Kubernetes drills give their verdicts:
-//! `pod-kill`, `kill` and `oom-kill` of the primary pass with exact audio; a
-//! NetworkPolicy partition is INCONCLUSIVE (exit 3) with its reason, since
+//! `pod-kill`, `kill`, `oom-kill` and `node-loss` of the primary pass with
+//! exact audio (the two-node test bed puts the primary on a node of its own);
+//! a NetworkPolicy partition is INCONCLUSIVE (exit 3) with its reason, since
 //! the test bed's network has no plugin that enforces it.
 
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use takeover::clock::Clock;
-use takeover::report::model::{EventKind, IterationOutcome, RunOutcome};
+use takeover::report::model::{EventKind, Iteration, IterationOutcome, RunOutcome};
+use takeover::stack::kubernetes::PodState;
 use takeover::stack::{self, kubernetes, Role, RuntimeKind, Stack, StackSpec};
 
 use crate::support::k8s::{self as bed, K8sBed};
@@ -118,6 +120,21 @@ async fn a_kubernetes_stack_serves_from_its_namespace_and_leaves_nothing() {
             "no start of {role} in {events:?}"
         );
     }
+    // Two nodes: the primary on one of its own, the others together on the
+    // other, so that losing the primary's node loses the primary only.
+    let mut node_of = std::collections::BTreeMap::new();
+    for role in Role::ALL {
+        let pod = k8s.pod(role).await.unwrap().expect("a pod per role");
+        node_of.insert(role, PodState::of(&pod).node.expect("scheduled"));
+    }
+    assert_ne!(
+        node_of[&Role::Primary],
+        node_of[&Role::Standby],
+        "{node_of:?}"
+    );
+    for role in [Role::State, Role::Frontdoor] {
+        assert_eq!(node_of[&role], node_of[&Role::Standby], "{node_of:?}");
+    }
     let host_path = PathBuf::from(stack.volume_name());
     assert!(
         host_path.is_dir(),
@@ -213,6 +230,11 @@ fn drill(bed: &K8sBed, name: &str) -> DrillRun {
 /// measured, exact audio, the cluster's events on the timeline, and no
 /// namespace left. Returns the witness.
 fn passes(bed: &K8sBed, name: &str, kind: &str) -> String {
+    passes_and(bed, name, kind, |_| {})
+}
+
+/// [`passes`], with `more` checks of the iteration.
+fn passes_and(bed: &K8sBed, name: &str, kind: &str, more: impl FnOnce(&Iteration)) -> String {
     let run = drill(bed, name);
     let report = &run.report;
     let it = &report.iterations[0];
@@ -249,6 +271,7 @@ fn passes(bed: &K8sBed, name: &str, kind: &str) -> String {
         cluster.iter().any(|d| d.starts_with("primary:")),
         "no cluster event of the primary on the timeline: {cluster:?}"
     );
+    more(it);
     eprintln!(
         "{name}: rto {:?} ms, job rto {:?} ms; witness: {witness}",
         it.figures.rto_ms, it.figures.job_rto_ms
@@ -294,6 +317,68 @@ fn k8s_oom_kill_primary_passes_with_exact_audio() {
     };
     let witness = passes(guard.as_ref().unwrap(), "k8s-oom-kill-primary", "oom-kill");
     assert!(witness.contains("OOMKilled"), "{witness}");
+}
+
+#[test]
+fn k8s_node_loss_primary_passes_with_exact_audio_and_the_node_comes_back() {
+    let _turn = one_drill_at_a_time();
+    let Some(guard) = bed::shared() else {
+        return;
+    };
+    let bed = guard.as_ref().unwrap();
+    let witness = passes_and(bed, "k8s-node-loss-primary", "node-loss", |it| {
+        let lost = it.faults.iter().find(|f| f.kind == "node-loss").unwrap();
+        assert!(
+            lost.evidence["containers_killed"].as_u64().unwrap() >= 2,
+            "the primary's container and its sandbox at least: {:?}",
+            lost.evidence
+        );
+        assert_eq!(
+            lost.evidence["also_on_the_node"],
+            serde_json::json!([]),
+            "the primary's node holds the primary only"
+        );
+        // The node came back (the heal resumed its kubelet) and restarted the
+        // primary, and the run still passed: fencing kept the job with the standby.
+        let heal = it.faults.iter().find(|f| f.kind == "heal").unwrap();
+        assert!(
+            heal.witness
+                .as_deref()
+                .unwrap_or_default()
+                .contains("resumed node"),
+            "{heal:?}"
+        );
+        let back = it.events.iter().any(|e| {
+            e.kind == EventKind::ClusterEvent
+                && e.at_ms > heal.requested_at_ms
+                && e.detail.starts_with("primary: pod")
+                && e.detail.contains(" start")
+        });
+        assert!(back, "the primary did not start again after the heal");
+    });
+    assert!(witness.contains("Ready=Unknown"), "{witness}");
+    // No node is left lost: both Ready for the next drill.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client(bed).await);
+        for name in bed::NODES {
+            let mut ready = false;
+            for _ in 0..100 {
+                let node = nodes.get(name).await.unwrap();
+                ready = node
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                if ready {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(ready, "node {name} not Ready after the drill");
+        }
+    });
 }
 
 #[test]

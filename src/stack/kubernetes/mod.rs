@@ -13,6 +13,7 @@
 
 mod client;
 mod events;
+pub mod nodes;
 pub mod objects;
 mod pods;
 pub mod sweep;
@@ -39,7 +40,8 @@ pub struct KubeRun {
     run_id: String,
     volume: String,
     host_path: Option<String>,
-    node_engine: Option<bollard::Docker>,
+    node_engines: nodes::NodeEngines,
+    lost_nodes: nodes::LostNodes,
     recorder: Option<tokio::task::JoinHandle<()>>,
     down: bool,
 }
@@ -60,10 +62,16 @@ impl KubeRun {
         &self.volume
     }
 
-    /// The node's Docker engine (`stack.kubernetes.node_engine`), where the
-    /// pods' containers can be signalled directly; `None` when not given.
-    pub fn node_engine(&self) -> Option<&bollard::Docker> {
-        self.node_engine.as_ref()
+    /// The Docker engine of `node` (`stack.kubernetes.node_engine`), where
+    /// its pods' containers can be signalled directly, with its endpoint;
+    /// `None` when none is given for it.
+    pub fn node_engine(&self, node: Option<&str>) -> Option<(&str, &bollard::Docker)> {
+        self.node_engines.on(node)
+    }
+
+    /// The nodes `node-loss` has stopped, resumed by a heal and at the end.
+    pub fn lost_nodes(&self) -> &nodes::LostNodes {
+        &self.lost_nodes
     }
 
     /// The pods API of the run's namespace.
@@ -118,6 +126,9 @@ impl KubeRun {
         }
         self.down = true;
         self.stop_recording();
+        if let Err(e) = self.lost_nodes.resume(None) {
+            eprintln!("warning: {e}");
+        }
         sweep::remove_namespace(&self.client, &self.namespace, NAMESPACE_GONE).await?;
         remove_host_path(self.host_path.as_deref());
         Ok(())

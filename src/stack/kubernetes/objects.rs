@@ -143,6 +143,7 @@ fn deployment(run_id: &str, role: Role, container: Value, pod_extra: Value) -> D
     if let (Some(spec), Some(extra)) = (pod_spec.as_object_mut(), pod_extra.as_object()) {
         spec.extend(extra.clone());
     }
+    pod_spec["affinity"] = placement(run_id, role);
     typed(json!({
         "metadata": {"name": deployment_name(role), "labels": role_labels(run_id, role)},
         "spec": {
@@ -173,6 +174,39 @@ pub fn redis(run_id: &str, image: &str, pull: Pull) -> Deployment {
     deployment(run_id, Role::State, container, json!({}))
 }
 
+/// Where a role's pod prefers to run: the primary on a node of its own, the
+/// standby, Redis and the front door together on another, so that losing the
+/// primary's node (`node-loss`) loses the primary only. Preferences, not
+/// rules: on a one-node cluster every pod still runs.
+pub fn placement(run_id: &str, role: Role) -> Value {
+    let term = |other: Role| {
+        json!({
+            "weight": 100,
+            "podAffinityTerm": {
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {"matchLabels": selector_labels(run_id, other)},
+            },
+        })
+    };
+    let (with, away_from): (&[Role], &[Role]) = match role {
+        Role::Primary => (&[], &[Role::Standby, Role::State, Role::Frontdoor]),
+        Role::Standby | Role::Frontdoor => (&[Role::State], &[Role::Primary]),
+        Role::State => (&[], &[Role::Primary]),
+    };
+    let mut affinity = json!({});
+    if !with.is_empty() {
+        affinity["podAffinity"] = json!({
+            "preferredDuringSchedulingIgnoredDuringExecution":
+                with.iter().map(|r| term(*r)).collect::<Vec<_>>(),
+        });
+    }
+    affinity["podAntiAffinity"] = json!({
+        "preferredDuringSchedulingIgnoredDuringExecution":
+            away_from.iter().map(|r| term(*r)).collect::<Vec<_>>(),
+    });
+    affinity
+}
+
 /// Where the workers keep their checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckpointVolume {
@@ -184,7 +218,8 @@ pub enum CheckpointVolume {
 
 /// One worker (`synth-worker serve`, Redis at `redis_url`), with the data
 /// volume at `/data`, a readiness probe on its health check and, where the
-/// spec sets one, a memory limit. Primary and standby prefer distinct nodes.
+/// spec sets one, a memory limit. Primary and standby prefer distinct nodes
+/// ([`placement`]).
 pub fn worker(
     run_id: &str,
     spec: &StackSpec,
@@ -227,21 +262,7 @@ pub fn worker(
             json!({"name": "data", "persistentVolumeClaim": {"claimName": CHECKPOINT_CLAIM}})
         }
     };
-    let other = if role == Role::Primary {
-        Role::Standby
-    } else {
-        Role::Primary
-    };
-    let extra = json!({
-        "volumes": [volume],
-        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-            "weight": 100,
-            "podAffinityTerm": {
-                "topologyKey": "kubernetes.io/hostname",
-                "labelSelector": {"matchLabels": selector_labels(run_id, other)},
-            },
-        }]}},
-    });
+    let extra = json!({"volumes": [volume]});
     deployment(run_id, role, container, extra)
 }
 
@@ -280,6 +301,42 @@ pub fn frontdoor_service(run_id: &str) -> Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_primary_keeps_away_from_the_others_which_keep_together() {
+        let roles = |v: &Value, key: &str| -> Vec<String> {
+            v[key]["preferredDuringSchedulingIgnoredDuringExecution"]
+                .as_array()
+                .map(|terms| {
+                    terms
+                        .iter()
+                        .map(|t| {
+                            t["podAffinityTerm"]["labelSelector"]["matchLabels"][labels::ROLE]
+                                .as_str()
+                                .unwrap()
+                                .to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let primary = placement("tk-1", Role::Primary);
+        assert_eq!(
+            roles(&primary, "podAntiAffinity"),
+            ["standby", "state", "frontdoor"]
+        );
+        assert!(primary.get("podAffinity").is_none());
+        for role in [Role::Standby, Role::Frontdoor] {
+            let p = placement("tk-1", role);
+            assert_eq!(roles(&p, "podAffinity"), ["state"], "{role}");
+            assert_eq!(roles(&p, "podAntiAffinity"), ["primary"], "{role}");
+        }
+        let fd = to_json(&frontdoor("tk-1", "h:x", Pull::Never));
+        assert_eq!(
+            fd["spec"]["template"]["spec"]["affinity"],
+            placement("tk-1", Role::Frontdoor)
+        );
+    }
 
     fn to_json<T: serde::Serialize>(t: &T) -> Value {
         serde_json::to_value(t).unwrap()
@@ -361,6 +418,9 @@ mod tests {
             term["labelSelector"]["matchLabels"][labels::ROLE],
             "primary"
         );
+        let with = &pod["affinity"]["podAffinity"]
+            ["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+        assert_eq!(with["labelSelector"]["matchLabels"][labels::ROLE], "state");
         assert_eq!(
             pod["containers"][0]["resources"]["limits"]["memory"],
             (256u64 << 20).to_string()

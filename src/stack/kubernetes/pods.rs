@@ -33,6 +33,8 @@ pub struct PodState {
     /// The container's id on its node, without the runtime's prefix
     /// (`docker://`).
     pub container_id: Option<String>,
+    /// The node it was scheduled on.
+    pub node: Option<String>,
 }
 
 impl PodState {
@@ -68,6 +70,7 @@ impl PodState {
             last_terminated,
             deleting: pod.metadata.deletion_timestamp.is_some(),
             container_id,
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service};
 use kube::api::{Api, PostParams};
 
+use super::nodes::NodeEngines;
 use super::objects::{self, CheckpointVolume, Pull};
 use super::pods::{self, PodState};
 use super::KubeRun;
@@ -55,7 +56,7 @@ pub(in crate::stack) async fn up(
         Err(e) => eprintln!("warning: could not sweep Kubernetes runs of dead harnesses: {e}"),
     }
     timer.mark("connect and sweep");
-    let (images, pull, node_engine) = prepare_images(spec).await?;
+    let (images, pull, node_engines) = prepare_images(spec).await?;
     timer.mark("images");
 
     let namespace = objects::namespace_name(run_id);
@@ -79,7 +80,8 @@ pub(in crate::stack) async fn up(
         run_id: run_id.to_string(),
         volume,
         host_path,
-        node_engine,
+        node_engines,
+        lost_nodes: Default::default(),
         recorder: None,
         down: false,
     };
@@ -262,12 +264,12 @@ async fn create(api: &Api<Deployment>, d: &Deployment) -> Result<(), StackError>
 }
 
 /// The images on the local engine (built when missing) and, with
-/// `stack.kubernetes.node_engine`, copied into the node's engine, where pods
+/// `stack.kubernetes.node_engine`, copied into each node's engine, where pods
 /// use them without pulling; otherwise the cluster pulls them.
-/// Returns the node's engine too, when there is one.
+/// Returns the nodes' engines too (none when not given).
 async fn prepare_images(
     spec: &StackSpec,
-) -> Result<(ResolvedImages, Pull, Option<bollard::Docker>), StackError> {
+) -> Result<(ResolvedImages, Pull, NodeEngines), StackError> {
     let local = docker::connect().await?;
     let images = images::ensure_all(&local, &spec.images, FrontdoorKind::Haproxy, None).await?;
     let endpoint = spec.kubernetes.node_engine.clone().or_else(|| {
@@ -276,13 +278,15 @@ async fn prepare_images(
             .filter(|e| !e.is_empty())
     });
     let Some(endpoint) = endpoint else {
-        return Ok((images, Pull::IfNotPresent, None));
+        return Ok((images, Pull::IfNotPresent, NodeEngines::default()));
     };
-    let node = docker::connect_to(&endpoint).await?;
-    for reference in [&images.worker, &images.redis, &images.haproxy] {
-        images::copy_image(&local, &node, reference).await?;
+    let nodes = NodeEngines::connect(&endpoint).await?;
+    for node in nodes.all() {
+        for reference in [&images.worker, &images.redis, &images.haproxy] {
+            images::copy_image(&local, node, reference).await?;
+        }
     }
-    Ok((images, Pull::Never, Some(node)))
+    Ok((images, Pull::Never, nodes))
 }
 
 /// The environment variable naming the node's engine when the scenario does not.

@@ -14,17 +14,20 @@ use super::skip::{skip, workspace_root, Need};
 /// The test bed's state folder (not the script's default, so a developer's
 /// own test bed is left alone).
 pub const STATE: &str = "/run/takeover-k8s-test";
-/// Its network namespace.
-pub const NETNS: &str = "takeover-k8s";
-/// The root side of its veth pair.
-pub const VETH: &str = "tk8s-root";
+/// Its nodes' network namespaces (`scripts/k8s-testbed.sh up`: two nodes).
+pub const NETNS: [&str; 2] = ["takeover-k8s", "takeover-k8s-2"];
+/// The root sides of its nodes' veth pairs.
+pub const VETH: [&str; 2] = ["tk8s-root", "tk8s-root2"];
+/// Its nodes' names.
+pub const NODES: [&str; 2] = ["takeover-node", "takeover-node-2"];
 
 /// A test bed that is up.
 #[derive(Debug)]
 pub struct K8sBed {
     /// The admin kubeconfig (`KUBECONFIG` for takeover).
     pub kubeconfig: PathBuf,
-    /// The node's engine, `unix://.../docker.sock`.
+    /// The nodes' engines, `NODE=unix://.../docker.sock,...` (as
+    /// `TAKEOVER_K8S_NODE_ENGINE` takes them).
     pub node_engine: String,
 }
 
@@ -109,10 +112,20 @@ pub fn shared() -> Option<MutexGuard<'static, Option<K8sBed>>> {
         );
         *bed = Some(K8sBed {
             kubeconfig: Path::new(STATE).join("admin.kubeconfig"),
-            node_engine: format!("unix://{STATE}/docker.sock"),
+            node_engine: NODES
+                .iter()
+                .enumerate()
+                .map(|(k, node)| format!("{node}=unix://{}", engine_socket(k + 1)))
+                .collect::<Vec<_>>()
+                .join(","),
         });
     }
     Some(bed)
+}
+
+/// The socket of node `k`'s engine (from 1).
+pub fn engine_socket(k: usize) -> String {
+    format!("{STATE}/n{k}/docker.sock")
 }
 
 extern "C" fn down_at_exit() {
@@ -134,12 +147,22 @@ pub fn leftovers() -> Vec<String> {
     if Path::new(STATE).exists() {
         left.push(format!("state folder {STATE}"));
     }
-    if Path::new("/run/netns").join(NETNS).exists() {
-        left.push(format!("network namespace {NETNS}"));
+    for netns in NETNS {
+        if Path::new("/run/netns").join(netns).exists() {
+            left.push(format!("network namespace {netns}"));
+        }
     }
-    let link = Command::new("ip").args(["link", "show", VETH]).output();
-    if link.is_ok_and(|o| o.status.success()) {
-        left.push(format!("veth {VETH}"));
+    for veth in VETH {
+        let link = Command::new("ip").args(["link", "show", veth]).output();
+        if link.is_ok_and(|o| o.status.success()) {
+            left.push(format!("veth {veth}"));
+        }
+    }
+    let forward = Command::new("iptables")
+        .args(["-w", "-S", "FORWARD"])
+        .output();
+    if forward.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("takeover-k8s-testbed")) {
+        left.push("the FORWARD rule between the nodes".into());
     }
     let procs = Command::new("pgrep")
         .args(["-af", STATE])
