@@ -110,8 +110,21 @@ async fn a_kubernetes_stack_serves_from_its_namespace_and_leaves_nothing() {
             .any(|s| s.role == Some(Role::Primary) && s.is_up()),
         "{view:?}"
     );
-    // The pods were seen starting, on the run's clock.
-    let events = stack.events().snapshot();
+    // The pods were seen starting, on the run's clock. The kubelet posts a
+    // pod's status after the container answers, and the recorder reads it
+    // every 100 ms, so a start may land shortly after readiness: wait for it.
+    let started_by = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut events = stack.events().snapshot();
+    while std::time::Instant::now() < started_by
+        && !Role::ALL.iter().all(|r| {
+            events
+                .iter()
+                .any(|e| e.role == Some(*r) && e.action == "start")
+        })
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        events = stack.events().snapshot();
+    }
     for role in Role::ALL {
         assert!(
             events
