@@ -56,12 +56,7 @@ impl Fault for Gpu {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !self.target.is_worker() {
-            return Err(format!(
-                "`gpu` needs a worker target (primary or standby), not `{}`",
-                self.target
-            ));
-        }
+        super::require_worker_target("gpu", self.target)?;
         if self.fault == GpuFault::Xid && self.xid.is_none() {
             return Err(
                 "a `gpu` fault with `fault: xid` needs an `xid` number (e.g. 13, 48, 79)".into(),

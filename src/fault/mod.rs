@@ -195,6 +195,18 @@ pub async fn inject(
     }
 }
 
+/// Refuses a fault of `kind` aimed at anything but a worker (primary or
+/// standby), the check each worker-only kind's `validate` makes.
+pub(crate) fn require_worker_target(kind: &str, target: Role) -> Result<(), String> {
+    if target.is_worker() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{kind}` needs a worker target (primary or standby), not `{target}`"
+        ))
+    }
+}
+
 /// The Kubernetes parts of a stack, for the kinds that run there.
 pub(crate) fn kubernetes_run(
     stack: &Stack,

@@ -63,15 +63,8 @@ impl Fault for NodeLoss {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.target.is_worker() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`node-loss` takes a worker target (primary or standby), not `{}`: it drills a \
-                 worker's failover to the other node",
-                self.target
-            ))
-        }
+        super::require_worker_target("node-loss", self.target)
+            .map_err(|why| format!("{why}: it drills a worker's failover to the other node"))
     }
 
     fn plan(&self, left: &mut Leftovers) -> Result<(), String> {

@@ -68,14 +68,7 @@ impl Fault for OomKill {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.target.is_worker() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`oom-kill` needs a worker target (primary or standby), not `{}`",
-                self.target
-            ))
-        }
+        super::require_worker_target("oom-kill", self.target)
     }
 
     fn inject_docker<'a>(&'a self, ctx: &'a Ctx<'a>) -> Injection<'a> {
