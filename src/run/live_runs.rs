@@ -33,8 +33,9 @@ impl LiveRuns {
         std::mem::take(&mut *self.lock())
     }
 
-    /// The run ids alive now, oldest first.
-    pub fn snapshot(&self) -> Vec<String> {
+    /// The run ids alive now, oldest first (for the tests).
+    #[cfg(test)]
+    fn snapshot(&self) -> Vec<String> {
         self.lock().clone()
     }
 
